@@ -1,0 +1,98 @@
+#include "render.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace machnetctl {
+
+void print_fields(std::ostream& out, const std::vector<std::pair<std::string, std::string>>& fields) {
+  size_t width = 0;
+  for (const auto& [label, value] : fields) width = std::max(width, label.size());
+  for (const auto& [label, value] : fields) out << fmt::format("  {:>{}}: {}\n", label, width, value);
+}
+
+void print_table(std::ostream& out, const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(header.size());
+  for (size_t i = 0; i < header.size(); ++i) widths[i] = header[i].size();
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  auto print_row = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t i = 0; i < widths.size(); ++i) {
+      const std::string cell = i < row.size() ? row[i] : "";
+      line += (i + 1 == widths.size()) ? cell : fmt::format("{:<{}}  ", cell, widths[i]);
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << '\n';
+  };
+  print_row(header);
+  for (const auto& row : rows) print_row(row);
+}
+
+std::string scalar_text(const nlohmann::json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
+  if (value.is_null()) return "-";
+  if (value.is_array()) {
+    std::string text = "[";
+    for (const auto& element : value) text += (text.size() > 1 ? ", " : "") + scalar_text(element);
+    return text + "]";
+  }
+  return value.dump();
+}
+
+std::string duration_text(double seconds) {
+  auto s = static_cast<uint64_t>(seconds);
+  if (s < 60) return fmt::format("{:.1f}s", seconds);
+  if (s < 3600) return fmt::format("{}m {:02}s", s / 60, s % 60);
+  if (s < 86400) return fmt::format("{}h {:02}m {:02}s", s / 3600, s / 60 % 60, s % 60);
+  return fmt::format("{}d {}h {:02}m", s / 86400, s / 3600 % 24, s / 60 % 60);
+}
+
+void print_status(std::ostream& out, const nlohmann::json& d) {
+  auto get = [&](const char* key) { return d.contains(key) ? scalar_text(d[key]) : std::string("-"); };
+  out << fmt::format("machnetd {} - {}\n", get("version"), get("state"));
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"PID", get("pid")},
+      {"Uptime", d.contains("uptime_s") ? duration_text(d["uptime_s"].get<double>()) : "-"},
+      {"Config", get("config_path")},
+      {"Log level", get("log_level")},
+      {"NIC mode", get("nic_mode")},
+      {"Engines", get("engines")},
+      {"Channels", get("channels")},
+      {"Reloads", get("reloads")},
+      {"Admin socket", get("admin_socket")},
+      {"App socket", get("app_socket")},
+  };
+  print_fields(out, fields);
+}
+
+void print_config(std::ostream& out, const nlohmann::json& data) {
+  bool first = true;
+  for (const auto& [section, keys] : data.items()) {
+    if (!keys.is_object()) continue;
+    out << (first ? "" : "\n") << '[' << section << "]\n";
+    first = false;
+    size_t width = 0;
+    for (const auto& [key, value] : keys.items()) width = std::max(width, key.size());
+    for (const auto& [key, value] : keys.items()) out << fmt::format("{:<{}} = {}\n", key, width, value.dump());
+  }
+}
+
+void print_reload(std::ostream& out, const nlohmann::json& data) {
+  out << "configuration reloaded\n";
+  auto list = [&](const char* key, const char* label) {
+    if (!data.contains(key) || data[key].empty()) return;
+    out << label << '\n';
+    for (const auto& k : data[key]) out << "  " << k.get<std::string>() << '\n';
+  };
+  list("applied", "applied now:");
+  list("need_restart", "changed, applied after a restart (systemctl restart machnet):");
+  if ((!data.contains("applied") || data["applied"].empty()) &&
+      (!data.contains("need_restart") || data["need_restart"].empty()))
+    out << "no changes\n";
+}
+
+}  // namespace machnetctl

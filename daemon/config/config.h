@@ -1,0 +1,112 @@
+// The daemon's typed configuration: what /etc/machnet/machnet.toml says once it has been
+// parsed and validated. Every key, its default and its range is listed once, in
+// config_schema.h; config/machnet.toml documents the same keys for users.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/net_types.h"
+
+namespace machnet {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/machnet/machnet.toml";
+
+enum class LogLevel { kTrace, kDebug, kInfo, kWarning, kError, kCritical };
+enum class NicMode { kAuto, kPci, kVdev, kNone };
+// How the daemon may change the NIC's driver binding: "auto" picks the plan from the cloud
+// and the current driver; "keep" never rebinds (the NIC must already suit DPDK).
+enum class DriverPolicy { kAuto, kKeep, kVfioPci, kUioHvGeneric };
+enum class Polling { kBusy, kAdaptive };
+enum class Hugepages { kAuto, kOn, kOff };
+enum class CongestionControl { kSwift, kFixed };
+enum class CloudProvider { kAuto, kAzure, kAws, kGcp, kNone };
+
+struct DaemonConfig {
+  LogLevel log_level = LogLevel::kInfo;
+  std::string app_socket = "/run/machnet/machnet.sock";
+  std::string admin_socket = "/run/machnet/machnetctl.sock";
+  std::string group = "machnet";
+  std::string state_dir = "/var/lib/machnet";
+};
+
+struct NicConfig {
+  NicMode mode = NicMode::kAuto;
+  std::optional<PciAddress> pci;
+  std::optional<MacAddress> mac;
+  std::string vdev;
+  std::optional<Ipv4Prefix> ip;  // nullopt means "auto": from the metadata service or the NIC
+  DriverPolicy driver = DriverPolicy::kAuto;
+  bool restore_on_stop = true;
+  bool allow_noiommu = false;
+};
+
+struct EngineConfig {
+  std::vector<uint32_t> cores;  // CPU ids, one engine each; empty: one engine, not pinned
+  Polling polling = Polling::kAdaptive;
+  uint32_t adaptive_spin_us = 200;      // spin this long without work before sleeping
+  uint32_t adaptive_max_sleep_us = 1000;  // longest single sleep when idle
+};
+
+struct DpdkConfig {
+  Hugepages hugepages = Hugepages::kAuto;
+  uint32_t memory_mb = 512;
+  uint32_t reserve_hugepages = 0;  // 2 MiB pages to reserve at start; 0 leaves the system alone
+  std::vector<std::string> eal_args;
+};
+
+struct ChannelsConfig {
+  uint32_t max_channels = 32;
+  uint32_t ring_slots = 1024;
+  uint32_t buffer_size = 4096;
+  uint32_t buffers_per_channel = 4096;
+  uint32_t max_message_bytes = 8u << 20;
+};
+
+struct TransportConfig {
+  uint32_t mtu = 1500;
+  CongestionControl congestion_control = CongestionControl::kSwift;
+  uint32_t initial_window = 32;  // packets
+  uint32_t min_window = 2;
+  uint32_t max_window = 256;
+  uint32_t target_delay_us = 100;
+  uint32_t rto_min_us = 1000;
+  uint32_t rto_max_us = 200000;
+  uint32_t max_retransmits = 12;
+  uint32_t connect_timeout_ms = 2000;
+};
+
+struct CloudConfig {
+  CloudProvider provider = CloudProvider::kAuto;
+  std::string metadata_url = "http://169.254.169.254";
+  uint32_t metadata_timeout_ms = 2000;
+};
+
+// Test-only knobs. Refused unless `enabled = true`, so a production file cannot set them by
+// accident.
+struct TestingConfig {
+  bool enabled = false;
+  std::string sysfs_root = "/sys";
+};
+
+struct Config {
+  DaemonConfig daemon;
+  NicConfig nic;
+  EngineConfig engine;
+  DpdkConfig dpdk;
+  ChannelsConfig channels;
+  TransportConfig transport;
+  CloudConfig cloud;
+  TestingConfig testing;
+};
+
+const char* to_string(LogLevel level);
+std::optional<LogLevel> parse_log_level(std::string_view text);
+const char* to_string(NicMode mode);
+const char* to_string(Polling polling);
+const char* to_string(Hugepages hugepages);
+const char* to_string(CloudProvider provider);
+
+}  // namespace machnet

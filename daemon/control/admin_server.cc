@@ -1,0 +1,133 @@
+#include "control/admin_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "control/unix_socket.h"
+
+namespace machnet::control {
+namespace {
+
+namespace asio = boost::asio;
+using Socket = asio::local::stream_protocol::socket;
+
+// Limits that keep a misbehaving client from holding resources.
+constexpr int kMaxSessions = 64;
+constexpr auto kIdleTimeout = std::chrono::seconds(30);
+
+// One client connection: read a line, answer it, repeat until the client closes.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Socket socket, const AdminCommands& commands, std::shared_ptr<int> sessions)
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        buffer_(kMaxAdminRequestBytes + 1),
+        commands_(commands),
+        sessions_(std::move(sessions)),
+        peer_(peer_credentials(socket_.native_handle())) {
+    ++*sessions_;
+  }
+  ~Session() { --*sessions_; }
+
+  void start() { read(); }
+
+  // Answers a client we will not serve, then hangs up.
+  void refuse(std::string_view why) { write(AdminCommands::error_response(why), false); }
+
+ private:
+  void read() {
+    timer_.expires_after(kIdleTimeout);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->socket_.close();  // idle for too long
+    });
+    asio::async_read_until(socket_, buffer_, '\n',
+                           [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                             self->on_line(ec, n);
+                           });
+  }
+
+  void on_line(boost::system::error_code ec, size_t n) {
+    timer_.cancel();
+    if (ec == asio::error::not_found) {  // no newline within the size limit
+      return write(AdminCommands::error_response("request too large (limit 65536 bytes)"), false);
+    }
+    if (ec) return;  // end of file, reset or closed: nothing more to do
+    const auto data = buffer_.data();
+    std::string line(asio::buffers_begin(data), asio::buffers_begin(data) + static_cast<ptrdiff_t>(n) - 1);
+    buffer_.consume(n);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    write(commands_.handle(line, peer_), true);
+  }
+
+  void write(std::string response, bool keep_going) {
+    response_ = std::move(response);
+    response_ += '\n';
+    asio::async_write(socket_, asio::buffer(response_),
+                      [self = shared_from_this(), keep_going](boost::system::error_code ec, size_t) {
+                        // A client that left before reading its answer costs nothing more.
+                        if (!ec && keep_going) self->read();
+                      });
+  }
+
+  Socket socket_;
+  asio::steady_timer timer_;
+  asio::streambuf buffer_;
+  const AdminCommands& commands_;
+  std::shared_ptr<int> sessions_;
+  PeerCredentials peer_;
+  std::string response_;
+};
+
+}  // namespace
+
+AdminServer::AdminServer(asio::io_context& io, const AdminCommands& commands)
+    : acceptor_(io), commands_(commands), sessions_(std::make_shared<int>(0)) {}
+
+Result<void> AdminServer::listen(const std::string& path, std::optional<gid_t> group) {
+  auto fd = listen_unix(path, SOCK_STREAM, group);
+  if (!fd) return fd.error();
+  boost::system::error_code ec;
+  acceptor_.assign(asio::local::stream_protocol(), *fd, ec);
+  if (ec) {
+    ::close(*fd);
+    unlink(path.c_str());
+    return make_error("cannot serve " + path + ": " + ec.message());
+  }
+  path_ = path;
+  accept();
+  return {};
+}
+
+void AdminServer::accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, Socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      auto session = std::make_shared<Session>(std::move(socket), commands_, sessions_);
+      if (*sessions_ > kMaxSessions) {
+        session->refuse("too many admin connections; try again later");
+      } else {
+        session->start();
+      }
+    } else {
+      spdlog::warn("admin socket: accept failed: {}", ec.message());
+    }
+    accept();
+  });
+}
+
+void AdminServer::close() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  if (!path_.empty()) unlink(path_.c_str());
+  path_.clear();
+}
+
+}  // namespace machnet::control

@@ -1,0 +1,48 @@
+#include "control/app_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "control/unix_socket.h"
+
+namespace machnet::control {
+
+namespace asio = boost::asio;
+
+Result<void> AppServer::listen(const std::string& path, std::optional<gid_t> group) {
+  auto fd = listen_unix(path, SOCK_SEQPACKET, group);
+  if (!fd) return fd.error();
+  boost::system::error_code ec;
+  acceptor_.assign(asio::generic::seq_packet_protocol(AF_UNIX, 0), *fd, ec);
+  if (ec) {
+    ::close(*fd);
+    unlink(path.c_str());
+    return make_error("cannot serve " + path + ": " + ec.message());
+  }
+  path_ = path;
+  accept();
+  return {};
+}
+
+void AppServer::accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, Socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      spdlog::warn("application socket: accept failed: {}", ec.message());
+    } else if (handler_) {
+      handler_(std::move(socket));
+    }
+    accept();
+  });
+}
+
+void AppServer::close() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  if (!path_.empty()) unlink(path_.c_str());
+  path_.clear();
+}
+
+}  // namespace machnet::control

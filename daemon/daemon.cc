@@ -1,0 +1,186 @@
+#include "daemon.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "config/config_loader.h"
+#include "config/config_writer.h"
+#include "control/unix_socket.h"
+#include "machnet_build_config.h"
+#include "util/logging.h"
+
+namespace machnet {
+namespace {
+
+// Keys that a reload applies to the running daemon; every other change waits for a restart.
+constexpr std::string_view kLiveKeys[] = {"daemon.log_level"};
+
+bool is_live(const std::string& key) {
+  for (auto live : kLiveKeys)
+    if (key == live) return true;
+  return false;
+}
+
+}  // namespace
+
+nlohmann::json ReloadOutcome::to_json() const {
+  return {{"ok", ok}, {"errors", errors}, {"applied", applied}, {"need_restart", need_restart}};
+}
+
+Daemon::Daemon(std::string config_path, Config config, std::optional<LogLevel> log_level_override)
+    : config_path_(std::move(config_path)),
+      log_level_override_(log_level_override),
+      config_(std::move(config)) {
+  if (log_level_override_) config_.daemon.log_level = *log_level_override_;
+}
+
+Daemon::~Daemon() { stop(); }
+
+Config Daemon::current_config() const {
+  std::lock_guard lock(config_mutex_);
+  return config_;
+}
+
+std::string Daemon::status_line() const {
+  const Config c = current_config();
+  return fmt::format("Serving: NIC mode {}, {} channels", to_string(c.nic.mode), 0);
+}
+
+Result<void> Daemon::start() {
+  const Config c = current_config();
+  notifier_.status("Starting control plane");
+  // One daemon per socket path: lock both before touching either.
+  for (const auto* path : {&c.daemon.app_socket, &c.daemon.admin_socket}) {
+    auto lock = InstanceLock::acquire(*path);
+    if (!lock) return lock.error();
+    locks_.push_back(std::move(*lock));
+  }
+  register_admin_commands();
+  control_plane_ = std::make_unique<control::ControlPlane>(c.daemon, *admin_commands_,
+                                                           [] { return true; });
+  if (auto r = control_plane_->start(); !r) return r;
+  spdlog::info("machnetd {} ready: admin socket {}, application socket {}, NIC mode {}",
+               MACHNET_VERSION, c.daemon.admin_socket, c.daemon.app_socket, to_string(c.nic.mode));
+  return {};
+}
+
+void Daemon::stop() {
+  if (control_plane_) control_plane_->stop();
+  control_plane_.reset();
+  locks_.clear();  // after the sockets are gone, so a successor never sees ours
+}
+
+int Daemon::run() {
+  if (auto r = start(); !r) {
+    spdlog::critical("cannot start: {}", r.error().message);
+    stop();
+    return 1;
+  }
+  state_ = "running";
+  notifier_.ready(status_line());
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  for (;;) {
+    siginfo_t info{};
+    const int sig = sigwaitinfo(&signals, &info);
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP: reloading {}", config_path_);
+      reload();
+      continue;
+    }
+    if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+  }
+  state_ = "stopping";
+  notifier_.stopping();
+  stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+ReloadOutcome Daemon::reload() {
+  ReloadOutcome outcome;
+  notifier_.reloading();
+  state_ = "reloading";
+  auto loaded = load_config_file(config_path_);
+  if (!loaded.config) {
+    for (const auto& e : loaded.errors) outcome.errors.push_back(e.to_string());
+    spdlog::error("reload refused, still running on the previous configuration: {} error(s) in {}",
+                  loaded.errors.size(), config_path_);
+    for (const auto& e : outcome.errors) spdlog::error("  {}", e);
+  } else {
+    Config next = *loaded.config;
+    if (log_level_override_) next.daemon.log_level = *log_level_override_;
+    std::lock_guard lock(config_mutex_);
+    for (const auto& key : changed_keys(config_, next)) {
+      (is_live(key) ? outcome.applied : outcome.need_restart).push_back(key);
+    }
+    // Take over only the live keys; the rest stays as the running daemon was started.
+    config_.daemon.log_level = next.daemon.log_level;
+    logging::set_level(config_.daemon.log_level);
+    ++reloads_;
+    outcome.ok = true;
+    spdlog::info("configuration reloaded: {} applied, {} need a restart", outcome.applied.size(),
+                 outcome.need_restart.size());
+    for (const auto& key : outcome.applied) spdlog::info("  applied: {}", key);
+    for (const auto& key : outcome.need_restart)
+      spdlog::warn("  {} changed: takes effect after a restart (systemctl restart machnet)", key);
+  }
+  state_ = "running";
+  notifier_.ready(status_line());
+  return outcome;
+}
+
+nlohmann::json Daemon::status_json() const {
+  const Config c = current_config();
+  const auto uptime = std::chrono::steady_clock::now() - started_;
+  uint64_t reloads = 0;
+  {
+    std::lock_guard lock(config_mutex_);
+    reloads = reloads_;
+  }
+  return {
+      {"version", MACHNET_VERSION},
+      {"pid", getpid()},
+      {"uptime_s", std::chrono::duration_cast<std::chrono::milliseconds>(uptime).count() / 1000.0},
+      {"state", state_.load()},
+      {"config_path", config_path_},
+      {"log_level", to_string(c.daemon.log_level)},
+      {"nic_mode", to_string(c.nic.mode)},
+      {"engines", 0},
+      {"channels", 0},
+      {"reloads", reloads},
+      {"admin_socket", c.daemon.admin_socket},
+      {"app_socket", c.daemon.app_socket},
+  };
+}
+
+void Daemon::register_admin_commands() {
+  const Config c = current_config();
+  admin_commands_ = std::make_unique<control::AdminCommands>(geteuid(), control::lookup_group(c.daemon.group));
+  using control::Access;
+  admin_commands_->add("status", Access::kRead, "daemon state, version, uptime, NIC and channels",
+                       [this](const nlohmann::json&) { return status_json(); });
+  admin_commands_->add("config", Access::kRead, "the configuration in effect",
+                       [this](const nlohmann::json&) { return config_to_json(current_config()); });
+  admin_commands_->add("reload", Access::kAdmin, "re-read the configuration file", [this](const nlohmann::json&) {
+    ReloadOutcome outcome = reload();
+    if (!outcome.ok) {
+      std::string why = "configuration refused, the daemon keeps the running one:";
+      for (const auto& e : outcome.errors) why += "\n  " + e;
+      throw control::CommandError(why);
+    }
+    return outcome.to_json();
+  });
+}
+
+}  // namespace machnet

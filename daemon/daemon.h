@@ -1,0 +1,64 @@
+// The daemon's lifecycle: start (lock, sockets, readiness), wait for signals, reload on
+// SIGHUP or `machnetctl reload`, stop cleanly on SIGTERM/SIGINT.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "control/admin_protocol.h"
+#include "control/control_plane.h"
+#include "util/instance_lock.h"
+#include "util/systemd_notifier.h"
+
+namespace machnet {
+
+struct ReloadOutcome {
+  bool ok = false;
+  std::vector<std::string> errors;        // why the new file was refused
+  std::vector<std::string> applied;       // keys now in effect
+  std::vector<std::string> need_restart;  // keys that changed but take effect on restart
+  nlohmann::json to_json() const;
+};
+
+class Daemon {
+ public:
+  Daemon(std::string config_path, Config config, std::optional<LogLevel> log_level_override);
+  ~Daemon();
+
+  // Runs until SIGTERM or SIGINT; returns the process exit code. The caller must have
+  // blocked SIGTERM, SIGINT and SIGHUP in every thread (see main.cc).
+  int run();
+
+ private:
+  Result<void> start();
+  void stop();
+  ReloadOutcome reload();  // safe from any thread
+  void register_admin_commands();
+  nlohmann::json status_json() const;
+  Config current_config() const;
+  std::string status_line() const;
+
+  const std::string config_path_;
+  const std::optional<LogLevel> log_level_override_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  mutable std::mutex config_mutex_;  // guards config_, never taken on a hot path
+  Config config_;
+  uint64_t reloads_ = 0;
+
+  std::atomic<const char*> state_{"starting"};
+  SystemdNotifier notifier_;
+  std::vector<InstanceLock> locks_;
+  std::unique_ptr<control::AdminCommands> admin_commands_;
+  std::unique_ptr<control::ControlPlane> control_plane_;
+};
+
+}  // namespace machnet
