@@ -1,0 +1,211 @@
+"""Helpers for integration tests that run real machnetd processes.
+
+Every test gets binaries from the environment Meson sets (MACHNETD, MACHNETCTL, ...), a
+temporary directory of its own, and daemons whose sockets live in that directory. Daemons
+are started with a NOTIFY_SOCKET owned by the test, so tests wait on READY=1 instead of
+sleeping, and they are always stopped (by PID) when the test ends, also on failure.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import textwrap
+import time
+import unittest
+
+MACHNETD = os.environ.get("MACHNETD", "machnetd")
+MACHNETCTL = os.environ.get("MACHNETCTL", "machnetctl")
+SOURCE_ROOT = os.environ.get("MACHNET_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD_ROOT = os.environ.get("MACHNET_BUILD_ROOT", os.path.join(SOURCE_ROOT, "build"))
+
+
+def wait_for(predicate, timeout, what, interval=0.01):
+    """Polls `predicate` until it returns a truthy value; fails the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def require_root(test):
+    if os.geteuid() != 0:
+        raise unittest.SkipTest("needs root (network namespaces, DPDK); CI runs as root")
+
+
+class NotifySocket:
+    """A datagram socket standing in for systemd's NOTIFY_SOCKET; records every message."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.messages = []  # (monotonic time, {"KEY": "value", ...})
+
+    def poll(self, timeout=0.0):
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                fields = {}
+                for line in data.decode(errors="replace").split("\n"):
+                    if "=" in line:
+                        key, value = line.split("=", 1)
+                        fields[key] = value
+                self.messages.append((time.monotonic(), fields))
+                self.sock.settimeout(0.0)
+        except (BlockingIOError, socket.timeout):
+            pass
+        return self.messages
+
+    def wait_for(self, key, value=None, timeout=10.0, after=0):
+        """Waits for a message carrying KEY (=value); returns its index in messages."""
+        def found():
+            self.poll(0.05)
+            for i, (_, fields) in enumerate(self.messages[after:], start=after):
+                if key in fields and (value is None or fields[key] == value):
+                    return i + 1
+            return None
+        return wait_for(found, timeout, f"{key}={value or '*'} on NOTIFY_SOCKET") - 1
+
+    def close(self):
+        self.sock.close()
+
+
+class Daemon:
+    """One machnetd under test. Use as a context manager, or call stop() in a cleanup."""
+
+    def __init__(self, workdir, toml="", name="machnetd", env=None, args=(), notify=True,
+                 netns=None, daemon_toml=""):
+        self.workdir = workdir
+        self.name = name
+        self.app_socket = os.path.join(workdir, f"{name}.sock")
+        self.admin_socket = os.path.join(workdir, f"{name}ctl.sock")
+        self.config_path = os.path.join(workdir, f"{name}.toml")
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        self.netns = netns
+        self.daemon_toml = daemon_toml
+        self.write_config(toml)
+        self.notify = NotifySocket(os.path.join(workdir, f"{name}.notify")) if notify else None
+        self.extra_env = dict(env or {})
+        self.args = list(args)
+        self.proc = None
+
+    def default_toml(self):
+        return textwrap.dedent(f"""\
+            [daemon]
+            app_socket = "{self.app_socket}"
+            admin_socket = "{self.admin_socket}"
+            """) + textwrap.dedent(self.daemon_toml)
+
+    def write_config(self, extra):
+        """Writes the daemon's config: a [daemon] table with the socket paths in the test dir
+        plus `daemon_toml` (more [daemon] keys), then `extra` (the other tables)."""
+        with open(self.config_path, "w") as f:
+            f.write(self.default_toml())
+            f.write(textwrap.dedent(extra))
+
+    def start(self, wait_ready=True, timeout=30.0):
+        env = dict(os.environ)
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("WATCHDOG_USEC", None)
+        if self.notify:
+            env["NOTIFY_SOCKET"] = self.notify.path
+        env.update(self.extra_env)
+        cmd = [MACHNETD, "--config", self.config_path] + self.args
+        if self.netns:
+            cmd = ["ip", "netns", "exec", self.netns] + cmd
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        if wait_ready and self.notify:
+            def ready_or_dead():
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"machnetd exited with {self.proc.returncode} before READY=1:\n{self.read_log()}")
+                self.notify.poll(0.05)
+                return any(f.get("READY") == "1" for _, f in self.notify.messages)
+            wait_for(ready_or_dead, timeout, "READY=1 from machnetd", interval=0)
+        return self
+
+    def read_log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def ctl(self, *args, check=False, timeout=20, netns=None):
+        """Runs machnetctl against this daemon; returns the CompletedProcess."""
+        cmd = [MACHNETCTL, "--socket", self.admin_socket] + list(args)
+        ns = netns or self.netns
+        if ns:
+            cmd = ["ip", "netns", "exec", ns] + cmd
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=check)
+
+    def ctl_json(self, *args):
+        result = self.ctl("--json", *args)
+        if result.returncode != 0:
+            raise AssertionError(f"machnetctl --json {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return json.loads(result.stdout)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        if self.notify:
+            self.notify.close()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class TempDirTest(unittest.TestCase):
+    """A test case with a fresh temporary directory in self.dir, removed afterwards
+    (kept, and its path printed, when MACHNET_KEEP_TEST_DIRS is set)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="machnet-test-")
+        self.addCleanup(self._remove_dir)
+
+    def _remove_dir(self):
+        if os.environ.get("MACHNET_KEEP_TEST_DIRS"):
+            print(f"kept {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def daemon(self, toml="", **kwargs):
+        """A started daemon that is stopped when the test ends."""
+        d = Daemon(self.dir, toml, **kwargs)
+        self.addCleanup(d.stop)
+        return d
+
+
+def main():
+    """Runs the calling module's tests; exits 77 (Meson's "skipped") when every test skipped."""
+    import sys
+    program = unittest.main(exit=False, verbosity=2)
+    result = program.result
+    if result.testsRun > 0 and len(result.skipped) == result.testsRun:
+        sys.exit(77)
+    sys.exit(0 if result.wasSuccessful() else 1)
