@@ -205,6 +205,13 @@ class Reader {
     return it->second;
   }
 
+  // True when reading `key` (or its whole section) produced an error.
+  bool failed(const std::string& key) const {
+    for (const auto& e : errors_)
+      if (e.key == key || e.key == key.substr(0, key.find('.'))) return true;
+    return false;
+  }
+
   void error_at(const std::string& key, std::string message) {
     Position where;
     if (auto p = position(key)) {
@@ -279,32 +286,44 @@ class Reader {
 
 bool is_power_of_two(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
-// Rules that involve more than one key.
+// Rules that involve more than one key. A rule is checked only when every key it involves
+// was read without error, so one mistake is not reported twice.
 void check_relations(const Config& c, Reader& r) {
-  if (c.nic.mode == NicMode::kPci && !c.nic.pci)
-    r.error_at("nic.mode", "mode = \"pci\" needs the NIC's address in [nic] pci");
-  if (c.nic.mode == NicMode::kVdev && c.nic.vdev.empty())
-    r.error_at("nic.mode", "mode = \"vdev\" needs a DPDK vdev string in [nic] vdev");
-  if (c.nic.mode == NicMode::kPci && !c.nic.vdev.empty())
-    r.error_at("nic.vdev", "vdev conflicts with mode = \"pci\"; remove one of them");
-  if (c.nic.mode == NicMode::kVdev && c.nic.pci)
-    r.error_at("nic.pci", "pci conflicts with mode = \"vdev\"; remove one of them");
-  if (c.daemon.app_socket == c.daemon.admin_socket)
-    r.error_at("daemon.admin_socket", "admin_socket must differ from app_socket");
-  if (!is_power_of_two(c.channels.ring_slots))
-    r.error_at("channels.ring_slots", fmt::format("must be a power of two, got {}", c.channels.ring_slots));
-  if (c.channels.buffer_size % 64 != 0)
-    r.error_at("channels.buffer_size", fmt::format("must be a multiple of 64, got {}", c.channels.buffer_size));
-  if (c.transport.min_window > c.transport.max_window)
-    r.error_at("transport.min_window", fmt::format("min_window ({}) is larger than max_window ({})", c.transport.min_window, c.transport.max_window));
-  if (c.transport.initial_window < c.transport.min_window || c.transport.initial_window > c.transport.max_window)
-    r.error_at("transport.initial_window", fmt::format("initial_window ({}) must lie between min_window ({}) and max_window ({})", c.transport.initial_window, c.transport.min_window, c.transport.max_window));
-  if (c.transport.rto_min_us > c.transport.rto_max_us)
-    r.error_at("transport.rto_min_us", fmt::format("rto_min_us ({}) is larger than rto_max_us ({})", c.transport.rto_min_us, c.transport.rto_max_us));
+  auto rule = [&r](std::initializer_list<const char*> keys, bool violated, const char* report_at,
+                   std::string message) {
+    for (const char* key : keys)
+      if (r.failed(key)) return;
+    if (violated) r.error_at(report_at, std::move(message));
+  };
+  const auto& nic = c.nic;
+  rule({"nic.mode", "nic.pci"}, nic.mode == NicMode::kPci && !nic.pci, "nic.mode",
+       "mode = \"pci\" needs the NIC's address in [nic] pci");
+  rule({"nic.mode", "nic.vdev"}, nic.mode == NicMode::kVdev && nic.vdev.empty(), "nic.mode",
+       "mode = \"vdev\" needs a DPDK vdev string in [nic] vdev");
+  rule({"nic.mode", "nic.vdev"}, nic.mode == NicMode::kPci && !nic.vdev.empty(), "nic.vdev",
+       "vdev conflicts with mode = \"pci\"; remove one of them");
+  rule({"nic.mode", "nic.pci"}, nic.mode == NicMode::kVdev && nic.pci.has_value(), "nic.pci",
+       "pci conflicts with mode = \"vdev\"; remove one of them");
+  rule({"daemon.app_socket", "daemon.admin_socket"}, c.daemon.app_socket == c.daemon.admin_socket,
+       "daemon.admin_socket", "admin_socket must differ from app_socket");
+  rule({"channels.ring_slots"}, !is_power_of_two(c.channels.ring_slots), "channels.ring_slots",
+       fmt::format("must be a power of two, got {}", c.channels.ring_slots));
+  rule({"channels.buffer_size"}, c.channels.buffer_size % 64 != 0, "channels.buffer_size",
+       fmt::format("must be a multiple of 64, got {}", c.channels.buffer_size));
+  const auto& t = c.transport;
+  rule({"transport.min_window", "transport.max_window"}, t.min_window > t.max_window, "transport.min_window",
+       fmt::format("min_window ({}) is larger than max_window ({})", t.min_window, t.max_window));
+  rule({"transport.min_window", "transport.max_window", "transport.initial_window"},
+       t.min_window <= t.max_window && (t.initial_window < t.min_window || t.initial_window > t.max_window),
+       "transport.initial_window",
+       fmt::format("initial_window ({}) must lie between min_window ({}) and max_window ({})",
+                   t.initial_window, t.min_window, t.max_window));
+  rule({"transport.rto_min_us", "transport.rto_max_us"}, t.rto_min_us > t.rto_max_us, "transport.rto_min_us",
+       fmt::format("rto_min_us ({}) is larger than rto_max_us ({})", t.rto_min_us, t.rto_max_us));
   std::vector<uint32_t> cores = c.engine.cores;
   std::sort(cores.begin(), cores.end());
-  if (std::adjacent_find(cores.begin(), cores.end()) != cores.end())
-    r.error_at("engine.cores", "a core is listed twice");
+  rule({"engine.cores"}, std::adjacent_find(cores.begin(), cores.end()) != cores.end(), "engine.cores",
+       "a core is listed twice");
 }
 
 // [testing] keys other than `enabled` are refused unless `enabled = true`.
@@ -339,10 +358,8 @@ ConfigLoadResult load_config_string(std::string_view toml_text, std::string_view
   Reader reader(root, std::string(source_name), result.errors);
   config_schema::visit(reader, config);
   reader.finish();
-  if (result.errors.empty()) {
-    check_relations(config, reader);
-    check_testing(config, reader);
-  }
+  check_relations(config, reader);
+  check_testing(config, reader);
   std::stable_sort(result.errors.begin(), result.errors.end(), [](const auto& a, const auto& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });

@@ -46,6 +46,8 @@ class NotifySocket:
     def __init__(self, path):
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if os.path.exists(path):
+            os.unlink(path)  # left by an earlier daemon of the same name in this test
         self.sock.bind(path)
         self.messages = []  # (monotonic time, {"KEY": "value", ...})
 
