@@ -58,8 +58,9 @@ Result<void> Daemon::start() {
     if (!lock) return lock.error();
     locks_.push_back(std::move(*lock));
   }
+  group_ = control::lookup_group(c.daemon.group);
   register_admin_commands();
-  control_plane_ = std::make_unique<control::ControlPlane>(c.daemon, *admin_commands_,
+  control_plane_ = std::make_unique<control::ControlPlane>(c.daemon, group_, *admin_commands_,
                                                            [] { return true; });
   if (auto r = control_plane_->start(); !r) return r;
   spdlog::info("machnetd {} ready: admin socket {}, application socket {}, NIC mode {}",
@@ -166,7 +167,7 @@ nlohmann::json Daemon::status_json() const {
 
 void Daemon::register_admin_commands() {
   const Config c = current_config();
-  admin_commands_ = std::make_unique<control::AdminCommands>(geteuid(), control::lookup_group(c.daemon.group));
+  admin_commands_ = std::make_unique<control::AdminCommands>(geteuid(), group_);
   using control::Access;
   admin_commands_->add("status", Access::kRead, "daemon state, version, uptime, NIC and channels",
                        [this](const nlohmann::json&) { return status_json(); });

@@ -57,6 +57,7 @@ class Daemon {
   std::atomic<const char*> state_{"starting"};
   SystemdNotifier notifier_;
   std::vector<InstanceLock> locks_;
+  std::optional<gid_t> group_;  // owner group of the sockets, when it exists
   std::unique_ptr<control::AdminCommands> admin_commands_;
   std::unique_ptr<control::ControlPlane> control_plane_;
 };

@@ -10,9 +10,10 @@
 
 namespace machnet::control {
 
-ControlPlane::ControlPlane(const DaemonConfig& config, const AdminCommands& commands,
-                           std::function<bool()> healthy)
+ControlPlane::ControlPlane(const DaemonConfig& config, std::optional<gid_t> group,
+                           const AdminCommands& commands, std::function<bool()> healthy)
     : config_(config),
+      group_(group),
       admin_server_(io_, commands),
       app_server_(io_),
       healthy_(std::move(healthy)),
@@ -21,9 +22,8 @@ ControlPlane::ControlPlane(const DaemonConfig& config, const AdminCommands& comm
 ControlPlane::~ControlPlane() { stop(); }
 
 Result<void> ControlPlane::start() {
-  const auto group = lookup_group(config_.group);
-  if (auto r = app_server_.listen(config_.app_socket, group); !r) return r;
-  if (auto r = admin_server_.listen(config_.admin_socket, group); !r) {
+  if (auto r = app_server_.listen(config_.app_socket, group_); !r) return r;
+  if (auto r = admin_server_.listen(config_.admin_socket, group_); !r) {
     app_server_.close();
     return r;
   }

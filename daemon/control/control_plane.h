@@ -25,7 +25,8 @@ class ControlPlane {
  public:
   // `healthy` is asked before every watchdog ping; when it says no, the ping is withheld
   // and systemd restarts the daemon once WATCHDOG_USEC passes.
-  ControlPlane(const DaemonConfig& config, const AdminCommands& commands,
+  // `group` owns both sockets (nullopt: the daemon's own group).
+  ControlPlane(const DaemonConfig& config, std::optional<gid_t> group, const AdminCommands& commands,
                std::function<bool()> healthy);
   ~ControlPlane();
 
@@ -42,6 +43,7 @@ class ControlPlane {
   void arm_watchdog();
 
   DaemonConfig config_;
+  std::optional<gid_t> group_;
   boost::asio::io_context io_;
   AdminServer admin_server_;
   AppServer app_server_;
