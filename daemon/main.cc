@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -87,6 +88,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  machnet::Daemon daemon(config_path, *loaded.config, log_level_override);
+  // Absolute, so `machnetctl status` says which file it is and a reload finds it again.
+  std::error_code ec;
+  const auto absolute_config = std::filesystem::absolute(config_path, ec);
+  machnet::Daemon daemon(ec ? config_path : absolute_config.string(), *loaded.config, log_level_override);
   return daemon.run();
 }

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -13,6 +14,14 @@ namespace machnet {
 
 Result<InstanceLock> InstanceLock::acquire(const std::string& socket_path) {
   std::string path = socket_path + ".lock";
+  // The socket's directory (/run/machnet) may not exist yet when the daemon runs outside
+  // systemd, which would have made it (RuntimeDirectory=).
+  std::error_code ec;
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && !std::filesystem::exists(parent, ec)) {
+    std::filesystem::create_directories(parent, ec);
+    if (ec) return make_error(fmt::format("cannot create directory {}: {}", parent.string(), ec.message()));
+  }
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0)
     return make_error(fmt::format("cannot create lock file {}: {}", path, std::strerror(errno)));

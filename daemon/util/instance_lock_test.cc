@@ -57,10 +57,16 @@ TEST_F(InstanceLockTest, LockOfADeadProcessDoesNotBlock) {
   EXPECT_TRUE(InstanceLock::acquire(socket_));
 }
 
+TEST_F(InstanceLockTest, CreatesTheSocketDirectory) {
+  auto lock = InstanceLock::acquire(dir_ + "/run/machnet/admin.sock");
+  ASSERT_TRUE(lock) << lock.error().message;
+  EXPECT_TRUE(std::filesystem::is_directory(dir_ + "/run/machnet"));
+}
+
 TEST_F(InstanceLockTest, UnwritableDirectorySaysWhy) {
-  auto lock = InstanceLock::acquire("/nonexistent-dir/admin.sock");
+  auto lock = InstanceLock::acquire("/proc/machnet-test/admin.sock");
   ASSERT_FALSE(lock);
-  EXPECT_THAT(lock.error().message, ::testing::HasSubstr("cannot create lock file /nonexistent-dir/admin.sock.lock"));
+  EXPECT_THAT(lock.error().message, ::testing::HasSubstr("cannot create directory /proc/machnet-test"));
 }
 
 }  // namespace
