@@ -16,7 +16,7 @@ build_packages=(
   g++ meson ninja-build pkg-config
   libdpdk-dev libtomlplusplus-dev libboost1.81-dev libboost-program-options1.81-dev
   libsystemd-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev scdoc
 )
 # Tests: the Python test driver, systemd-analyze, namespaces and the nftables "wire".
 test_packages=(
