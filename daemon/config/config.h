@@ -89,6 +89,7 @@ struct CloudConfig {
 struct TestingConfig {
   bool enabled = false;
   std::string sysfs_root = "/sys";
+  std::string proc_root = "/proc";
 };
 
 struct Config {

@@ -332,6 +332,8 @@ void check_testing(const Config& c, Reader& r) {
   const TestingConfig defaults;
   if (c.testing.sysfs_root != defaults.sysfs_root)
     r.error_at("testing.sysfs_root", "test-only key: set [testing] enabled = true to use it");
+  if (c.testing.proc_root != defaults.proc_root)
+    r.error_at("testing.proc_root", "test-only key: set [testing] enabled = true to use it");
 }
 
 }  // namespace

@@ -131,6 +131,7 @@ void visit(V& v, C& c) {
   v.section("testing");
   v.boolean("enabled", c.testing.enabled);
   v.text("sysfs_root", c.testing.sysfs_root, Text::kAbsolutePath);
+  v.text("proc_root", c.testing.proc_root, Text::kAbsolutePath);
 }
 
 }  // namespace machnet::config_schema

@@ -1,0 +1,62 @@
+#include "nic/state_record.h"
+
+#include <fmt/format.h>
+
+namespace machnet::nic {
+
+nlohmann::json StateRecord::to_json() const {
+  return {{"version", 1},          {"bus", bus},
+          {"bus_address", bus_address}, {"original_driver", original_driver},
+          {"target_driver", target_driver}, {"ifname", ifname},
+          {"mac", mac},             {"mtu", mtu},
+          {"up", up},               {"addresses", addresses},
+          {"noiommu", noiommu}};
+}
+
+Result<StateRecord> StateRecord::from_json(const nlohmann::json& j) {
+  try {
+    if (!j.is_object() || j.at("version").get<int>() != 1) return make_error("not a version 1 NIC state record");
+    StateRecord r;
+    r.bus = j.at("bus").get<std::string>();
+    r.bus_address = j.at("bus_address").get<std::string>();
+    r.original_driver = j.at("original_driver").get<std::string>();
+    r.target_driver = j.at("target_driver").get<std::string>();
+    r.ifname = j.value("ifname", std::string());
+    r.mac = j.value("mac", std::string());
+    r.mtu = j.value("mtu", 0u);
+    r.up = j.value("up", false);
+    r.addresses = j.value("addresses", std::vector<std::string>());
+    r.noiommu = j.value("noiommu", false);
+    // The record names sysfs paths; refuse anything that could climb out of the bus folder.
+    for (const auto* field : {&r.bus, &r.bus_address, &r.original_driver, &r.target_driver})
+      if (field->empty() || field->find('/') != std::string::npos || *field == "..")
+        return make_error(fmt::format("field value \"{}\" is not a plain name", *field));
+    if (r.bus != "pci" && r.bus != "vmbus") return make_error(fmt::format("unknown bus \"{}\"", r.bus));
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(e.what());
+  }
+}
+
+std::string state_path(const std::string& state_dir) { return state_dir + "/" + kStateFileName; }
+
+Result<void> write_state(Env& env, const std::string& state_dir, const StateRecord& record) {
+  return env.replace_file(state_path(state_dir), record.to_json().dump(2) + "\n");
+}
+
+Result<std::optional<StateRecord>> read_state(Env& env, const std::string& state_dir) {
+  const std::string path = state_path(state_dir);
+  if (!env.exists(path)) return std::optional<StateRecord>();
+  auto text = env.read_file(path);
+  if (!text) return text.error();
+  auto json = nlohmann::json::parse(*text, nullptr, false);
+  auto record = StateRecord::from_json(json);
+  if (!record) return make_error(fmt::format("{}: {}; remove it once the NIC is back on its driver", path, record.error().message));
+  return std::optional<StateRecord>(*record);
+}
+
+Result<void> remove_state(Env& env, const std::string& state_dir) {
+  return env.remove_file(state_path(state_dir));
+}
+
+}  // namespace machnet::nic
