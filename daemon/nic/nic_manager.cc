@@ -7,8 +7,10 @@
 
 namespace machnet::nic {
 
-NicManager::NicManager(Config config)
-    : config_(std::move(config)), env_(std::make_unique<RealEnv>(env_options(config_))) {}
+NicManager::NicManager(Config config) : NicManager(config, env_options(config)) {}
+
+NicManager::NicManager(Config config, RealEnvOptions options)
+    : config_(std::move(config)), options_(std::move(options)), env_(std::make_unique<RealEnv>(options_)) {}
 
 Result<void> NicManager::start() {
   // A predecessor that crashed (or was killed) may have left the NIC on a DPDK driver: give it
@@ -84,7 +86,7 @@ nlohmann::json NicManager::status() const {
 nlohmann::json NicManager::detect_now() const {
   // Its own Env: detection only reads, and the control thread must not share the start-up
   // Env's journal.
-  RealEnv env(env_options(config_));
+  RealEnv env(options_);
   return detect(env, config_).to_json();
 }
 

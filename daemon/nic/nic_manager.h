@@ -19,6 +19,8 @@ namespace machnet::nic {
 class NicManager {
  public:
   explicit NicManager(Config config);
+  // Tests pass the Env options of a fake tree (with its kernel stand-in).
+  NicManager(Config config, RealEnvOptions options);
 
   // An error means the daemon must not start (a cloud NIC was expected and cannot be used).
   // No cloud and no NIC named in [nic] is not an error: the daemon runs without a NIC.
@@ -30,6 +32,7 @@ class NicManager {
 
  private:
   const Config config_;
+  const RealEnvOptions options_;
   std::unique_ptr<RealEnv> env_;
   mutable std::mutex mutex_;  // guards the members below
   std::optional<Detection> detection_;

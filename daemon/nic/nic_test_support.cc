@@ -231,6 +231,8 @@ void FakeSysfs::default_route(const std::string& ifname) {
 
 void FakeSysfs::iommu() { fs::create_directories(sys() + "/class/iommu/dmar0"); }
 
+void FakeSysfs::vfio_noiommu_param() { write(sys() + "/module/vfio/parameters/enable_unsafe_noiommu_mode", "N\n"); }
+
 std::string FakeSysfs::driver_of(const std::string& bus, const std::string& address) const {
   std::error_code ec;
   auto target = fs::read_symlink(sys() + "/bus/" + bus + "/devices/" + address + "/driver", ec);

@@ -81,6 +81,7 @@ class FakeSysfs {
   void virtual_if(const std::string& ifname, const std::string& mac);
   void default_route(const std::string& ifname);
   void iommu();
+  void vfio_noiommu_param();  // module/vfio/parameters/enable_unsafe_noiommu_mode = N
 
   std::string driver_of(const std::string& bus, const std::string& address) const;
   bool has_interface(const std::string& ifname) const;

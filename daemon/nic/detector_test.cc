@@ -1,0 +1,301 @@
+// Detection end to end on fake sysfs trees and a 127.0.0.1 metadata server: per cloud the
+// chosen NIC, its MAC and IP/prefix, and the binding plan; the default-route NIC is never
+// chosen; ambiguous and missing NICs are errors that list what was seen; a failed metadata
+// service gives a clear error, or the [nic] fallback. Leaves out: applying plans (binder_test).
+#include <gtest/gtest.h>
+
+#include "nic/detector.h"
+#include "nic/nic_test_support.h"
+
+namespace machnet::nic {
+namespace {
+
+using testing::FakeSysfs;
+using testing::MetadataServer;
+
+// Azure VM with accelerated networking: eth0 primary (default route), eth1 secondary, each a
+// netvsc synthetic device with a mlx5 VF that shares its MAC.
+void azure_netvsc_tree(FakeSysfs& fake) {
+  fake.azure_dmi();
+  fake.virtual_if("lo", "00:00:00:00:00:00");
+  fake.vmbus_nic("000d3a1b-2c01-000d-3a1b-2c01000d3a1b", "eth0", "00:0d:3a:1b:2c:01", "hv_netvsc");
+  fake.vmbus_nic("000d3a1b-2c02-000d-3a1b-2c02000d3a1b", "eth1", "00:0d:3a:1b:2c:02", "hv_netvsc");
+  fake.pci_nic("1a2b:00:02.0", "enP6699s1", "00:0d:3a:1b:2c:01", "mlx5_core");
+  fake.pci_nic("3c4d:00:02.0", "enP1234s2", "00:0d:3a:1b:2c:02", "mlx5_core");
+  fake.driver("vmbus", "uio_hv_generic");
+  fake.default_route("eth0");
+}
+
+void aws_tree(FakeSysfs& fake) {
+  fake.aws_dmi();
+  fake.virtual_if("lo", "00:00:00:00:00:00");
+  fake.pci_nic("0000:00:05.0", "ens5", "02:1a:2b:3c:4d:01", "ena", 9001);
+  fake.pci_nic("0000:00:06.0", "ens6", "02:1a:2b:3c:4d:02", "ena", 9001);
+  fake.driver("pci", "vfio-pci");
+  fake.default_route("ens5");
+}
+
+void gcp_tree(FakeSysfs& fake) {
+  fake.gcp_dmi();
+  fake.virtual_if("lo", "00:00:00:00:00:00");
+  fake.pci_nic("0000:00:04.0", "ens4", "42:01:0a:80:00:07", "gve", 1460);
+  fake.pci_nic("0000:00:05.0", "ens5", "42:01:0a:0a:00:05", "gve", 8896);
+  fake.driver("pci", "vfio-pci");
+  fake.default_route("ens4");
+}
+
+const nlohmann::json& nic_named(const nlohmann::json& report, const std::string& name) {
+  for (const auto& n : report["nics"])
+    if (n["name"] == name) return n;
+  throw std::runtime_error("no NIC " + name + " in " + report.dump());
+}
+
+TEST(Detect, AzureNetvscChoosesSecondarySyntheticNic) {
+  FakeSysfs fake;
+  azure_netvsc_tree(fake);
+  MetadataServer server(testing::azure_handler("azure_netvsc.json"));
+  RealEnv env(fake.env_options(server.url()));
+  auto d = detect(env, testing::test_config(fake, server.url()));
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_EQ(d.cloud, CloudProvider::kAzure);
+  EXPECT_NE(d.cloud_reason.find("7783-7084-3265-9085-8269-3286-77"), std::string::npos) << d.cloud_reason;
+  EXPECT_NE(d.cloud_reason.find("confirmed"), std::string::npos) << d.cloud_reason;
+  EXPECT_EQ(d.chosen()->device.ifname, "eth1");
+  EXPECT_EQ(d.chosen()->device.bus, "vmbus");
+  EXPECT_EQ(d.mac->to_string(), "00:0d:3a:1b:2c:02");
+  EXPECT_EQ(d.ip->to_string(), "10.0.1.5/24");
+  EXPECT_EQ(d.plan->kind, PlanKind::kRebind);
+  EXPECT_EQ(d.plan->to_driver, "uio_hv_generic");
+  const auto report = d.to_json();
+  EXPECT_EQ(report["instance"]["id"], "5c08b38e-4d57-4c23-ac45-aca61037f084");
+  EXPECT_EQ(nic_named(report, "eth0")["chosen"], false);
+  EXPECT_EQ(nic_named(report, "eth0")["primary"], true);
+  EXPECT_NE(nic_named(report, "enP1234s2")["reason"].get<std::string>().find("VF"), std::string::npos);
+  EXPECT_EQ(nic_named(report, "eth1")["chosen"], true);
+  EXPECT_TRUE(env.journal().empty()) << "detection must change nothing";
+}
+
+TEST(Detect, AzureManaIsRefusedWithWhatIsMissing) {
+  FakeSysfs fake;
+  fake.azure_dmi();
+  fake.pci_nic("7870:00:00.0", "eth0", "60:45:bd:a1:b2:01", "mana");
+  fake.pci_nic("7871:00:00.0", "eth1", "60:45:bd:a1:b2:02", "mana");
+  fake.default_route("eth0");
+  MetadataServer server(testing::azure_handler("azure_mana.json"));
+  RealEnv env(fake.env_options(server.url()));
+  auto d = detect(env, testing::test_config(fake, server.url()));
+  ASSERT_FALSE(d.ok());
+  ASSERT_TRUE(d.chosen());
+  EXPECT_EQ(d.chosen()->device.ifname, "eth1");
+  EXPECT_EQ(d.ip->to_string(), "10.1.1.4/24");
+  EXPECT_EQ(d.plan->kind, PlanKind::kRefuse);
+  EXPECT_NE(d.error.find("MANA"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("no MANA PMD"), std::string::npos) << d.error;
+  EXPECT_EQ(d.plan->dpdk_args, std::vector<std::string>{"mac=60:45:bd:a1:b2:02"});
+}
+
+TEST(Detect, AwsEnaSecondaryEniNeedsIommuOrNoIommuPermission) {
+  FakeSysfs fake;
+  aws_tree(fake);
+  MetadataServer server(testing::aws_handler("aws_two_enis.json"));
+  RealEnv env(fake.env_options(server.url()));
+  Config config = testing::test_config(fake, server.url());
+  auto d = detect(env, config);
+  ASSERT_TRUE(d.chosen()) << d.error;
+  EXPECT_EQ(d.chosen()->device.ifname, "ens6");
+  EXPECT_EQ(d.chosen()->device.bus_address, "0000:00:06.0");
+  EXPECT_EQ(d.mac->to_string(), "02:1a:2b:3c:4d:02");
+  EXPECT_EQ(d.ip->to_string(), "172.31.20.30/20");
+  EXPECT_EQ(d.plan->kind, PlanKind::kRefuse);
+  EXPECT_NE(d.error.find("allow_noiommu"), std::string::npos) << d.error;
+
+  config.nic.allow_noiommu = true;
+  d = detect(env, config);
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_TRUE(d.plan->noiommu);
+  EXPECT_NE(d.plan->notes.at(0).find("taints the kernel"), std::string::npos);
+
+  fake.iommu();
+  config.nic.allow_noiommu = false;
+  d = detect(env, config);
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_FALSE(d.plan->noiommu);
+  EXPECT_EQ(d.plan->to_driver, "vfio-pci");
+}
+
+TEST(Detect, GcpGvnicSecondaryNicWithMtu) {
+  FakeSysfs fake;
+  gcp_tree(fake);
+  fake.iommu();
+  MetadataServer server(testing::gcp_handler("gcp_two_nics.json"));
+  RealEnv env(fake.env_options(server.url()));
+  auto d = detect(env, testing::test_config(fake, server.url()));
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_EQ(d.cloud, CloudProvider::kGcp);
+  EXPECT_EQ(d.chosen()->device.ifname, "ens5");
+  EXPECT_EQ(d.mac->to_string(), "42:01:0a:0a:00:05");
+  EXPECT_EQ(d.ip->to_string(), "10.10.0.5/24");
+  EXPECT_EQ(d.mtu, 8896u);
+  EXPECT_EQ(d.plan->from_driver, "gve");
+  EXPECT_EQ(d.plan->to_driver, "vfio-pci");
+}
+
+TEST(Detect, DefaultRouteNicIsNeverChosen) {
+  // Metadata says ens6 is secondary, but the host routes through it: it must stay alone.
+  FakeSysfs fake;
+  fake.aws_dmi();
+  fake.pci_nic("0000:00:05.0", "ens5", "02:1a:2b:3c:4d:01", "ena");
+  fake.pci_nic("0000:00:06.0", "ens6", "02:1a:2b:3c:4d:02", "ena");
+  fake.default_route("ens6");
+  fake.iommu();
+  fake.driver("pci", "vfio-pci");
+  MetadataServer server(testing::aws_handler("aws_two_enis.json"));
+  RealEnv env(fake.env_options(server.url()));
+  Config config = testing::test_config(fake, server.url());
+  auto d = detect(env, config);
+  ASSERT_FALSE(d.ok());
+  EXPECT_FALSE(d.chosen());
+  EXPECT_NE(d.error.find("ens6 (mac 02:1a:2b:3c:4d:02, pci 0000:00:06.0, driver ena): holds the default route"), std::string::npos) << d.error;
+  // Not even when the configuration names it.
+  config.nic.mac = MacAddress::parse("02:1a:2b:3c:4d:02");
+  d = detect(env, config);
+  EXPECT_FALSE(d.chosen());
+  EXPECT_NE(d.error.find("holds the default route"), std::string::npos) << d.error;
+}
+
+TEST(Detect, AmbiguousNicsAreListed) {
+  FakeSysfs fake;
+  aws_tree(fake);
+  fake.iommu();
+  fake.pci_nic("0000:00:07.0", "ens7", "02:1a:2b:3c:4d:03", "ena");
+  // A third ENI in the metadata too.
+  auto base = testing::aws_handler("aws_two_enis.json");
+  MetadataServer server([&](const testing::ServedRequest& r) -> HttpResponse {
+    const std::string m3 = "/latest/meta-data/network/interfaces/macs/02:1a:2b:3c:4d:03/";
+    if (r.method == "GET" && r.target == "/latest/meta-data/network/interfaces/macs/") {
+      auto answer = base(r);
+      if (answer.status == 200) answer.body += "\n02:1a:2b:3c:4d:03/";
+      return answer;
+    }
+    if (r.method == "GET" && r.target.rfind(m3, 0) == 0) {
+      auto check = base(testing::ServedRequest{r.method, "/latest/meta-data/instance-id", r.headers});
+      if (check.status != 200) return check;
+      const std::string leaf = r.target.substr(m3.size());
+      if (leaf == "device-number") return {200, {}, "2"};
+      if (leaf == "local-ipv4s") return {200, {}, "172.31.20.40"};
+      if (leaf == "subnet-ipv4-cidr-block") return {200, {}, "172.31.16.0/20"};
+    }
+    return base(r);
+  });
+  RealEnv env(fake.env_options(server.url()));
+  Config config = testing::test_config(fake, server.url());
+  auto d = detect(env, config);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error.find("2 NICs qualify"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("ens6 (mac 02:1a:2b:3c:4d:02"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("ens7 (mac 02:1a:2b:3c:4d:03"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("ens5 (mac 02:1a:2b:3c:4d:01, pci 0000:00:05.0, driver ena): holds the default route"), std::string::npos) << d.error;
+  // Naming one settles it.
+  config.nic.pci = PciAddress::parse("0000:00:07.0");
+  d = detect(env, config);
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_EQ(d.chosen()->device.ifname, "ens7");
+  EXPECT_EQ(d.ip->to_string(), "172.31.20.40/20");
+}
+
+TEST(Detect, MissingSecondaryNicIsListed) {
+  FakeSysfs fake;
+  fake.gcp_dmi();
+  fake.pci_nic("0000:00:04.0", "ens4", "42:01:0a:80:00:07", "gve");
+  fake.default_route("ens4");
+  MetadataServer server(testing::gcp_handler("gcp_two_nics.json"));
+  RealEnv env(fake.env_options(server.url()));
+  auto d = detect(env, testing::test_config(fake, server.url()));
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error.find("no NIC qualifies"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("attach a secondary NIC"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("ens4 (mac 42:01:0a:80:00:07"), std::string::npos) << d.error;
+}
+
+TEST(Detect, AzureDmiButMetadataUnreachableErrorsThenFallsBackToConfig) {
+  FakeSysfs fake;
+  azure_netvsc_tree(fake);
+  std::string dead_url;
+  {
+    MetadataServer gone([](const testing::ServedRequest&) { return HttpResponse{}; });
+    dead_url = gone.url();
+  }
+  RealEnv env(fake.env_options(dead_url, std::chrono::milliseconds(100)));
+  Config config = testing::test_config(fake, dead_url);
+  auto d = detect(env, config);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.cloud, CloudProvider::kAzure);
+  EXPECT_NE(d.cloud_reason.find("NOT confirmed"), std::string::npos) << d.cloud_reason;
+  EXPECT_NE(d.error.find("azure: metadata service not usable after 3 attempts"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find(dead_url), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("set [nic] mac or pci"), std::string::npos) << d.error;
+
+  config.nic.mac = MacAddress::parse("00:0d:3a:1b:2c:02");
+  config.nic.ip = Ipv4Prefix::parse("10.0.1.5/24");
+  d = detect(env, config);
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_TRUE(d.config_fallback);
+  EXPECT_EQ(d.chosen()->device.ifname, "eth1");
+  EXPECT_EQ(d.ip->to_string(), "10.0.1.5/24");
+  EXPECT_EQ(d.plan->to_driver, "uio_hv_generic");
+  EXPECT_NE(d.chosen()->reason.find("fallback"), std::string::npos) << d.chosen()->reason;
+}
+
+TEST(Detect, AlreadyDpdkBoundDeviceIsUsedAsIs) {
+  FakeSysfs fake;
+  gcp_tree(fake);
+  fake.pci_device("0000:00:06.0", "vfio-pci");  // bound by driverctl: no interface
+  MetadataServer server(testing::gcp_handler("gcp_two_nics.json"));
+  RealEnv env(fake.env_options(server.url()));
+  Config config = testing::test_config(fake, server.url());
+  config.nic.pci = PciAddress::parse("0000:00:06.0");
+  auto d = detect(env, config);
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_EQ(d.plan->kind, PlanKind::kUseAsBound);
+  EXPECT_NE(d.plan->notes.at(0).find("left bound on stop"), std::string::npos);
+}
+
+TEST(Detect, MellanoxIsNotRebound) {
+  FakeSysfs fake;
+  fake.aws_dmi();
+  fake.pci_nic("0000:00:05.0", "ens5", "02:1a:2b:3c:4d:01", "ena");
+  fake.pci_nic("0000:00:06.0", "ens6", "02:1a:2b:3c:4d:02", "mlx5_core");
+  fake.default_route("ens5");
+  MetadataServer server(testing::aws_handler("aws_two_enis.json"));
+  RealEnv env(fake.env_options(server.url()));
+  auto d = detect(env, testing::test_config(fake, server.url()));
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_EQ(d.plan->kind, PlanKind::kBifurcated);
+}
+
+TEST(Detect, NoCloudAndNoNamedNicSaysSo) {
+  FakeSysfs fake;
+  fake.dmi({{"sys_vendor", "QEMU"}, {"product_name", "Standard PC"}});
+  fake.pci_nic("0000:00:03.0", "eth0", "52:54:00:12:34:56", "virtio-pci");
+  RealEnv env(fake.env_options("http://127.0.0.1:9"));
+  auto d = detect(env, testing::test_config(fake, "http://127.0.0.1:9"));
+  EXPECT_EQ(d.cloud, CloudProvider::kNone);
+  EXPECT_NE(d.error.find("no cloud detected"), std::string::npos) << d.error;
+  EXPECT_NE(d.cloud_reason.find("QEMU"), std::string::npos) << d.cloud_reason;
+}
+
+TEST(Dmi, AwsXenAndPlainHyperV) {
+  FakeSysfs xen;
+  xen.dmi({{"sys_vendor", "Xen"}, {"bios_version", "4.11.amazon"}});
+  RealEnv env(xen.env_options("http://127.0.0.1:9"));
+  EXPECT_EQ(detect(env, testing::test_config(xen, "http://127.0.0.1:9")).cloud, CloudProvider::kAws);
+  FakeSysfs hyperv;
+  hyperv.dmi({{"sys_vendor", "Microsoft Corporation"}, {"chassis_asset_tag", "1234-5678"}});
+  RealEnv env2(hyperv.env_options("http://127.0.0.1:9"));
+  auto d = detect(env2, testing::test_config(hyperv, "http://127.0.0.1:9"));
+  EXPECT_EQ(d.cloud, CloudProvider::kNone);
+  EXPECT_NE(d.cloud_reason.find("plain Hyper-V"), std::string::npos) << d.cloud_reason;
+}
+
+}  // namespace
+}  // namespace machnet::nic
