@@ -6,9 +6,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "channel/channel_manager.h"
 #include "config/config_loader.h"
 #include "config/config_writer.h"
 #include "control/unix_socket.h"
+#include "engine/engine.h"
 #include "machnet_build_config.h"
 #include "util/logging.h"
 
@@ -46,7 +48,8 @@ Config Daemon::current_config() const {
 
 std::string Daemon::status_line() const {
   const Config c = current_config();
-  return fmt::format("Serving: NIC mode {}, {} channels", to_string(c.nic.mode), 0);
+  return fmt::format("Serving: NIC mode {}, {} channels", to_string(c.nic.mode),
+                     channel_manager_ ? channel_manager_->channel_count() : 0);
 }
 
 Result<void> Daemon::start() {
@@ -60,8 +63,16 @@ Result<void> Daemon::start() {
   }
   group_ = control::lookup_group(c.daemon.group);
   register_admin_commands();
+  // Without a NIC (mode "none", for now every mode) the daemon's address is the configured
+  // one or 127.0.0.1; channels connect to it and are delivered locally.
+  const uint32_t local_ip = c.nic.ip ? c.nic.ip->address.value : 0x7f000001u;
+  engine_ = std::make_unique<engine::Engine>(c.engine, local_ip);
+  engine_->start();
+  channel_manager_ = std::make_unique<channel::ChannelManager>(c.channels, c.dpdk.hugepages != Hugepages::kOff, *engine_);
   control_plane_ = std::make_unique<control::ControlPlane>(c.daemon, group_, *admin_commands_,
                                                            [] { return true; });
+  control_plane_->app_server().set_connection_handler(
+      [this](control::AppServer::Socket socket) { channel_manager_->on_connection(std::move(socket)); });
   if (auto r = control_plane_->start(); !r) return r;
   spdlog::info("machnetd {} ready: admin socket {}, application socket {}, NIC mode {}",
                MACHNET_VERSION, c.daemon.admin_socket, c.daemon.app_socket, to_string(c.nic.mode));
@@ -70,6 +81,9 @@ Result<void> Daemon::start() {
 
 void Daemon::stop() {
   if (control_plane_) control_plane_->stop();
+  channel_manager_.reset();  // control thread stopped; the engine still answers its removals
+  if (engine_) engine_->stop();
+  engine_.reset();
   control_plane_.reset();
   locks_.clear();  // after the sockets are gone, so a successor never sees ours
 }
@@ -157,8 +171,9 @@ nlohmann::json Daemon::status_json() const {
       {"config_path", config_path_},
       {"log_level", to_string(c.daemon.log_level)},
       {"nic_mode", to_string(c.nic.mode)},
-      {"engines", 0},
-      {"channels", 0},
+      {"engines", engine_ && engine_->running() ? 1 : 0},
+      {"channels", channel_manager_ ? channel_manager_->channel_count() : 0},
+      {"applications", channel_manager_ ? channel_manager_->app_count() : 0},
       {"reloads", reloads},
       {"admin_socket", c.daemon.admin_socket},
       {"app_socket", c.daemon.app_socket},
@@ -171,6 +186,10 @@ void Daemon::register_admin_commands() {
   using control::Access;
   admin_commands_->add("status", Access::kRead, "daemon state, version, uptime, NIC and channels",
                        [this](const nlohmann::json&) { return status_json(); });
+  admin_commands_->add("channels", Access::kRead, "channels: owner, rings, messages, drops by reason",
+                       [this](const nlohmann::json&) {
+                         return channel_manager_ ? channel_manager_->channels_json() : nlohmann::json::object();
+                       });
   admin_commands_->add("config", Access::kRead, "the configuration in effect",
                        [this](const nlohmann::json&) { return config_to_json(current_config()); });
   admin_commands_->add("reload", Access::kAdmin, "re-read the configuration file", [this](const nlohmann::json&) {

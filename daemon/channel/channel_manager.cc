@@ -1,0 +1,283 @@
+#include "channel/channel_manager.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <boost/asio/socket_base.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "channel/spsc_ring.h"
+#include "util/logging.h"
+
+namespace machnet::channel {
+
+namespace asio = boost::asio;
+
+struct ChannelManager::Session {
+  explicit Session(Socket s) : socket(std::move(s)) {}
+  uint64_t id = 0;
+  Socket socket;
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string comm;
+  std::vector<uint32_t> channels;
+  bool closed = false;
+};
+
+namespace {
+
+std::string read_comm(pid_t pid) {
+  std::ifstream f(fmt::format("/proc/{}/comm", pid));
+  std::string comm;
+  std::getline(f, comm);
+  return comm.empty() ? "?" : comm;
+}
+
+void set_message(CtlResponse& r, int error, std::string_view text) {
+  r.error = error;
+  const size_t n = std::min(text.size(), sizeof(r.message) - 1);
+  std::memcpy(r.message, text.data(), n);
+  r.message[n] = '\0';
+}
+
+}  // namespace
+
+ChannelManager::ChannelManager(const ChannelsConfig& config, bool try_hugetlb, engine::Engine& engine)
+    : config_(config), try_hugetlb_(try_hugetlb), engine_(engine) {}
+
+ChannelManager::~ChannelManager() {
+  for (auto& [id, s] : sessions_) s->closed = true;
+  while (!channels_.empty()) remove_channel(channels_.begin()->first);
+}
+
+void ChannelManager::on_connection(Socket socket) {
+  auto s = std::make_shared<Session>(std::move(socket));
+  s->id = next_session_++;
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(s->socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    s->pid = cred.pid;
+    s->uid = cred.uid;
+    s->gid = cred.gid;
+  }
+  s->comm = read_comm(s->pid);
+  boost::system::error_code ec;
+  s->socket.non_blocking(true, ec);
+  sessions_.emplace(s->id, s);
+  app_count_.store(static_cast<uint32_t>(sessions_.size()), std::memory_order_relaxed);
+  spdlog::debug("application connected: pid {} uid {} ({})", s->pid, s->uid, s->comm);
+  read_next(s);
+}
+
+void ChannelManager::read_next(const std::shared_ptr<Session>& s) {
+  s->socket.async_wait(asio::socket_base::wait_read, [this, s](boost::system::error_code ec) {
+    if (s->closed || ec == asio::error::operation_aborted) return;
+    if (ec) return close_session(s, "socket error");
+    on_readable(s);
+  });
+}
+
+void ChannelManager::on_readable(const std::shared_ptr<Session>& s) {
+  const int fd = s->socket.native_handle();
+  for (;;) {
+    CtlRequest req{};
+    const ssize_t n = ::recv(fd, &req, sizeof(req), MSG_DONTWAIT | MSG_TRUNC);
+    if (n == 0) return close_session(s, "closed its socket");
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return read_next(s);
+      if (errno == EINTR) continue;
+      return close_session(s, "socket error");
+    }
+    if (n != static_cast<ssize_t>(sizeof(req)) || req.magic != kCtlMagic || req.version != kCtlVersion) {
+      MACHNET_LOG_RATE_LIMITED(spdlog::level::warn,
+                               "application pid {} ({}) sent a malformed control message ({} bytes): closing it",
+                               s->pid, s->comm, n);
+      return close_session(s, "protocol violation");
+    }
+    int fds[2] = {-1, -1};
+    CtlResponse resp = handle(*s, req, fds);
+    iovec iov{&resp, sizeof(resp)};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+    if (fds[0] >= 0) {
+      m.msg_control = control;
+      m.msg_controllen = sizeof(control);
+      cmsghdr* c = CMSG_FIRSTHDR(&m);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+      std::memcpy(CMSG_DATA(c), fds, sizeof(fds));
+    }
+    if (::sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(resp)))
+      return close_session(s, "did not take the answer");
+  }
+}
+
+void ChannelManager::close_session(const std::shared_ptr<Session>& s, const char* why) {
+  if (s->closed) return;
+  s->closed = true;
+  const size_t n = s->channels.size();
+  for (uint32_t id : s->channels) remove_channel(id);
+  s->channels.clear();
+  boost::system::error_code ignored;
+  s->socket.close(ignored);
+  sessions_.erase(s->id);
+  app_count_.store(static_cast<uint32_t>(sessions_.size()), std::memory_order_relaxed);
+  if (n) spdlog::info("application pid {} ({}) {}: freed its {} channel(s)", s->pid, s->comm, why, n);
+}
+
+void ChannelManager::remove_channel(uint32_t id) {
+  auto it = channels_.find(id);
+  if (it == channels_.end()) return;
+  engine::Command cmd{.kind = engine::Command::Kind::kRemoveChannel, .channel = it->second->engine_channel.get()};
+  engine_.execute(cmd);
+  channels_.erase(it);  // after the engine let go: unmaps and closes the memfd
+  channel_count_.store(static_cast<uint32_t>(channels_.size()), std::memory_order_relaxed);
+}
+
+ChannelManager::Record* ChannelManager::owned(Session& s, uint32_t id, CtlResponse& resp) {
+  auto it = channels_.find(id);
+  if (it == channels_.end() || it->second->session != s.id) {
+    set_message(resp, EBADF, fmt::format("channel {} is not one of this connection's channels", id));
+    return nullptr;
+  }
+  return it->second.get();
+}
+
+CtlResponse ChannelManager::handle(Session& s, const CtlRequest& req, int* fds_out) {
+  CtlResponse resp{};
+  resp.magic = kCtlMagic;
+  resp.version = kCtlVersion;
+  resp.type = req.type;
+  resp.channel_id = req.channel_id;
+  engine::Command cmd{.kind = engine::Command::Kind::kListen};
+  switch (static_cast<CtlType>(req.type)) {
+    case CtlType::kAttach:
+      attach(s, resp, fds_out);
+      return resp;
+    case CtlType::kDetach:
+      if (owned(s, req.channel_id, resp)) {
+        std::erase(s.channels, req.channel_id);
+        remove_channel(req.channel_id);
+      }
+      return resp;
+    case CtlType::kListen:
+      cmd.kind = engine::Command::Kind::kListen;
+      break;
+    case CtlType::kConnect:
+      cmd.kind = engine::Command::Kind::kConnect;
+      break;
+    case CtlType::kCloseFlow:
+      cmd.kind = engine::Command::Kind::kCloseFlow;
+      break;
+    default:
+      set_message(resp, EOPNOTSUPP, fmt::format("unknown request type {}", req.type));
+      return resp;
+  }
+  Record* rec = owned(s, req.channel_id, resp);
+  if (!rec) return resp;
+  cmd.channel = rec->engine_channel.get();
+  cmd.local_ip = req.local_ip;
+  cmd.remote_ip = req.remote_ip;
+  cmd.local_port = req.local_port;
+  cmd.remote_port = req.remote_port;
+  cmd.flow = req.flow;
+  engine_.execute(cmd);
+  if (cmd.error) {
+    set_message(resp, cmd.error, cmd.reason);
+    return resp;
+  }
+  if (cmd.kind == engine::Command::Kind::kListen) rec->listening.push_back(req.local_port);
+  resp.flow = cmd.flow;
+  return resp;
+}
+
+void ChannelManager::attach(Session& s, CtlResponse& resp, int* fds_out) {
+  if (channels_.size() >= config_.max_channels) {
+    set_message(resp, ENOSPC, fmt::format("the daemon's limit of {} channels is reached ([channels] max_channels)",
+                                          config_.max_channels));
+    return;
+  }
+  const uint32_t id = next_channel_++;
+  ChannelParams params;
+  params.ring_slots = config_.ring_slots;
+  params.buffer_size = config_.buffer_size;
+  params.buffers = config_.buffers_per_channel;
+  params.max_message_bytes = config_.max_message_bytes;
+  auto memory = ChannelMemory::create(id, params, try_hugetlb_);
+  if (!memory) {
+    MACHNET_LOG_RATE_LIMITED(spdlog::level::warn, "{}", memory.error().message);
+    set_message(resp, ENOMEM, memory.error().message);
+    return;
+  }
+  if (!logged_hugetlb_) {
+    logged_hugetlb_ = true;
+    spdlog::info("channels use {} ({} bytes each)", memory->hugetlb() ? "2 MiB huge pages" : "normal pages",
+                 memory->geometry().total_size);
+  }
+  auto rec = std::make_unique<Record>();
+  rec->id = id;
+  rec->session = s.id;
+  rec->pid = s.pid;
+  rec->uid = s.uid;
+  rec->gid = s.gid;
+  rec->comm = s.comm;
+  rec->memory = std::move(*memory);
+  rec->engine_channel = std::make_unique<engine::EngineChannel>(id, rec->memory.base(), rec->memory.geometry(),
+                                                               rec->memory.eventfd());
+  engine::Command cmd{.kind = engine::Command::Kind::kAddChannel, .channel = rec->engine_channel.get()};
+  engine_.execute(cmd);
+  fds_out[0] = rec->memory.memfd();
+  fds_out[1] = rec->memory.eventfd();
+  resp.channel_id = id;
+  resp.channel_size = rec->memory.geometry().total_size;
+  s.channels.push_back(id);
+  channels_.emplace(id, std::move(rec));
+  channel_count_.store(static_cast<uint32_t>(channels_.size()), std::memory_order_relaxed);
+}
+
+nlohmann::json ChannelManager::channels_json() const {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& [id, rec] : channels_) {
+    const auto& g = rec->memory.geometry();
+    const auto& c = rec->engine_channel->counters;
+    nlohmann::json drops = nlohmann::json::object();
+    uint64_t total = 0;
+    for (uint32_t r = 0; r < kDropReasonCount; ++r) {
+      const uint64_t v = c.drops[r].load(std::memory_order_relaxed);
+      drops[drop_reason_name(r)] = v;
+      total += v;
+    }
+    uint8_t* base = rec->memory.base();
+    list.push_back({
+        {"id", id},
+        {"pid", rec->pid},
+        {"uid", rec->uid},
+        {"command", rec->comm},
+        {"hugetlb", rec->memory.hugetlb()},
+        {"size_bytes", g.total_size},
+        {"listening", rec->listening},
+        {"to_daemon", {{"used", ring_occupancy(base + g.to_daemon.offset, g.to_daemon.slots)}, {"slots", g.to_daemon.slots}}},
+        {"to_app", {{"used", ring_occupancy(base + g.to_app.offset, g.to_app.slots)}, {"slots", g.to_app.slots}}},
+        {"msgs_in", c.msgs_in.load(std::memory_order_relaxed)},
+        {"bytes_in", c.bytes_in.load(std::memory_order_relaxed)},
+        {"msgs_out", c.msgs_out.load(std::memory_order_relaxed)},
+        {"bytes_out", c.bytes_out.load(std::memory_order_relaxed)},
+        {"held", c.held.load(std::memory_order_relaxed)},
+        {"drops_total", total},
+        {"drops", drops},
+    });
+  }
+  return {{"channels", list}, {"count", channels_.size()}, {"applications", sessions_.size()},
+          {"max_channels", config_.max_channels}};
+}
+
+}  // namespace machnet::channel

@@ -1,0 +1,199 @@
+/*
+ * machnet.h - the public C API of libmachnet.
+ *
+ * Source-compatible with upstream Machnet's machnet.h: the same types, fields, function
+ * names and return conventions. The functions after "Additions" are new; existing
+ * signatures never change.
+ *
+ * Model. machnet_init() connects the process to the local machnetd over its application
+ * socket (default /run/machnet/machnet.sock, overridden by the MACHNET_SOCKET environment
+ * variable). machnet_attach() creates a channel: shared memory between this process and
+ * the daemon. A channel is used by one thread at a time (typically one channel per thread);
+ * distinct channels may be used concurrently from distinct threads. On a channel an
+ * application listens on a port, connects flows, sends and receives messages (up to
+ * MACHNET_MSG_MAX_LEN bytes each, delivered whole, in order per flow).
+ *
+ * Flows. IPv4 addresses and ports are in host byte order. The flow machnet_connect()
+ * fills has src_* = this side and dst_* = the remote. A received message's flow describes
+ * the message as it travelled: src_* = the remote sender, dst_* = this side. To reply,
+ * send on that flow with source and destination swapped; a listener may reply on a flow it
+ * never connected.
+ *
+ * Errors. Functions return -1 (or NULL) and set errno; machnet_last_error() gives a
+ * sentence with the details for the calling thread. No function aborts the process.
+ *
+ * Threads. machnet_init() may be called from any thread, any number of times. Control
+ * calls (attach, detach, listen, connect, close) are serialised internally and may be made
+ * from any thread. Data calls (send*, recv*) on one channel must not run concurrently.
+ */
+#ifndef MACHNET_H_
+#define MACHNET_H_
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The longest message the API accepts (a daemon may be configured lower; see
+ * machnet_get_channel_stats()'s max_message_bytes). */
+#define MACHNET_MSG_MAX_LEN (8u * 1024u * 1024u)
+
+/* One flow: the 4-tuple of a connection, host byte order. */
+typedef struct MachnetFlow {
+  uint32_t src_ip;
+  uint32_t dst_ip;
+  uint16_t src_port;
+  uint16_t dst_port;
+} MachnetFlow_t;
+
+/* One piece of a scatter-gather message. */
+typedef struct MachnetIovec {
+  void *base;
+  size_t len;
+} MachnetIovec_t;
+
+/* A message for machnet_sendmsg()/machnet_recvmsg(). */
+typedef struct MachnetMsgHdr {
+  uint32_t msg_size;       /* total bytes (send: must equal the sum of the iovec lengths;
+                              recv: set to the received length) */
+  MachnetFlow_t flow_info; /* send: the flow to send on; recv: the flow as travelled */
+  MachnetIovec_t *msg_iov; /* caller-owned array of msg_iovlen iovecs */
+  size_t msg_iovlen;
+  uint16_t flags;          /* carried to the receiver unchanged */
+} MachnetMsgHdr_t;
+
+/*
+ * Connects this process to machnetd. Returns 0 on success (also when already connected),
+ * -1 if the daemon cannot be reached: errno ENOENT (no socket at the path), ECONNREFUSED
+ * (socket exists, no daemon behind it), EACCES (not in the daemon's group), or another
+ * connect(2) error. Thread-safe.
+ */
+int machnet_init(void);
+
+/*
+ * Creates a new channel and maps it into this process. Returns an opaque handle owned by
+ * the caller until machnet_detach(), or NULL with errno: ENOTCONN (machnet_init() was not
+ * called or the daemon went away), ENOSPC (the daemon's channel limit is reached), EPROTO
+ * (daemon and library disagree on the ABI), or a mmap/socket error. Thread-safe.
+ */
+void *machnet_attach(void);
+
+/*
+ * Listens on local_ip:port on this channel; messages of flows that connect to it arrive
+ * on this channel. local_ip is dotted-quad text and must be the daemon's address. Returns
+ * 0, or -1 with errno EINVAL (bad address text or null channel), EADDRNOTAVAIL (not the
+ * daemon's address), EADDRINUSE (another channel listens there), ENOTCONN. Thread-safe.
+ */
+int machnet_listen(void *channel, const char *local_ip, uint16_t port);
+
+/*
+ * Connects a flow from local_ip to remote_ip:remote_port and fills *flow (src_* = this
+ * side with a port the daemon chose, dst_* = the remote). Blocks until the daemon answers.
+ * Returns 0, or -1 with errno EINVAL, EADDRNOTAVAIL (local_ip is not the daemon's),
+ * ECONNREFUSED (nobody listens there), ENETUNREACH (no network to reach remote_ip: the
+ * daemon has no NIC), EMFILE (no free port), ENOTCONN. Thread-safe.
+ */
+int machnet_connect(void *channel, const char *local_ip, const char *remote_ip,
+                    uint16_t remote_port, MachnetFlow_t *flow);
+
+/*
+ * Queues one message of len bytes (0..MACHNET_MSG_MAX_LEN) on flow. The bytes are copied
+ * before it returns; buf stays the caller's. Returns 0, or -1 with errno EMSGSIZE (too
+ * long), ENOBUFS (the channel's buffers or send ring are full right now: retry later),
+ * EINVAL. Delivery failures later (unknown flow, closed peer) are counted in the channel
+ * stats, not reported here. Not thread-safe per channel.
+ */
+int machnet_send(const void *channel, MachnetFlow_t flow, const void *buf, size_t len);
+
+/* As machnet_send(), gathering msghdr->msg_size bytes from msghdr->msg_iov. EINVAL when
+ * msg_size differs from the iovec total. */
+int machnet_sendmsg(const void *channel, const MachnetMsgHdr_t *msghdr);
+
+/* Sends msghdrs[0..vlen) in order and stops at the first that cannot be queued. Returns
+ * the number queued (0..vlen; errno says why it stopped), or -1 for a null argument. */
+int machnet_sendmmsg(const void *channel, const MachnetMsgHdr_t *msghdrs, int vlen);
+
+/*
+ * Takes the next message into buf without blocking. Returns its length (> 0), 0 when
+ * nothing is pending (a zero-length message is also reported as 0: use machnet_recvmsg()
+ * to tell them apart), or -1 with errno EMSGSIZE when the message is longer than len
+ * (the message stays queued, nothing is cut: call again with a larger buffer), EINVAL,
+ * EPROTO (the daemon handed over a malformed message; it is discarded). *flow (if not
+ * NULL) gets the flow as travelled. Not thread-safe per channel.
+ */
+ssize_t machnet_recv(const void *channel, void *buf, size_t len, MachnetFlow_t *flow);
+
+/*
+ * Takes the next message into msghdr's iovecs. Returns 1 with msg_size, flow_info and
+ * flags set, 0 when nothing is pending, -1 with errno EMSGSIZE (does not fit the iovecs;
+ * it stays queued), EINVAL, EPROTO.
+ */
+int machnet_recvmsg(const void *channel, MachnetMsgHdr_t *msghdr);
+
+/* ---------------------------------------------------------------------------------- */
+/* Additions (not in upstream Machnet).                                                 */
+
+/* Statistics of one channel as the daemon counts them. */
+typedef struct MachnetChannelStats {
+  uint64_t msgs_sent;      /* messages the daemon took from this channel */
+  uint64_t bytes_sent;
+  uint64_t msgs_received;  /* messages the daemon delivered to this channel */
+  uint64_t bytes_received;
+  uint64_t drops_total;    /* messages/buffers the daemon refused, all reasons */
+  uint64_t drops_bad_ring_index;
+  uint64_t drops_bad_buffer_index;
+  uint64_t drops_bad_chain;
+  uint64_t drops_bad_length;
+  uint64_t drops_unknown_flow;
+  uint64_t drops_bad_free_index;
+  uint64_t drops_peer_gone;
+  uint64_t drops_receiver_full; /* the receiver stayed full past the daemon's hold limit */
+  uint32_t max_message_bytes; /* the longest message this channel accepts */
+  uint32_t channel_id;
+} MachnetChannelStats_t;
+
+/*
+ * Copies the channel's statistics into *stats. stats_size must be sizeof(*stats) as the
+ * caller knows it (older callers with a shorter struct get a prefix). Returns 0, or -1 with
+ * errno EINVAL. Thread-safe (reads only).
+ */
+int machnet_get_channel_stats(const void *channel, MachnetChannelStats_t *stats,
+                              size_t stats_size);
+
+/*
+ * As machnet_recv(), but waits up to timeout_ms milliseconds (negative: forever) for a
+ * message, sleeping on the channel's doorbell (an eventfd the daemon rings) instead of
+ * spinning. Returns the length, 0 on timeout (errno ETIMEDOUT), -1 on error (EINTR when a
+ * signal interrupted the wait).
+ */
+ssize_t machnet_recv_timeout(const void *channel, void *buf, size_t len, MachnetFlow_t *flow,
+                             int timeout_ms);
+
+/*
+ * Closes a flow this channel connected or accepted (either direction of the tuple is
+ * accepted). Both ends stop: later sends on it are dropped and counted as unknown_flow.
+ * Returns 0, or -1 with errno ENOENT (no such flow on this channel), ENOTCONN.
+ */
+int machnet_close_flow(void *channel, MachnetFlow_t flow);
+
+/*
+ * Gives the channel back: the daemon closes its listeners and flows and frees the memory;
+ * the handle is invalid afterwards, even when -1 is returned (ENOTCONN: the daemon is
+ * gone, the local mapping is released anyway). Thread-safe with respect to other channels.
+ */
+int machnet_detach(void *channel);
+
+/*
+ * A sentence describing the calling thread's last failure ("" if none). The string is
+ * owned by the library and valid until the thread's next libmachnet call.
+ */
+const char *machnet_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MACHNET_H_ */
