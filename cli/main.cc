@@ -31,6 +31,7 @@ const std::map<std::string, Command>& commands() {
       {"status", {"daemon state, version, uptime, NIC and channels", machnetctl::print_status}},
       {"config", {"the configuration in effect", machnetctl::print_config}},
       {"reload", {"re-read the configuration file (root only)", machnetctl::print_reload}},
+      {"channels", {"application channels: owner, rings, messages, drops by reason", machnetctl::print_channels}},
   };
   return kCommands;
 }

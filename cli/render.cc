@@ -95,4 +95,42 @@ void print_reload(std::ostream& out, const nlohmann::json& data) {
     out << "no changes\n";
 }
 
+void print_channels(std::ostream& out, const nlohmann::json& data) {
+  static const nlohmann::json kNone;
+  auto field = [](const nlohmann::json& j, const char* key) -> const nlohmann::json& {
+    return j.is_object() && j.contains(key) ? j[key] : kNone;
+  };
+  std::vector<std::vector<std::string>> rows;
+  const nlohmann::json& channels = field(data, "channels");
+  for (size_t i = 0; channels.is_array() && i < channels.size(); ++i) {
+    const nlohmann::json& c = channels[i];
+    std::string ports, drops;
+    const nlohmann::json& listening = field(c, "listening");
+    for (size_t k = 0; listening.is_array() && k < listening.size(); ++k)
+      ports += (ports.empty() ? "" : ",") + scalar_text(listening[k]);
+    const nlohmann::json& by_reason = field(c, "drops");
+    if (by_reason.is_object()) {
+      for (auto it = by_reason.begin(); it != by_reason.end(); ++it)
+        if (it.value().is_number() && it.value().get<uint64_t>() > 0)
+          drops += (drops.empty() ? "" : " ") + it.key() + "=" + scalar_text(it.value());
+    }
+    auto ring = [&](const char* name) {
+      const nlohmann::json& r = field(c, name);
+      return scalar_text(field(r, "used")) + "/" + scalar_text(field(r, "slots"));
+    };
+    rows.push_back({scalar_text(field(c, "id")), scalar_text(field(c, "pid")), scalar_text(field(c, "uid")),
+                    scalar_text(field(c, "command")), ports.empty() ? "-" : ports, ring("to_daemon"), ring("to_app"),
+                    scalar_text(field(c, "msgs_in")), scalar_text(field(c, "bytes_in")),
+                    scalar_text(field(c, "msgs_out")), scalar_text(field(c, "bytes_out")),
+                    drops.empty() ? "0" : drops});
+  }
+  out << scalar_text(field(data, "count")) << " channel(s) of " << scalar_text(field(data, "applications"))
+      << " application(s), limit " << scalar_text(field(data, "max_channels")) << "\n";
+  if (rows.empty()) return;
+  // "in" is what the application sent into the daemon, "out" what the daemon delivered to it.
+  print_table(out, {"ID", "PID", "UID", "COMMAND", "LISTEN", "TX RING", "RX RING", "MSGS IN", "BYTES IN", "MSGS OUT",
+                    "BYTES OUT", "DROPS"},
+              rows);
+}
+
 }  // namespace machnetctl

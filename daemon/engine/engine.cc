@@ -137,6 +137,12 @@ void Engine::run_st() {
 void Engine::add_channel_st(EngineChannel* ch) { channels_.push_back(ch); }
 
 void Engine::remove_channel_st(EngineChannel* ch) {
+  // Messages the application queued before it detached or exited are still delivered (an
+  // app that sends and exits at once must not lose its last message); bounded by the ring.
+  now_ns_ = monotonic_ns();
+  for (uint32_t i = 0; i <= ch->to_daemon.size() / kBurst && transmit_st(*ch); ++i) {
+  }
+  ring_doorbells_st();
   std::vector<FlowKey> doomed;
   for (auto& [key, ep] : flows_) {
     if (ep.owner == ch) doomed.push_back(key);

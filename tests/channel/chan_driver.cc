@@ -1,0 +1,279 @@
+// A test driver for the channel integration tests (tests/integration/test_channels.py).
+// It uses only <machnet.h>, except "hostile", which speaks the socket protocol itself to get
+// at its channel's memory and scribble over it.
+//
+//   chan_driver server  --ip IP --port P           verify numbered messages, ack each one
+//   chan_driver client  --ip IP --port P --count N --seed S [--max-size B] [--big K]
+//   chan_driver hostile --ip IP --port P --seconds S
+//   chan_driver init                               machnet_init only; prints errno
+//
+// Message seq carries a 16-byte header {seq, size} and then bytes that are a function of
+// (seq, offset), so the server checks every byte and the order. The server answers each
+// message with a 16-byte ack {seq, fnv hash}; the client checks the acks in order.
+// Progress goes to stdout as "sent N" / "acked N" lines; failures exit non-zero with a reason.
+#include <fcntl.h>
+#include <machnet.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "channel/control_protocol.h"
+
+namespace {
+
+struct Args {
+  std::string mode, ip = "127.0.0.1";
+  uint16_t port = 7000;
+  uint64_t count = 1000, seed = 1, max_size = 1 << 20, big = 0, seconds = 5;
+};
+
+[[noreturn]] void die(const std::string& why) {
+  std::fprintf(stderr, "chan_driver: %s (%s; errno %d %s)\n", why.c_str(), machnet_last_error(), errno,
+               std::strerror(errno));
+  std::exit(1);
+}
+
+uint64_t splitmix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Payload byte stream of message `seq`, after the 16-byte header.
+void fill(uint8_t* p, size_t n, uint64_t seq) {
+  for (size_t i = 0; i < n; i += 8) {
+    const uint64_t w = splitmix(seq * 0x100000001b3ULL + i / 8);
+    std::memcpy(p + i, &w, std::min<size_t>(8, n - i));
+  }
+}
+
+uint64_t fnv(const uint8_t* p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+void* attach_and_init() {
+  if (machnet_init() != 0) die("machnet_init");
+  void* ch = machnet_attach();
+  if (!ch) die("machnet_attach");
+  return ch;
+}
+
+int run_server(const Args& a) {
+  void* ch = attach_and_init();
+  if (machnet_listen(ch, a.ip.c_str(), a.port) != 0) die("machnet_listen");
+  std::printf("listening\n");
+  std::fflush(stdout);
+  std::vector<uint8_t> buf(MACHNET_MSG_MAX_LEN), want(MACHNET_MSG_MAX_LEN);
+  std::unordered_map<uint64_t, uint64_t> expect;  // per sending flow (src ip:port)
+  for (;;) {
+    MachnetFlow_t flow;
+    const ssize_t n = machnet_recv_timeout(ch, buf.data(), buf.size(), &flow, 1000);
+    if (n < 0) die("machnet_recv");
+    if (n == 0) continue;
+    if (n < 16) die("message shorter than its header: " + std::to_string(n));
+    uint64_t seq, size;
+    std::memcpy(&seq, buf.data(), 8);
+    std::memcpy(&size, buf.data() + 8, 8);
+    uint64_t& next = expect[uint64_t{flow.src_ip} << 16 | flow.src_port];
+    if (seq != next) die("out of order: got " + std::to_string(seq) + ", expected " + std::to_string(next));
+    if (size != static_cast<uint64_t>(n)) die("message " + std::to_string(seq) + " has length " + std::to_string(n) + ", header says " + std::to_string(size));
+    fill(want.data(), n - 16, seq);
+    if (std::memcmp(want.data(), buf.data() + 16, n - 16) != 0) die("message " + std::to_string(seq) + " corrupted");
+    ++next;
+    uint64_t ack[2] = {seq, fnv(buf.data(), n)};
+    const MachnetFlow_t reply{flow.dst_ip, flow.src_ip, flow.dst_port, flow.src_port};
+    while (machnet_send(ch, reply, ack, sizeof(ack)) != 0) {
+      if (errno != ENOBUFS) die("machnet_send ack");
+      usleep(50);
+    }
+  }
+}
+
+size_t message_size(std::mt19937_64& rng, const Args& a, uint64_t seq) {
+  if (a.big && seq % (a.count / a.big + 1) == a.count / (2 * a.big) + 1) return MACHNET_MSG_MAX_LEN;
+  // Log-uniform between 16 (the header) and max_size: every order of magnitude is exercised.
+  std::uniform_real_distribution<double> d(std::log(16.0), std::log(static_cast<double>(a.max_size)));
+  return static_cast<size_t>(std::exp(d(rng)));
+}
+
+int run_client(const Args& a) {
+  void* ch = attach_and_init();
+  MachnetFlow_t flow;
+  if (machnet_connect(ch, a.ip.c_str(), a.ip.c_str(), a.port, &flow) != 0) die("machnet_connect");
+  std::mt19937_64 rng(a.seed);
+  std::vector<uint8_t> msg(MACHNET_MSG_MAX_LEN);
+  std::vector<uint64_t> hashes;  // expected ack per seq
+  hashes.reserve(a.count);
+  uint64_t sent = 0, acked = 0, bytes = 0;
+  size_t next_size = message_size(rng, a, 0);
+  const auto start = std::chrono::steady_clock::now();
+  auto last_report = start;
+  while (acked < a.count) {
+    // Send while the channel takes it and not too far ahead of the acks.
+    while (sent < a.count && sent - acked < 256) {
+      const uint64_t seq = sent;
+      const size_t n = std::max<size_t>(16, next_size);
+      std::memcpy(msg.data(), &seq, 8);
+      const uint64_t size = n;
+      std::memcpy(msg.data() + 8, &size, 8);
+      if (hashes.size() == seq) {
+        fill(msg.data() + 16, n - 16, seq);
+        hashes.push_back(fnv(msg.data(), n));
+      }
+      if (machnet_send(ch, flow, msg.data(), n) != 0) {
+        if (errno == ENOBUFS) break;
+        die("machnet_send");
+      }
+      ++sent;
+      bytes += n;
+      next_size = message_size(rng, a, sent);
+    }
+    uint64_t ack[2];
+    MachnetFlow_t from;
+    const ssize_t r = machnet_recv_timeout(ch, ack, sizeof(ack), &from, sent > acked ? 10000 : 0);
+    if (r < 0) die("machnet_recv");
+    if (r == 0) {
+      if (sent > acked) die("no ack within 10 s (sent " + std::to_string(sent) + ", acked " + std::to_string(acked) + ")");
+      continue;
+    }
+    if (r != sizeof(ack)) die("ack of " + std::to_string(r) + " bytes");
+    if (from.src_port != flow.dst_port || from.dst_port != flow.src_port) die("ack on an unexpected flow");
+    if (ack[0] != acked) die("ack out of order: " + std::to_string(ack[0]) + " expected " + std::to_string(acked));
+    if (ack[1] != hashes[acked]) die("ack hash mismatch for " + std::to_string(acked));
+    ++acked;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_report > std::chrono::milliseconds(200)) {
+      last_report = now;
+      std::printf("acked %llu\n", static_cast<unsigned long long>(acked));
+      std::fflush(stdout);
+    }
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  MachnetChannelStats_t st;
+  machnet_get_channel_stats(ch, &st, sizeof(st));
+  std::printf("done %llu messages %llu bytes %.2f s drops %llu\n", static_cast<unsigned long long>(acked),
+              static_cast<unsigned long long>(bytes), s, static_cast<unsigned long long>(st.drops_total));
+  std::fflush(stdout);
+  machnet_detach(ch);
+  return st.drops_total == 0 ? 0 : 3;
+}
+
+// Speaks the control protocol directly: attach (keeping the memfd), connect to the server,
+// then writes random bytes over the whole channel, rings included.
+int run_hostile(const Args& a) {
+  using namespace machnet::channel;
+  const char* path = std::getenv("MACHNET_SOCKET");
+  if (!path) die("MACHNET_SOCKET not set");
+  const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) die("connect");
+  auto ask = [fd](CtlRequest req, int* memfd) {
+    req.magic = kCtlMagic;
+    req.version = kCtlVersion;
+    if (send(fd, &req, sizeof(req), 0) != sizeof(req)) die("send request");
+    CtlResponse resp{};
+    iovec iov{&resp, sizeof(resp)};
+    alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    if (recvmsg(fd, &m, 0) != sizeof(resp)) die("recv response");
+    if (cmsghdr* c = CMSG_FIRSTHDR(&m); c && memfd) std::memcpy(memfd, CMSG_DATA(c), sizeof(int));
+    if (resp.error) die(std::string("request refused: ") + resp.message);
+    return resp;
+  };
+  CtlRequest attach{};
+  attach.type = static_cast<uint16_t>(CtlType::kAttach);
+  int memfd = -1;
+  const CtlResponse r = ask(attach, &memfd);
+  if (memfd < 0) die("no memfd");
+  // The seals hold: the memfd cannot be shrunk under the daemon.
+  if (ftruncate(memfd, 4096) == 0) die("ftruncate shrank a sealed channel");
+  std::printf("shrink refused: %s\n", std::strerror(errno));
+  auto* base = static_cast<uint8_t*>(mmap(nullptr, r.channel_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0));
+  if (base == MAP_FAILED) die("mmap");
+  CtlRequest conn{};
+  conn.type = static_cast<uint16_t>(CtlType::kConnect);
+  conn.channel_id = r.channel_id;
+  conn.local_ip = conn.remote_ip = 0x7f000001;
+  conn.remote_port = a.port;
+  ask(conn, nullptr);
+  std::printf("scribbling\n");
+  std::fflush(stdout);
+  std::mt19937_64 rng(a.seed);
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(a.seconds);
+  uint64_t rounds = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    // Mostly small random writes everywhere (so the rings and descriptors see garbage often),
+    // with a full sweep now and then.
+    if (rounds % 64 == 0) {
+      for (uint64_t i = 0; i + 8 <= r.channel_size; i += 8) {
+        const uint64_t w = rng();
+        std::memcpy(base + i, &w, 8);
+      }
+    } else {
+      for (int k = 0; k < 4096; ++k) {
+        const uint64_t off = rng() % (r.channel_size - 8);
+        const uint64_t w = rng();
+        std::memcpy(base + off, &w, k % 2 ? 4 : 8);
+      }
+    }
+    ++rounds;
+    usleep(100);
+  }
+  std::printf("done %llu rounds\n", static_cast<unsigned long long>(rounds));
+  std::fflush(stdout);
+  pause();  // stay attached until the test kills us
+  return 0;
+}
+
+int run_init() {
+  const int r = machnet_init();
+  const int err = errno;
+  std::printf("result %d errno %d %s\nmessage %s\n", r, err, strerrorname_np(err) ? strerrorname_np(err) : "?",
+              machnet_last_error());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  if (argc < 2) return 2;
+  a.mode = argv[1];
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--ip") a.ip = v;
+    else if (k == "--port") a.port = static_cast<uint16_t>(std::stoul(v));
+    else if (k == "--count") a.count = std::stoull(v);
+    else if (k == "--seed") a.seed = std::stoull(v);
+    else if (k == "--max-size") a.max_size = std::stoull(v);
+    else if (k == "--big") a.big = std::stoull(v);
+    else if (k == "--seconds") a.seconds = std::stoull(v);
+    else return 2;
+  }
+  if (a.mode == "server") return run_server(a);
+  if (a.mode == "client") return run_client(a);
+  if (a.mode == "hostile") return run_hostile(a);
+  if (a.mode == "init") return run_init();
+  return 2;
+}

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Channels and libmachnet against a real machnetd with [nic] mode = "none" (local delivery):
+hello_world, a 100 000-message exchange verified byte for byte, a hostile app scribbling over
+its channel while a good one keeps going, kill -9 mid-transfer, machnet_init without a daemon,
+and an application built from the installed headers and pkg-config file. Not covered: the
+network (there is none in this mode)."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import textwrap
+import time
+
+from machnet_testlib import TempDirTest, main, wait_for
+
+DRIVER = os.environ["CHAN_DRIVER"]
+HELLO = os.environ["HELLO_WORLD"]
+BUILD_ROOT = os.environ["MACHNET_BUILD_ROOT"]
+NONE_MODE = '[nic]\nmode = "none"\n'
+
+
+class App:
+    """A driver process whose stdout lines are collected in a file we can wait on."""
+
+    def __init__(self, test, args, env):
+        self.out_path = os.path.join(test.dir, f"app-{len(test.apps)}.out")
+        self.out = open(self.out_path, "wb")
+        self.proc = subprocess.Popen(args, env=env, stdout=self.out, stderr=subprocess.STDOUT)
+        test.apps.append(self)
+        test.addCleanup(self.kill)
+
+    def text(self):
+        with open(self.out_path, errors="replace") as f:
+            return f.read()
+
+    def wait_line(self, pattern, timeout):
+        def seen():
+            if re.search(pattern, self.text(), re.M):
+                return True
+            if self.proc.poll() is not None:
+                raise AssertionError(f"app exited {self.proc.returncode} before '{pattern}':\n{self.text()}")
+            return False
+        wait_for(seen, timeout, pattern, interval=0.02)
+
+    def finish(self, timeout):
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"app did not finish within {timeout} s:\n{self.text()[-2000:]}")
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.out.close()
+
+
+class ChannelTest(TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.apps = []
+        self.d = self.daemon(NONE_MODE).start()
+        self.env = dict(os.environ, MACHNET_SOCKET=self.d.app_socket)
+
+    def app(self, *args):
+        return App(self, [DRIVER] + [str(a) for a in args], self.env)
+
+    def channels(self):
+        return self.d.ctl_json("channels")["channels"]
+
+    def channel_of(self, pid):
+        found = [c for c in self.channels() if c["pid"] == pid]
+        return found[0] if found else None
+
+    def assert_daemon_alive(self):
+        self.assertIsNone(self.d.proc.poll(), f"machnetd died:\n{self.d.read_log()}")
+        self.assertEqual(self.d.ctl_json("status")["state"], "running")
+
+    def test_hello_world(self):
+        server = App(self, [HELLO, "--local", "127.0.0.1", "--count", "1"], self.env)
+        server.wait_line(r"^listening", 10)
+        client = subprocess.run([HELLO, "--local", "127.0.0.1", "--remote", "127.0.0.1"], env=self.env,
+                                capture_output=True, text=True, timeout=20)
+        self.assertEqual(client.returncode, 0, client.stderr)
+        self.assertIn("reply: Hello World!", client.stdout)
+        self.assertEqual(server.finish(10), 0)
+        self.assertIn("received: Hello World!", server.text())
+
+    def test_exchange_100k_messages_byte_exact(self):
+        server = self.app("server", "--port", 7000)
+        server.wait_line(r"^listening", 10)
+        # 100 000 messages, sizes log-uniform from 16 B to 1 MiB, plus 5 of 8 MiB.
+        client = self.app("client", "--port", 7000, "--count", 100000, "--seed", 7,
+                          "--max-size", 1 << 20, "--big", 5)
+        self.assertEqual(client.finish(600), 0, client.text()[-2000:])
+        self.assertRegex(client.text(), r"done 100000 messages")
+        self.assertIsNone(server.proc.poll(), server.text())
+        server_ch = self.channel_of(server.proc.pid)
+        self.assertEqual(server_ch["msgs_out"], 100000)
+        self.assertEqual(server_ch["msgs_in"], 100000)  # one ack each
+        self.assertEqual(server_ch["drops_total"], 0)
+
+    def test_hostile_channel_does_not_hurt_others(self):
+        server = self.app("server", "--port", 7000)
+        server.wait_line(r"^listening", 10)
+        hostile = self.app("hostile", "--port", 7000, "--seconds", 5, "--seed", 3)
+        hostile.wait_line(r"^scribbling", 10)
+        self.assertIn("shrink refused", hostile.text())
+        # Good clients, one after another, for as long as the hostile app scribbles.
+        rounds = 0
+        while rounds == 0 or "done" not in hostile.text():
+            client = self.app("client", "--port", 7000, "--count", 3000, "--seed", rounds,
+                              "--max-size", 65536)
+            self.assertEqual(client.finish(120), 0, client.text()[-2000:])
+            rounds += 1
+        self.assert_daemon_alive()
+        bad = self.channel_of(hostile.proc.pid)
+        self.assertIsNotNone(bad)
+        self.assertGreater(bad["drops_total"], 0, bad)
+        server_ch = self.channel_of(server.proc.pid)
+        self.assertEqual(server_ch["drops_total"], 0, server_ch)
+        self.assertEqual(server_ch["msgs_out"], 3000 * rounds)
+        # Its death frees the channel like any other.
+        hostile.kill()
+        wait_for(lambda: self.channel_of(hostile.proc.pid) is None, 10, "hostile channel freed")
+
+    def test_kill9_mid_transfer_frees_channels(self):
+        server = self.app("server", "--port", 7000)
+        server.wait_line(r"^listening", 10)
+        victim = self.app("client", "--port", 7000, "--count", 10**9, "--max-size", 1 << 20)
+        victim.wait_line(r"^acked", 30)
+        self.assertIsNotNone(self.channel_of(victim.proc.pid))
+        before = len(self.channels())
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait()
+        wait_for(lambda: self.channel_of(victim.proc.pid) is None, 10, "the killed app's channel freed")
+        self.assertEqual(len(self.channels()), before - 1)
+        self.assertEqual(self.d.ctl_json("status")["channels"], before - 1)
+        # The server keeps working for the next client.
+        client = self.app("client", "--port", 7000, "--count", 2000, "--max-size", 65536)
+        self.assertEqual(client.finish(120), 0, client.text()[-2000:])
+        self.assert_daemon_alive()
+
+    def test_channels_table(self):
+        server = self.app("server", "--port", 7001)
+        server.wait_line(r"^listening", 10)
+        ch = self.channel_of(server.proc.pid)
+        self.assertEqual(ch["uid"], os.getuid())
+        self.assertEqual(ch["command"], "chan_driver")
+        self.assertEqual(ch["listening"], [7001])
+        for reason in ("bad_ring_index", "bad_buffer_index", "bad_chain", "bad_length", "unknown_flow",
+                       "bad_free_index", "peer_gone", "receiver_full"):
+            self.assertIn(reason, ch["drops"])
+        table = self.d.ctl("channels")
+        self.assertEqual(table.returncode, 0, table.stderr)
+        self.assertIn(str(server.proc.pid), table.stdout)
+        self.assertIn("chan_driver", table.stdout)
+        self.assertEqual(self.d.ctl_json("status")["channels"], 1)
+
+
+class NoDaemonTest(TempDirTest):
+    def run_init(self, path):
+        r = subprocess.run([DRIVER, "init"], env=dict(os.environ, MACHNET_SOCKET=path),
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_init_without_daemon_fails_with_errno(self):
+        out = self.run_init(os.path.join(self.dir, "nothing.sock"))
+        self.assertIn("result -1 errno 2 ENOENT", out)
+        self.assertIn("is machnetd running?", out)
+        # A socket file with nobody behind it.
+        path = os.path.join(self.dir, "dead.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.bind(path)
+        s.close()
+        self.assertIn("result -1 errno 111 ECONNREFUSED", self.run_init(path))
+
+
+class InstalledApiTest(TempDirTest):
+    def test_program_builds_with_pkg_config_against_installed_library(self):
+        dest = os.path.join(self.dir, "dest")
+        r = subprocess.run(["meson", "install", "-C", BUILD_ROOT, "--no-rebuild", "--destdir", dest],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        pcs = [os.path.join(root, f) for root, _, files in os.walk(dest) for f in files if f == "machnet.pc"]
+        self.assertEqual(len(pcs), 1, pcs)
+        env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]))
+        flags = subprocess.run(["pkg-config", "--define-prefix", "--cflags", "--libs", "machnet"], env=env,
+                               capture_output=True, text=True, check=True).stdout.split()
+        self.assertFalse([f for f in flags if "dpdk" in f or "boost" in f], flags)
+        src = os.path.join(self.dir, "app.c")
+        with open(src, "w") as f:
+            f.write(textwrap.dedent("""\
+                #include <machnet.h>
+                #include <errno.h>
+                #include <stdio.h>
+                int main(void) {
+                  MachnetFlow_t flow = {0};
+                  MachnetMsgHdr_t hdr = {0};
+                  (void)flow; (void)hdr;
+                  if (machnet_init() != 0) { printf("init failed errno=%d: %s\\n", errno, machnet_last_error()); return 1; }
+                  void *ch = machnet_attach();
+                  if (!ch) { printf("attach failed\\n"); return 1; }
+                  MachnetChannelStats_t st;
+                  if (machnet_get_channel_stats(ch, &st, sizeof(st)) != 0) return 1;
+                  printf("attached channel %u, max message %u\\n", st.channel_id, st.max_message_bytes);
+                  return machnet_detach(ch);
+                }
+                """))
+        exe = os.path.join(self.dir, "app")
+        r = subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", src, "-o", exe] + flags,
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        libdir = [f[2:] for f in flags if f.startswith("-L")][0]
+        # Only the API is exported.
+        nm = subprocess.run(["nm", "-D", "--defined-only", os.path.join(libdir, "libmachnet.so.1")],
+                            capture_output=True, text=True, check=True).stdout
+        exported = sorted(line.split()[-1] for line in nm.splitlines() if " T " in line)
+        self.assertTrue(all(s.startswith("machnet_") for s in exported), exported)
+        d = self.daemon(NONE_MODE).start()
+        r = subprocess.run([exe], env=dict(os.environ, MACHNET_SOCKET=d.app_socket, LD_LIBRARY_PATH=libdir),
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"attached channel \d+, max message 8388608")
+
+
+if __name__ == "__main__":
+    main()
