@@ -7,6 +7,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "../daemon/nic/detect_report.h"  // header-only, shared with machnetd --detect
 #include "admin_client.h"
 #include "machnet_build_config.h"
 #include "render.h"
@@ -31,6 +32,7 @@ const std::map<std::string, Command>& commands() {
       {"status", {"daemon state, version, uptime, NIC and channels", machnetctl::print_status}},
       {"config", {"the configuration in effect", machnetctl::print_config}},
       {"reload", {"re-read the configuration file (root only)", machnetctl::print_reload}},
+      {"detect", {"cloud, NICs and binding plan as detected now (changes nothing)", machnet::nic::print_detection}},
       {"channels", {"application channels: owner, rings, messages, drops by reason", machnetctl::print_channels}},
   };
   return kCommands;

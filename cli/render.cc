@@ -60,6 +60,15 @@ void print_status(std::ostream& out, const nlohmann::json& d) {
       {"Config", get("config_path")},
       {"Log level", get("log_level")},
       {"NIC mode", get("nic_mode")},
+      {"Cloud", get("cloud")},
+      {"NIC", d.contains("nic") && d["nic"].is_object()
+                  ? fmt::format("{} mac {} ip {} ({} {}, {})", scalar_text(d["nic"].value("name", nlohmann::json())),
+                                scalar_text(d["nic"].value("mac", nlohmann::json())),
+                                scalar_text(d["nic"].value("ip", nlohmann::json())),
+                                scalar_text(d["nic"].value("bus_address", nlohmann::json())),
+                                scalar_text(d["nic"].value("plan", nlohmann::json())),
+                                d["nic"].value("bound_by_daemon", false) ? "bound by machnetd" : "not rebound")
+                  : "-"},
       {"Engines", get("engines")},
       {"Channels", get("channels")},
       {"Reloads", get("reloads")},

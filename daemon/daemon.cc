@@ -10,6 +10,7 @@
 #include "config/config_loader.h"
 #include "config/config_writer.h"
 #include "control/unix_socket.h"
+#include "nic/nic_manager.h"
 #include "engine/engine.h"
 #include "machnet_build_config.h"
 #include "util/logging.h"
@@ -63,6 +64,12 @@ Result<void> Daemon::start() {
   }
   group_ = control::lookup_group(c.daemon.group);
   register_admin_commands();
+  if (c.nic.mode == NicMode::kAuto) {
+    // After the socket locks, so a second daemon never touches the NIC of the first.
+    notifier_.status("Detecting the cloud and the NIC");
+    nic_ = std::make_unique<nic::NicManager>(c);
+    if (auto r = nic_->start(); !r) return r;
+  }
   // Without a NIC (mode "none", for now every mode) the daemon's address is the configured
   // one or 127.0.0.1; channels connect to it and are delivered locally.
   const uint32_t local_ip = c.nic.ip ? c.nic.ip->address.value : 0x7f000001u;
@@ -85,6 +92,8 @@ void Daemon::stop() {
   if (engine_) engine_->stop();
   engine_.reset();
   control_plane_.reset();
+  if (nic_) nic_->stop();  // gives the NIC back when [nic] restore_on_stop
+  nic_.reset();
   locks_.clear();  // after the sockets are gone, so a successor never sees ours
 }
 
@@ -171,6 +180,8 @@ nlohmann::json Daemon::status_json() const {
       {"config_path", config_path_},
       {"log_level", to_string(c.daemon.log_level)},
       {"nic_mode", to_string(c.nic.mode)},
+      {"cloud", nic_ ? nic_->status()["cloud"] : nlohmann::json()},
+      {"nic", nic_ ? nic_->status()["nic"] : nlohmann::json()},
       {"engines", engine_ && engine_->running() ? 1 : 0},
       {"channels", channel_manager_ ? channel_manager_->channel_count() : 0},
       {"applications", channel_manager_ ? channel_manager_->app_count() : 0},
@@ -189,6 +200,10 @@ void Daemon::register_admin_commands() {
   admin_commands_->add("channels", Access::kRead, "channels: owner, rings, messages, drops by reason",
                        [this](const nlohmann::json&) {
                          return channel_manager_ ? channel_manager_->channels_json() : nlohmann::json::object();
+                       });
+  admin_commands_->add("detect", Access::kRead, "cloud and NIC detection with the binding plan (changes nothing)",
+                       [this](const nlohmann::json&) {
+                         return nic_ ? nic_->detect_now() : nic::NicManager(current_config()).detect_now();
                        });
   admin_commands_->add("config", Access::kRead, "the configuration in effect",
                        [this](const nlohmann::json&) { return config_to_json(current_config()); });

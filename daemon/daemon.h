@@ -23,6 +23,8 @@ namespace machnet {
 namespace engine { class Engine; }
 namespace channel { class ChannelManager; }
 
+namespace nic { class NicManager; }
+
 struct ReloadOutcome {
   bool ok = false;
   std::vector<std::string> errors;        // why the new file was refused
@@ -63,6 +65,7 @@ class Daemon {
   std::optional<gid_t> group_;  // owner group of the sockets, when it exists
   std::unique_ptr<control::AdminCommands> admin_commands_;
   std::unique_ptr<control::ControlPlane> control_plane_;
+  std::unique_ptr<nic::NicManager> nic_;  // [nic] mode = "auto": detection, binding, restore
   std::unique_ptr<engine::Engine> engine_;                    // local delivery (issue 4)
   std::unique_ptr<channel::ChannelManager> channel_manager_;  // control thread's app side
 };

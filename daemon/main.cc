@@ -13,6 +13,7 @@
 
 #include "config/config_loader.h"
 #include "daemon.h"
+#include "nic/detect_command.h"
 #include "machnet_build_config.h"
 #include "util/logging.h"
 
@@ -37,6 +38,9 @@ int main(int argc, char** argv) {
       ("config,c", po::value(&config_path)->value_name("FILE"),
        "configuration file (default /etc/machnet/machnet.toml)")
       ("check-config", "validate the configuration, print \"configuration OK\" or the errors, and exit")
+      ("detect", "detect the cloud, the NICs and the binding plan, print them and exit; changes nothing")
+      ("json", "with --detect: print JSON")
+      ("restore-nic", "give back a NIC that a stopped or crashed daemon left bound (for ExecStopPost=) and exit")
       ("log-level", po::value(&log_level_text)->value_name("LEVEL"),
        "trace, debug, info, warning, error or critical; overrides [daemon] log_level")
       ("version", "print the version and exit")
@@ -76,6 +80,8 @@ int main(int argc, char** argv) {
   if (!loaded.config) return print_config_errors(loaded);
 
   machnet::logging::init(log_level_override.value_or(loaded.config->daemon.log_level));
+  if (vm.count("detect")) return machnet::nic::detect_command(*loaded.config, vm.count("json") > 0, std::cout);
+  if (vm.count("restore-nic")) return machnet::nic::restore_command(*loaded.config, std::cout, std::cerr);
 
   // Signals are taken synchronously by the main thread (sigwaitinfo in Daemon::run); block
   // them here, before any thread starts, so every thread inherits the mask. A client that
