@@ -191,8 +191,11 @@ class InstalledApiTest(TempDirTest):
         pcs = [os.path.join(root, f) for root, _, files in os.walk(dest) for f in files if f == "machnet.pc"]
         self.assertEqual(len(pcs), 1, pcs)
         env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]))
-        flags = subprocess.run(["pkg-config", "--define-prefix", "--cflags", "--libs", "machnet"], env=env,
-                               capture_output=True, text=True, check=True).stdout.split()
+        # The .pc names the real prefix; point it into the destdir as a packager's sysroot would.
+        prefix = subprocess.run(["pkg-config", "--variable=prefix", "machnet"], env=env, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        flags = subprocess.run(["pkg-config", f"--define-variable=prefix={dest}{prefix}", "--cflags", "--libs",
+                                "machnet"], env=env, capture_output=True, text=True, check=True).stdout.split()
         self.assertFalse([f for f in flags if "dpdk" in f or "boost" in f], flags)
         src = os.path.join(self.dir, "app.c")
         with open(src, "w") as f:
