@@ -4,7 +4,9 @@
 // The engine runs without its thread (poll_once_st). Not covered: the socket (integration).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "channel/chain_validator.h"
@@ -134,6 +136,59 @@ TEST_F(ChainTest, OversizeIsRefusedAndBuffersComeBack) {
   // The one buffer went back to the app's free ring: a full pool is free again.
   std::vector<uint32_t> all(g.app_pool_count);
   EXPECT_EQ(a.app_free.dequeue_burst(all.data(), g.app_pool_count), g.app_pool_count);
+}
+
+
+TEST_F(ChainTest, FullReceiverHoldsThenDropsAfterTheLimitAndPeerGoneIsCounted) {
+  AppSide a(a_mem), b(b_mem);
+  const uint32_t slots = b_mem.geometry().to_app.slots;
+  std::vector<uint8_t> one{42};
+  // Fill the receiver's ring without it reading.
+  for (uint32_t i = 0; i < slots; ++i) ASSERT_TRUE(a.send(one, flow));
+  while (eng.poll_once_st()) {
+  }
+  EXPECT_EQ(a_ch->counters.msgs_in.load(), slots);
+  // One more waits at the head of the sender's ring: held, not lost, not counted as a drop.
+  ASSERT_TRUE(a.send(one, flow));
+  eng.poll_once_st();
+  EXPECT_EQ(a_ch->counters.msgs_in.load(), slots);
+  EXPECT_GT(a_ch->counters.held.load(), 0u);
+  EXPECT_EQ(drops(*a_ch, kDropReceiverFull), 0u);
+  // The receiver reads one: the held message goes through.
+  std::vector<uint8_t> got;
+  BufferDesc head{};
+  ASSERT_TRUE(b.recv(&got, &head));
+  eng.poll_once_st();
+  EXPECT_EQ(a_ch->counters.msgs_in.load(), slots + 1);
+  // A receiver that stops reading: after the hold limit the message is dropped and counted.
+  ASSERT_TRUE(a.send(one, flow));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (drops(*a_ch, kDropReceiverFull) == 0 && std::chrono::steady_clock::now() < deadline) {
+    eng.poll_once_st();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(drops(*a_ch, kDropReceiverFull), 1u);
+  EXPECT_EQ(a_ch->counters.msgs_in.load(), slots + 1);
+  // The receiver goes away: the sender's messages on that flow count as peer_gone.
+  run(engine::Command::Kind::kRemoveChannel, b_ch.get());
+  ASSERT_TRUE(a.send(one, flow));
+  eng.poll_once_st();
+  EXPECT_EQ(drops(*a_ch, kDropPeerGone), 1u);
+}
+
+TEST_F(ChainTest, CorruptRingIndicesAreCountedAndOtherChannelsKeepWorking) {
+  AppSide a(a_mem), b(b_mem);
+  // b scribbles its own rings' indices; a keeps sending to b's listener... b cannot take
+  // deliveries (its to_app ring is corrupt), so a's messages are dropped, not held forever.
+  reinterpret_cast<RingHeader*>(b.view.ring(b_mem.geometry().to_app))->consumer = 0x12345678;
+  reinterpret_cast<RingHeader*>(b.view.ring(b_mem.geometry().to_daemon))->producer = 0x7fffffff;
+  reinterpret_cast<RingHeader*>(b.view.ring(b_mem.geometry().daemon_free))->producer = 0x7fffffff;
+  std::vector<uint8_t> msg(100, 1);
+  ASSERT_TRUE(a.send(msg, flow));
+  eng.poll_once_st();
+  EXPECT_GT(drops(*b_ch, kDropBadRingIndex), 0u);
+  EXPECT_EQ(drops(*a_ch, kDropReceiverFull), 1u);
+  EXPECT_EQ(a_ch->counters.held.load(), 0u);
 }
 
 }  // namespace

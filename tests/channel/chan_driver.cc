@@ -246,6 +246,115 @@ int run_hostile(const Args& a) {
   return 0;
 }
 
+
+#define CHECK(cond)                                                                      \
+  do {                                                                                   \
+    if (!(cond)) die(std::string("check failed at line ") + std::to_string(__LINE__) + ": " #cond); \
+  } while (0)
+
+// Receives on `ch`, waiting up to 5 s; returns the length.
+ssize_t recv_wait(void* ch, void* buf, size_t len, MachnetFlow_t* flow) {
+  return machnet_recv_timeout(ch, buf, len, flow, 5000);
+}
+
+// The API's edges in one process: scatter-gather, a receive buffer too small, an oversize
+// send, flow direction, close, the errors of listen/connect, detach.
+int run_api(const Args& a) {
+  void* srv = attach_and_init();
+  void* cli = machnet_attach();
+  CHECK(cli != nullptr);
+  CHECK(machnet_listen(srv, a.ip.c_str(), a.port) == 0);
+  void* other = machnet_attach();
+  CHECK(machnet_listen(other, a.ip.c_str(), a.port) == -1 && errno == EADDRINUSE);
+  CHECK(machnet_listen(other, "10.9.9.9", a.port) == -1 && errno == EADDRNOTAVAIL);
+  CHECK(machnet_listen(other, "not-an-ip", a.port) == -1 && errno == EINVAL);
+  MachnetFlow_t flow;
+  CHECK(machnet_connect(cli, a.ip.c_str(), a.ip.c_str(), a.port + 1, &flow) == -1 && errno == ECONNREFUSED);
+  CHECK(machnet_connect(cli, a.ip.c_str(), "10.9.9.9", a.port, &flow) == -1 && errno == ENETUNREACH);
+  CHECK(machnet_connect(cli, a.ip.c_str(), a.ip.c_str(), a.port, &flow) == 0);
+  CHECK(flow.src_ip == 0x7f000001 && flow.dst_ip == 0x7f000001 && flow.dst_port == a.port && flow.src_port != 0);
+
+  // Scatter-gather send, flags carried, flow as travelled.
+  char p1[] = "Hello, ", p2[] = "scatter", p3[] = "-gather!";
+  MachnetIovec_t iov[3] = {{p1, 7}, {p2, 7}, {p3, 8}};
+  MachnetMsgHdr_t hdr{22, flow, iov, 3, 0x5a};
+  CHECK(machnet_sendmsg(cli, &hdr) == 0);
+  hdr.msg_size = 21;
+  CHECK(machnet_sendmsg(cli, &hdr) == -1 && errno == EINVAL);  // size != iovec total
+  char small[10], part1[5], part2[40];
+  MachnetFlow_t got;
+  CHECK(machnet_recv_timeout(srv, small, 0, &got, 5000) == -1 && errno == EMSGSIZE);
+  CHECK(machnet_recv(srv, small, sizeof(small), &got) == -1 && errno == EMSGSIZE);  // stays queued
+  MachnetIovec_t riov[2] = {{part1, sizeof(part1)}, {part2, sizeof(part2)}};
+  MachnetMsgHdr_t rhdr{0, {}, riov, 2, 0};
+  CHECK(machnet_recvmsg(srv, &rhdr) == 1);
+  CHECK(rhdr.msg_size == 22 && rhdr.flags == 0x5a);
+  CHECK(std::memcmp(part1, "Hello", 5) == 0 && std::memcmp(part2, ", scatter-gather!", 17) == 0);
+  CHECK(rhdr.flow_info.src_port == flow.src_port && rhdr.flow_info.dst_port == flow.dst_port);
+  CHECK(machnet_recv(srv, small, sizeof(small), &got) == 0);  // nothing more
+
+  // Reply on the swapped flow; a zero-length message is a message.
+  const MachnetFlow_t reply{rhdr.flow_info.dst_ip, rhdr.flow_info.src_ip, rhdr.flow_info.dst_port,
+                            rhdr.flow_info.src_port};
+  CHECK(machnet_send(srv, reply, "pong", 4) == 0);
+  CHECK(machnet_send(srv, reply, nullptr, 0) == 0);
+  char buf[16];
+  CHECK(recv_wait(cli, buf, sizeof(buf), &got) == 4 && std::memcmp(buf, "pong", 4) == 0);
+  CHECK(got.src_port == flow.dst_port && got.dst_port == flow.src_port);
+  MachnetMsgHdr_t zhdr{99, {}, riov, 2, 0};
+  for (int i = 0; i < 500 && machnet_recvmsg(cli, &zhdr) == 0; ++i) usleep(10000);
+  CHECK(zhdr.msg_size == 0);
+
+  // Too long for the API.
+  std::vector<char> huge(MACHNET_MSG_MAX_LEN + 1);
+  CHECK(machnet_send(cli, flow, huge.data(), huge.size()) == -1 && errno == EMSGSIZE);
+  CHECK(machnet_send(cli, flow, huge.data(), MACHNET_MSG_MAX_LEN) == 0);
+  std::vector<char> big(MACHNET_MSG_MAX_LEN);
+  CHECK(recv_wait(srv, big.data(), big.size(), &got) == static_cast<ssize_t>(MACHNET_MSG_MAX_LEN));
+
+  // A flow this channel does not own is dropped and counted, not delivered.
+  MachnetFlow_t forged = flow;
+  forged.src_port = static_cast<uint16_t>(flow.src_port + 1);
+  CHECK(machnet_send(cli, forged, "x", 1) == 0);
+  MachnetChannelStats_t st{};
+  for (int i = 0; i < 500; ++i) {
+    CHECK(machnet_get_channel_stats(cli, &st, sizeof(st)) == 0);
+    if (st.drops_unknown_flow == 1) break;
+    usleep(10000);
+  }
+  CHECK(st.drops_unknown_flow == 1 && st.drops_total == 1);
+
+  // Closing the flow stops both ends.
+  CHECK(machnet_close_flow(cli, flow) == 0);
+  CHECK(machnet_close_flow(cli, flow) == -1 && errno == ENOENT);
+  CHECK(machnet_send(srv, reply, "late", 4) == 0);
+  for (int i = 0; i < 500; ++i) {
+    CHECK(machnet_get_channel_stats(srv, &st, sizeof(st)) == 0);
+    if (st.drops_unknown_flow == 1) break;
+    usleep(10000);
+  }
+  CHECK(st.drops_unknown_flow == 1);
+  CHECK(machnet_recv_timeout(cli, buf, sizeof(buf), &got, 200) == 0 && errno == ETIMEDOUT);
+
+  CHECK(machnet_detach(other) == 0);
+  CHECK(machnet_detach(cli) == 0);
+  CHECK(machnet_detach(srv) == 0);
+  CHECK(machnet_listen(nullptr, a.ip.c_str(), 1) == -1 && errno == EINVAL);
+  std::printf("api ok\n");
+  return 0;
+}
+
+// Attaches channels until the daemon refuses; prints how many it got and the errno.
+int run_fill() {
+  attach_and_init();
+  int n = 1;
+  while (machnet_attach() != nullptr) ++n;
+  std::printf("attached %d errno %s\n", n, strerrorname_np(errno));
+  std::fflush(stdout);
+  pause();
+  return 0;
+}
+
 int run_init() {
   const int r = machnet_init();
   const int err = errno;
@@ -275,5 +384,7 @@ int main(int argc, char** argv) {
   if (a.mode == "client") return run_client(a);
   if (a.mode == "hostile") return run_hostile(a);
   if (a.mode == "init") return run_init();
+  if (a.mode == "api") return run_api(a);
+  if (a.mode == "fill") return run_fill();
   return 2;
 }

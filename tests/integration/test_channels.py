@@ -146,6 +146,21 @@ class ChannelTest(TempDirTest):
         self.assertEqual(client.finish(120), 0, client.text()[-2000:])
         self.assert_daemon_alive()
 
+    def test_api_edges(self):
+        api = self.app("api", "--port", 7100)
+        self.assertEqual(api.finish(60), 0, api.text())
+        self.assertIn("api ok", api.text())
+        wait_for(lambda: not self.channels(), 10, "the api driver's channels freed after detach")
+        self.assert_daemon_alive()
+
+    def test_channel_limit(self):
+        filler = self.app("fill")
+        filler.wait_line(r"^attached", 30)
+        self.assertIn("attached 32 errno ENOSPC", filler.text())  # [channels] max_channels default
+        self.assertEqual(self.d.ctl_json("status")["channels"], 32)
+        filler.kill()
+        wait_for(lambda: self.d.ctl_json("status")["channels"] == 0, 10, "all 32 channels freed")
+
     def test_channels_table(self):
         server = self.app("server", "--port", 7001)
         server.wait_line(r"^listening", 10)
