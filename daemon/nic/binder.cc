@@ -50,13 +50,25 @@ Result<void> bind(Env& env, const std::string& bus, const std::string& address, 
   return wait_for_driver(env, bus, address, driver);
 }
 
-// The interface name the device has now (the kernel may pick a new one on rebind).
+// The interface name the device has now. By recorded name first, then by recorded MAC (the
+// kernel may pick a new name on rebind, and a virtio-net interface hangs one level below the
+// PCI device), then whatever the device itself lists.
 std::string current_ifname(Env& env, const StateRecord& r) {
+  const auto mac = MacAddress::parse(r.mac);
+  auto mac_of = [&](const std::string& name) {
+    auto text = env.read_file(env.sysfs("class/net/" + name + "/address"));
+    if (!text) return std::optional<MacAddress>();
+    std::string t = *text;
+    while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+    return MacAddress::parse(t);
+  };
+  if (!r.ifname.empty() && env.exists(env.sysfs("class/net/" + r.ifname)) && (!mac || mac_of(r.ifname) == mac))
+    return r.ifname;
+  if (mac)
+    for (const auto& name : env.list_dir(env.sysfs("class/net")))
+      if (mac_of(name) == mac) return name;
   auto names = env.list_dir(device_dir(env, r.bus, r.bus_address) + "/net");
-  if (names.empty()) return "";
-  for (const auto& n : names)
-    if (n == r.ifname) return n;
-  return names.front();
+  return names.empty() ? "" : names.front();
 }
 
 }  // namespace

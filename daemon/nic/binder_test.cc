@@ -143,6 +143,36 @@ TEST(Binder, GcpGvnicWithNoIommuEnablesItFirst) {
                               }));
 }
 
+TEST(Binder, VirtioNetRebindsItsPciDeviceAndFindsTheInterfaceAgain) {
+  FakeSysfs fake;
+  fake.gcp_dmi();
+  fake.virtio_nic("0000:00:04.0", "virtio1", "ens4", "42:01:0a:80:00:07");
+  fake.virtio_nic("0000:00:05.0", "virtio2", "ens5", "42:01:0a:0a:00:05");
+  fake.driver("pci", "vfio-pci");
+  fake.iommu();
+  fake.default_route("ens4");
+  MetadataServer server(testing::gcp_handler("gcp_two_nics.json"));
+  RealEnv env(fake.env_options(server.url()));
+  const Config config = testing::test_config(fake, server.url());
+  detect_and_apply(env, config, {});
+  EXPECT_EQ(fake.writes(env), (Lines{
+                                  "write sys/bus/pci/devices/0000:00:05.0/driver_override = vfio-pci",
+                                  "write sys/bus/pci/drivers/virtio-pci/unbind = 0000:00:05.0",
+                                  "write sys/bus/pci/drivers/vfio-pci/bind = 0000:00:05.0",
+                              }));
+  EXPECT_FALSE(fake.has_interface("ens5"));
+  env.clear_journal();
+  ASSERT_TRUE(restore_if_recorded(env, config.daemon.state_dir));
+  EXPECT_EQ(fake.writes(env), (Lines{
+                                  "write sys/bus/pci/devices/0000:00:05.0/driver_override = \n",
+                                  "write sys/bus/pci/drivers/vfio-pci/unbind = 0000:00:05.0",
+                                  "write sys/bus/pci/drivers/virtio-pci/bind = 0000:00:05.0",
+                                  "write sys/class/net/ens5/mtu = 1460",
+                                  "run ip link set dev ens5 up",
+                              }));
+  EXPECT_TRUE(fake.has_interface("ens5"));
+}
+
 TEST(Binder, CrashThenSecondRunRestoresFromRecord) {
   FakeSysfs fake;
   aws_tree(fake);

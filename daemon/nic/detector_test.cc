@@ -260,6 +260,27 @@ TEST(Detect, AlreadyDpdkBoundDeviceIsUsedAsIs) {
   EXPECT_NE(d.plan->notes.at(0).find("left bound on stop"), std::string::npos);
 }
 
+TEST(Detect, VirtioNetIsItsPciDeviceOnVirtioPci) {
+  // GCP VMs without gVNIC: the interface hangs off virtio2, whose parent is the PCI device.
+  FakeSysfs fake;
+  fake.gcp_dmi();
+  fake.virtio_nic("0000:00:04.0", "virtio1", "ens4", "42:01:0a:80:00:07");
+  fake.virtio_nic("0000:00:05.0", "virtio2", "ens5", "42:01:0a:0a:00:05");
+  fake.driver("pci", "vfio-pci");
+  fake.iommu();
+  fake.default_route("ens4");
+  MetadataServer server(testing::gcp_handler("gcp_two_nics.json"));
+  RealEnv env(fake.env_options(server.url()));
+  auto d = detect(env, testing::test_config(fake, server.url()));
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_EQ(d.choice.nics.size(), 2u) << "the PCI parents must not show up a second time";
+  EXPECT_EQ(d.chosen()->device.ifname, "ens5");
+  EXPECT_EQ(d.chosen()->device.bus, "pci");
+  EXPECT_EQ(d.chosen()->device.bus_address, "0000:00:05.0");
+  EXPECT_EQ(d.plan->from_driver, "virtio-pci");
+  EXPECT_EQ(d.plan->to_driver, "vfio-pci");
+}
+
 TEST(Detect, MellanoxIsNotRebound) {
   FakeSysfs fake;
   fake.aws_dmi();

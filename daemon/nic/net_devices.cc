@@ -77,6 +77,15 @@ std::vector<NetDevice> list_net_devices(Env& env) {
       d.bus = link_basename(env, dir + "/device/subsystem");
       if (auto device = env.resolve(dir + "/device")) d.bus_address = basename_of(*device);
       d.driver = link_basename(env, dir + "/device/driver");
+      // virtio-net interfaces hang off a virtio device ("virtio2"); the device to rebind is
+      // its parent on the PCI bus, driven by virtio-pci.
+      if (d.bus == "virtio") {
+        if (auto parent = env.resolve(dir + "/device/..")) {
+          d.bus = link_basename(env, *parent + "/subsystem");
+          d.bus_address = basename_of(*parent);
+          d.driver = link_basename(env, *parent + "/driver");
+        }
+      }
       seen_addresses.push_back(d.bus_address);
     }
     out.push_back(std::move(d));

@@ -203,6 +203,17 @@ void FakeSysfs::pci_device(const std::string& address, const std::string& drv) {
   }
 }
 
+void FakeSysfs::virtio_nic(const std::string& address, const std::string& virtio, const std::string& ifname,
+                           const std::string& mac) {
+  pci_device(address, "virtio-pci");
+  const std::string vdev = sys() + "/devices/pci0000:00/" + address + "/" + virtio;
+  fs::create_directories(sys() + "/bus/virtio/drivers/virtio_net");
+  link(sys() + "/bus/virtio", vdev + "/subsystem");
+  link(sys() + "/bus/virtio/drivers/virtio_net", vdev + "/driver");
+  net_dir(vdev, ifname, mac, 1460);
+  kernel_driver_[address] = "virtio-pci";
+}
+
 void FakeSysfs::vmbus_nic(const std::string& guid, const std::string& ifname, const std::string& mac, const std::string& drv) {
   const std::string dir = sys() + "/devices/LNXSYSTM:00/LNXSYBUS:00/ACPI0004:00/VMBUS:00/" + guid;
   write(dir + "/class_id", "{f8615163-df3e-46c5-913f-f2d2f965ed0e}\n");
@@ -260,19 +271,26 @@ void FakeSysfs::on_write(const std::string& path, std::string_view data) {
   const std::string bus = p.parent_path().parent_path().parent_path().filename().string();
   const std::string address(data);
   const std::string dev = fs::canonical(sys() + "/bus/" + bus + "/devices/" + address).string();
+  // The interface lives in DEV/net, or one level down for virtio-net (DEV/virtioN/net).
+  std::vector<std::string> parents{dev};
+  for (const auto& entry : fs::directory_iterator(dev))
+    if (entry.is_directory() && !entry.is_symlink() && entry.path().filename().string().rfind("virtio", 0) == 0)
+      parents.push_back(entry.path().string());
   if (op == "unbind") {
     fs::remove(dev + "/driver");
     // The kernel driver's interface goes with it; keep its files aside to bring it back.
-    for (const auto& name : {std::string("net")}) {
-      if (!fs::exists(dev + "/" + name)) continue;
-      for (const auto& entry : fs::directory_iterator(dev + "/net")) fs::remove(sys() + "/class/net/" + entry.path().filename().string());
-      fs::rename(dev + "/net", dev + "/.net-detached");
+    for (const auto& parent : parents) {
+      if (!fs::exists(parent + "/net")) continue;
+      for (const auto& entry : fs::directory_iterator(parent + "/net")) fs::remove(sys() + "/class/net/" + entry.path().filename().string());
+      fs::rename(parent + "/net", parent + "/.net-detached");
     }
   } else {
     link(sys() + "/bus/" + bus + "/drivers/" + drv, dev + "/driver");
-    if (kernel_driver_[address] == drv && fs::exists(dev + "/.net-detached")) {
-      fs::rename(dev + "/.net-detached", dev + "/net");
-      for (const auto& entry : fs::directory_iterator(dev + "/net"))
+    if (kernel_driver_[address] != drv) return;
+    for (const auto& parent : parents) {
+      if (!fs::exists(parent + "/.net-detached")) continue;
+      fs::rename(parent + "/.net-detached", parent + "/net");
+      for (const auto& entry : fs::directory_iterator(parent + "/net"))
         link(entry.path().string(), sys() + "/class/net/" + entry.path().filename().string());
     }
   }

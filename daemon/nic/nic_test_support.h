@@ -77,6 +77,8 @@ class FakeSysfs {
   void pci_nic(const std::string& address, const std::string& ifname, const std::string& mac, const std::string& driver,
                uint32_t mtu = 1500);
   void pci_device(const std::string& address, const std::string& driver);  // no interface (DPDK-bound)
+  // A virtio-net interface: PCI device (virtio-pci) -> virtio device -> interface.
+  void virtio_nic(const std::string& address, const std::string& virtio, const std::string& ifname, const std::string& mac);
   void vmbus_nic(const std::string& guid, const std::string& ifname, const std::string& mac, const std::string& driver);
   void virtual_if(const std::string& ifname, const std::string& mac);
   void default_route(const std::string& ifname);
