@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "nic/http_client.h"
 #include "nic/metadata.h"
 #include "nic/nic_test_support.h"
 
@@ -193,6 +194,33 @@ TEST(Metadata, NetmaskPrefix) {
   EXPECT_EQ(netmask_prefix("0.0.0.0"), 0);
   EXPECT_EQ(netmask_prefix("255.255.255.255"), 32);
   EXPECT_EQ(netmask_prefix("255.0.255.0"), std::nullopt);
+}
+
+TEST(HttpUrl, ParsesHostPortAndPrefix) {
+  auto u = parse_http_url("http://127.0.0.1:8080/imds/");
+  ASSERT_TRUE(u) << u.error().message;
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, "8080");
+  EXPECT_EQ(u->path_prefix, "/imds");
+  auto d = parse_http_url("http://169.254.169.254");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->port, "80");
+  EXPECT_EQ(d->path_prefix, "");
+  EXPECT_FALSE(parse_http_url("https://127.0.0.1"));
+  EXPECT_FALSE(parse_http_url("http://127.0.0.1:x/"));
+  EXPECT_FALSE(parse_http_url("http://"));
+}
+
+TEST(HttpUrl, PrefixIsPrependedToEveryRequest) {
+  MetadataServer server([](const testing::ServedRequest& r) {
+    return r.target == "/prefix/metadata/instance?api-version=2021-02-01"
+               ? HttpResponse{200, {}, testing::read_fixture("azure_netvsc.json")}
+               : HttpResponse{404, {}, ""};
+  });
+  auto env = env_for(server.url() + "/prefix");
+  auto md = fetch_azure(env);
+  ASSERT_TRUE(md) << md.error().message;
+  EXPECT_EQ(md->nics.size(), 2u);
 }
 
 }  // namespace
