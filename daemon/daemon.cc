@@ -76,8 +76,15 @@ Result<void> Daemon::start() {
   engine_ = std::make_unique<engine::Engine>(c.engine, local_ip);
   engine_->start();
   channel_manager_ = std::make_unique<channel::ChannelManager>(c.channels, c.dpdk.hugepages != Hugepages::kOff, *engine_);
+  // Healthy = the engine loop went round since the last watchdog ping. An engine stuck in
+  // a loop iteration (a bug, a hung device) stops the pings and systemd restarts us.
   control_plane_ = std::make_unique<control::ControlPlane>(c.daemon, group_, *admin_commands_,
-                                                           [] { return true; });
+                                                           [this, last = uint64_t{0}]() mutable {
+                                                             const uint64_t now = engine_->loops();
+                                                             const bool progressed = now != last;
+                                                             last = now;
+                                                             return progressed;
+                                                           });
   control_plane_->app_server().set_connection_handler(
       [this](control::AppServer::Socket socket) { channel_manager_->on_connection(std::move(socket)); });
   if (auto r = control_plane_->start(); !r) return r;
