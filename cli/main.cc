@@ -32,8 +32,9 @@ const std::map<std::string, Command>& commands() {
       {"status", {"daemon state, version, uptime, NIC and channels", machnetctl::print_status}},
       {"config", {"the configuration in effect", machnetctl::print_config}},
       {"reload", {"re-read the configuration file (root only)", machnetctl::print_reload}},
-      {"detect", {"cloud, NICs and binding plan as detected now (changes nothing)", machnet::nic::print_detection}},
       {"channels", {"application channels: owner, rings, messages, drops by reason", machnetctl::print_channels}},
+      {"stats", {"port counters and received frames dropped, by reason", machnetctl::print_stats}},
+      {"detect", {"cloud, NICs and binding plan as detected now (changes nothing)", machnet::nic::print_detection}},
   };
   return kCommands;
 }

@@ -142,4 +142,29 @@ void print_channels(std::ostream& out, const nlohmann::json& data) {
               rows);
 }
 
+void print_stats(std::ostream& out, const nlohmann::json& data) {
+  if (!data.contains("port") || !data["port"].is_object()) {
+    out << "no port (NIC mode none): nothing crosses a wire\n";
+    return;
+  }
+  const auto& port = data["port"];
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const auto& [key, value] : port.items())
+    if (!value.is_object()) fields.emplace_back(key, scalar_text(value));
+  out << "port\n";
+  print_fields(out, fields);
+  if (port.contains("device")) {
+    fields.clear();
+    for (const auto& [key, value] : port["device"].items()) fields.emplace_back(key, scalar_text(value));
+    out << "device counters\n";
+    print_fields(out, fields);
+  }
+  fields.clear();
+  if (port.contains("drops"))
+    for (const auto& [reason, count] : port["drops"].items())
+      if (count.is_number() && count.get<uint64_t>() > 0) fields.emplace_back(reason, scalar_text(count));
+  out << "drops by reason" << (fields.empty() ? ": none\n" : "\n");
+  print_fields(out, fields);
+}
+
 }  // namespace machnetctl

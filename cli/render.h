@@ -28,5 +28,6 @@ void print_config(std::ostream& out, const nlohmann::json& data);
 void print_reload(std::ostream& out, const nlohmann::json& data);
 // One row per channel: owner, listening ports, ring occupancy, traffic, drops by reason.
 void print_channels(std::ostream& out, const nlohmann::json& data);
+void print_stats(std::ostream& out, const nlohmann::json& data);
 
 }  // namespace machnetctl

@@ -18,6 +18,9 @@
 namespace machnet {
 namespace {
 
+// Packet buffers of the port: RX ring + TX ring + in flight, with room to spare.
+constexpr uint32_t kPortMbufs = 8191;
+
 // Keys that a reload applies to the running daemon; every other change waits for a restart.
 constexpr std::string_view kLiveKeys[] = {"daemon.log_level"};
 
@@ -72,8 +75,10 @@ Result<void> Daemon::start() {
   }
   // Without a NIC (mode "none", for now every mode) the daemon's address is the configured
   // one or 127.0.0.1; channels connect to it and are delivered locally.
+  if (auto r = start_port(c); !r) return r;
   const uint32_t local_ip = c.nic.ip ? c.nic.ip->address.value : 0x7f000001u;
   engine_ = std::make_unique<engine::Engine>(c.engine, local_ip);
+  if (port_io_) engine_->attach_port(port_io_.get());
   engine_->start();
   channel_manager_ = std::make_unique<channel::ChannelManager>(c.channels, c.dpdk.hugepages != Hugepages::kOff, *engine_);
   // Healthy = the engine loop went round since the last watchdog ping. An engine stuck in
@@ -98,6 +103,10 @@ void Daemon::stop() {
   channel_manager_.reset();  // control thread stopped; the engine still answers its removals
   if (engine_) engine_->stop();
   engine_.reset();
+  port_io_.reset();  // after the engine, its only user, stopped
+  port_.reset();
+  if (eal_) dpdk::cleanup_eal();
+  eal_.reset();
   control_plane_.reset();
   if (nic_) nic_->stop();  // gives the NIC back when [nic] restore_on_stop
   nic_.reset();
@@ -189,6 +198,7 @@ nlohmann::json Daemon::status_json() const {
       {"nic_mode", to_string(c.nic.mode)},
       {"cloud", nic_ ? nic_->status()["cloud"] : nlohmann::json()},
       {"nic", nic_ ? nic_->status()["nic"] : nlohmann::json()},
+      {"port", port_json()},
       {"engines", engine_ && engine_->running() ? 1 : 0},
       {"channels", channel_manager_ ? channel_manager_->channel_count() : 0},
       {"applications", channel_manager_ ? channel_manager_->app_count() : 0},
@@ -198,12 +208,57 @@ nlohmann::json Daemon::status_json() const {
   };
 }
 
+Result<void> Daemon::start_port(const Config& c) {
+  if (c.nic.mode != NicMode::kVdev && c.nic.mode != NicMode::kPci) return {};
+  if (!c.nic.ip)
+    return make_error(fmt::format("[nic] ip must be an address like \"10.0.0.4/24\" with mode = \"{}\"",
+                                  to_string(c.nic.mode)));
+  notifier_.status("Initialising DPDK");
+  auto eal = dpdk::init_eal(c);
+  if (!eal) return eal.error();
+  eal_ = *eal;
+  auto port = dpdk::Port::open_single(c.transport.mtu, kPortMbufs, c.nic.mac);
+  if (!port) return port.error();
+  port_ = std::move(*port);
+  port_io_ = std::make_unique<engine::PortIo>(*port_, net::Interface{port_->info().mac, c.nic.ip->address});
+  spdlog::info("port {} serves {} at {}", port_->info().name, c.nic.ip->to_string(), port_->info().mac.to_string());
+  return {};
+}
+
+nlohmann::json Daemon::port_json() const {
+  if (!port_) return nullptr;
+  const auto& info = port_->info();
+  const auto link = port_->link();
+  const Config c = current_config();
+  return {{"name", info.name},
+          {"driver", info.driver},
+          {"mac", info.mac.to_string()},
+          {"ip", c.nic.ip ? c.nic.ip->to_string() : ""},
+          {"mtu", info.mtu},
+          {"link_up", link.up},
+          {"link_speed_mbps", link.speed_mbps},
+          {"hugepages", eal_ && eal_->hugepages},
+          {"checksum_offload", {{"tx", info.tx_udp_checksum}, {"rx", info.rx_checksum}}}};
+}
+
 void Daemon::register_admin_commands() {
   const Config c = current_config();
   admin_commands_ = std::make_unique<control::AdminCommands>(geteuid(), group_);
   using control::Access;
   admin_commands_->add("status", Access::kRead, "daemon state, version, uptime, NIC and channels",
                        [this](const nlohmann::json&) { return status_json(); });
+  admin_commands_->add("stats", Access::kRead, "port counters and drops by reason", [this](const nlohmann::json&) {
+    nlohmann::json out = nlohmann::json::object();
+    if (port_io_) {
+      const auto eth = port_->stats();
+      out["port"] = port_io_->stats_json();
+      out["port"]["device"] = {{"ipackets", eth.ipackets}, {"opackets", eth.opackets}, {"ibytes", eth.ibytes},
+                               {"obytes", eth.obytes},     {"imissed", eth.imissed},     {"ierrors", eth.ierrors},
+                               {"oerrors", eth.oerrors},   {"rx_nombuf", eth.rx_nombuf}};
+      out["port"]["mempool_free"] = rte_mempool_avail_count(port_->pool());
+    }
+    return out;
+  });
   admin_commands_->add("channels", Access::kRead, "channels: owner, rings, messages, drops by reason",
                        [this](const nlohmann::json&) {
                          return channel_manager_ ? channel_manager_->channels_json() : nlohmann::json::object();

@@ -13,6 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "dpdk/eal.h"
+#include "dpdk/port.h"
+#include "engine/port_io.h"
 #include "control/admin_protocol.h"
 #include "control/control_plane.h"
 #include "util/instance_lock.h"
@@ -65,6 +68,12 @@ class Daemon {
   std::optional<gid_t> group_;  // owner group of the sockets, when it exists
   std::unique_ptr<control::AdminCommands> admin_commands_;
   std::unique_ptr<control::ControlPlane> control_plane_;
+  // [nic] mode = "vdev" or "pci": the EAL, the port and the engine's side of it.
+  Result<void> start_port(const Config& c);
+  nlohmann::json port_json() const;
+  std::optional<dpdk::EalInfo> eal_;
+  std::unique_ptr<dpdk::Port> port_;
+  std::unique_ptr<engine::PortIo> port_io_;
   std::unique_ptr<nic::NicManager> nic_;  // [nic] mode = "auto": detection, binding, restore
   std::unique_ptr<engine::Engine> engine_;                    // local delivery (issue 4)
   std::unique_ptr<channel::ChannelManager> channel_manager_;  // control thread's app side

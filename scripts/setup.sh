@@ -20,7 +20,7 @@ build_packages=(
 )
 # Tests: the Python test driver, systemd-analyze, namespaces and the nftables "wire".
 test_packages=(
-  python3 systemd iproute2 nftables iputils-ping procps
+  python3 systemd iproute2 nftables iputils-ping procps ethtool
   # tests/packaging: build the .debs and RPMs, check them, boot them in a container.
   debhelper dpkg-dev lintian rpm rpmlint debootstrap systemd-container git
 )

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include <rte_lcore.h>
 #include <spdlog/spdlog.h>
 
 #include "engine/tuning.h"
@@ -83,6 +84,7 @@ void Engine::run_command_st(Command& cmd) {
 bool Engine::poll_once_st() {
   now_ns_ = monotonic_ns();
   bool work = poll_commands_st();
+  if (port_) work |= port_->poll_st(now_ns_ / 1000);
   for (EngineChannel* ch : channels_) {
     work |= reclaim_st(*ch);
     work |= transmit_st(*ch);
@@ -104,6 +106,11 @@ void Engine::run_st() {
     CPU_SET(config_.cores.front(), &set);
     if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
       spdlog::warn("engine: cannot pin to CPU {}; running unpinned", config_.cores.front());
+  }
+  if (port_) {
+    // An lcore id gives this thread the mempool's per-core cache.
+    if (rte_thread_register() != 0) spdlog::warn("engine: cannot register with DPDK; running without mempool cache");
+    port_->announce_st();
   }
   const bool adaptive = config_.polling == Polling::kAdaptive;
   const uint64_t spin_ns = uint64_t{config_.adaptive_spin_us} * 1000;

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "engine/command_queue.h"
 #include "engine/engine_channel.h"
+#include "engine/port_io.h"
 
 namespace machnet::engine {
 
@@ -57,6 +58,9 @@ class Engine {
  public:
   Engine(const EngineConfig& config, uint32_t local_ip);
   ~Engine();
+
+  // Gives the engine a port to poll (ARP, ping, Machnet packets). Before start().
+  void attach_port(PortIo* port) { port_ = port; }
 
   void start();
   void stop();  // joins; channels still registered are simply forgotten (the caller owns them)
@@ -101,6 +105,7 @@ class Engine {
   std::thread thread_;
 
   // Engine-thread state.
+  PortIo* port_ = nullptr;
   std::vector<EngineChannel*> channels_;
   std::unordered_map<FlowKey, Endpoint, FlowKeyHash> flows_;
   std::unordered_map<uint16_t, EngineChannel*> listeners_;

@@ -110,9 +110,14 @@ class Daemon:
     def write_config(self, extra):
         """Writes the daemon's config: a [daemon] table with the socket paths in the test dir
         plus `daemon_toml` (more [daemon] keys), then `extra` (the other tables)."""
+        extra = textwrap.dedent(extra)
+        # Never the shipped default mode = "auto" by accident: on a cloud VM it would ask the
+        # real metadata service and rebind a real NIC.
+        if "[nic]" not in extra:
+            extra += '\n[nic]\nmode = "none"\n'
         with open(self.config_path, "w") as f:
             f.write(self.default_toml())
-            f.write(textwrap.dedent(extra))
+            f.write(extra)
 
     def start(self, wait_ready=True, timeout=30.0):
         env = dict(os.environ)

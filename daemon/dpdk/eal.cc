@@ -1,0 +1,126 @@
+#include "dpdk/eal.h"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <sched.h>
+
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace machnet::dpdk {
+namespace {
+
+bool g_eal_initialised = false;
+
+const char* eal_log_level(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace: return "debug";
+    case LogLevel::kDebug: return "info";
+    case LogLevel::kInfo: return "notice";
+    case LogLevel::kWarning: return "warning";
+    case LogLevel::kError: return "error";
+    case LogLevel::kCritical: return "critical";
+  }
+  return "notice";
+}
+
+unsigned first_allowed_cpu() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (unsigned cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+      if (CPU_ISSET(cpu, &set)) return cpu;
+  }
+  return 0;
+}
+
+}  // namespace
+
+HugepageState read_hugepage_state(const std::string& proc_root) {
+  HugepageState state;
+  std::ifstream mounts(proc_root + "/mounts");
+  std::string line;
+  while (std::getline(mounts, line)) {
+    std::istringstream fields(line);
+    std::string device, mountpoint, type;
+    fields >> device >> mountpoint >> type;
+    if (type == "hugetlbfs") state.mounted = true;
+  }
+  std::ifstream meminfo(proc_root + "/meminfo");
+  while (std::getline(meminfo, line)) {
+    if (line.rfind("HugePages_Free:", 0) == 0) state.free_pages = std::stoull(line.substr(15));
+  }
+  return state;
+}
+
+Result<bool> decide_hugepages(Hugepages policy, const HugepageState& state) {
+  const bool available = state.mounted && state.free_pages > 0;
+  switch (policy) {
+    case Hugepages::kOff: return false;
+    case Hugepages::kAuto: return available;
+    case Hugepages::kOn:
+      if (available) return true;
+      return make_error(fmt::format(
+          "[dpdk] hugepages = \"on\" but {}: reserve pages (e.g. [dpdk] reserve_hugepages = 256) "
+          "or set [dpdk] hugepages = \"auto\" or \"off\"",
+          state.mounted ? "no hugepages are free" : "no hugetlbfs is mounted"));
+  }
+  return false;
+}
+
+std::string instance_name(const std::string& admin_socket) {
+  return fmt::format("machnet-{:08x}", static_cast<uint32_t>(std::hash<std::string>{}(admin_socket)));
+}
+
+std::vector<std::string> eal_arguments(const Config& config, bool use_hugepages, unsigned main_cpu,
+                                       const std::string& instance) {
+  std::vector<std::string> args = {"machnetd", "-l", std::to_string(main_cpu), "--file-prefix", instance};
+  if (use_hugepages) {
+    // In-memory: no shared files under /var/run/dpdk or hugetlbfs that a crash could leave.
+    args.insert(args.end(), {"--in-memory", "-m", std::to_string(config.dpdk.memory_mb)});
+  } else {
+    args.insert(args.end(), {"--no-huge", "-m", std::to_string(config.dpdk.memory_mb)});
+  }
+  if (config.nic.mode == NicMode::kVdev) {
+    args.insert(args.end(), {"--no-pci", "--vdev", config.nic.vdev});
+  } else if (config.nic.mode == NicMode::kPci && config.nic.pci) {
+    args.insert(args.end(), {"-a", config.nic.pci->to_string()});
+  }
+  args.insert(args.end(), {"--no-telemetry", fmt::format("--log-level=lib.eal:{}", eal_log_level(config.daemon.log_level))});
+  args.insert(args.end(), config.dpdk.eal_args.begin(), config.dpdk.eal_args.end());
+  return args;
+}
+
+Result<EalInfo> init_eal(const Config& config) {
+  if (g_eal_initialised) return make_error("the DPDK EAL is already initialised in this process");
+  auto huge = decide_hugepages(config.dpdk.hugepages, read_hugepage_state());
+  if (!huge) return huge.error();
+  EalInfo info;
+  info.hugepages = *huge;
+  info.arguments = eal_arguments(config, info.hugepages, first_allowed_cpu(), instance_name(config.daemon.admin_socket));
+  std::vector<char*> argv;
+  for (auto& a : info.arguments) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::string joined;
+  for (const auto& a : info.arguments) joined += (joined.empty() ? "" : " ") + a;
+  spdlog::info("DPDK EAL: {}", joined);
+  if (rte_eal_init(static_cast<int>(argv.size() - 1), argv.data()) < 0) {
+    return make_error(fmt::format("DPDK EAL initialisation failed: {} (arguments: {}); check [nic] vdev/pci "
+                                  "and [dpdk] memory_mb, hugepages and eal_args",
+                                  rte_strerror(rte_errno), joined));
+  }
+  g_eal_initialised = true;
+  return info;
+}
+
+void cleanup_eal() {
+  if (!g_eal_initialised) return;
+  rte_eal_cleanup();
+  g_eal_initialised = false;
+}
+
+}  // namespace machnet::dpdk

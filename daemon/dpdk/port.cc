@@ -1,0 +1,115 @@
+#include "dpdk/port.h"
+
+#include <rte_errno.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace machnet::dpdk {
+namespace {
+
+constexpr uint16_t kRingSize = 1024;
+constexpr uint32_t kMbufCache = 256;
+
+std::string dpdk_error(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
+
+}  // namespace
+
+Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbufs, std::optional<MacAddress> want_mac) {
+  const uint16_t count = rte_eth_dev_count_avail();
+  if (count == 0)
+    return make_error("DPDK found no port: check [nic] vdev (or pci) and that its driver is loaded");
+  if (count > 1) spdlog::warn("DPDK found {} ports; using the first", count);
+  const uint16_t port_id = static_cast<uint16_t>(rte_eth_find_next_owned_by(0, RTE_ETH_DEV_NO_OWNER));
+
+  std::unique_ptr<Port> port(new Port());
+  PortInfo& info = port->info_;
+  info.port_id = port_id;
+  char name[RTE_ETH_NAME_MAX_LEN] = {};
+  rte_eth_dev_get_name_by_port(port_id, name);
+  info.name = name;
+
+  rte_eth_dev_info dev{};
+  if (int rc = rte_eth_dev_info_get(port_id, &dev); rc != 0)
+    return make_error(fmt::format("port {}: cannot read device info: {}", info.name, dpdk_error(rc)));
+  info.driver = dev.driver_name ? dev.driver_name : "";
+  rte_ether_addr mac{};
+  if (want_mac) {
+    std::memcpy(mac.addr_bytes, want_mac->bytes.data(), 6);
+    if (int rc = rte_eth_dev_default_mac_addr_set(port_id, &mac); rc != 0)
+      spdlog::warn("port {}: cannot set MAC {} ({}); using the port's own", info.name, want_mac->to_string(), dpdk_error(rc));
+  }
+  rte_eth_macaddr_get(port_id, &mac);
+  std::memcpy(info.mac.bytes.data(), mac.addr_bytes, 6);
+
+  // Checksum offloads where the port has them; software otherwise (af_packet, memif, ...).
+  rte_eth_conf conf{};
+  const uint64_t tx_wanted = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+  if ((dev.tx_offload_capa & tx_wanted) == tx_wanted) {
+    conf.txmode.offloads |= tx_wanted;
+    info.tx_ip_checksum = info.tx_udp_checksum = true;
+  }
+  const uint64_t rx_wanted = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+  if ((dev.rx_offload_capa & rx_wanted) == rx_wanted) {
+    conf.rxmode.offloads |= rx_wanted;
+    info.rx_checksum = true;
+  }
+  // The MTU from the config, capped by what the port supports.
+  info.mtu = std::min<uint32_t>(mtu, dev.max_mtu ? dev.max_mtu : mtu);
+  if (info.mtu < mtu) spdlog::warn("port {}: MTU {} capped to the port's maximum {}", info.name, mtu, info.mtu);
+  conf.rxmode.mtu = info.mtu;
+
+  if (int rc = rte_eth_dev_configure(port_id, 1, 1, &conf); rc != 0)
+    return make_error(fmt::format("port {}: configure failed: {}", info.name, dpdk_error(rc)));
+  uint16_t rx_ring = kRingSize, tx_ring = kRingSize;
+  rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_ring, &tx_ring);
+
+  const int socket = rte_eth_dev_socket_id(port_id);
+  const uint32_t data_room = RTE_PKTMBUF_HEADROOM + info.mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+  port->pool_ = rte_pktmbuf_pool_create(fmt::format("mn_pool_{}", port_id).c_str(), pool_mbufs, kMbufCache, 0,
+                                        static_cast<uint16_t>(std::max<uint32_t>(data_room, RTE_MBUF_DEFAULT_BUF_SIZE)),
+                                        socket < 0 ? SOCKET_ID_ANY : socket);
+  if (port->pool_ == nullptr)
+    return make_error(fmt::format("port {}: cannot create a pool of {} packet buffers: {}; raise [dpdk] memory_mb",
+                                  info.name, pool_mbufs, rte_strerror(rte_errno)));
+  if (int rc = rte_eth_rx_queue_setup(port_id, 0, rx_ring, socket, nullptr, port->pool_); rc != 0)
+    return make_error(fmt::format("port {}: RX queue setup failed: {}", info.name, dpdk_error(rc)));
+  rte_eth_txconf txconf = dev.default_txconf;
+  txconf.offloads = conf.txmode.offloads;
+  if (int rc = rte_eth_tx_queue_setup(port_id, 0, tx_ring, socket, &txconf); rc != 0)
+    return make_error(fmt::format("port {}: TX queue setup failed: {}", info.name, dpdk_error(rc)));
+  if (int rc = rte_eth_dev_start(port_id); rc != 0)
+    return make_error(fmt::format("port {}: start failed: {}", info.name, dpdk_error(rc)));
+  port->started_ = true;
+  // Frames for our MAC are enough, but virtual devices (af_packet) hand up whatever the
+  // interface sees; the parser drops what is not ours.
+  rte_eth_promiscuous_disable(port_id);
+  spdlog::info("port {} ({}): MAC {}, MTU {}, checksum offload tx {} rx {}", info.name, info.driver,
+               info.mac.to_string(), info.mtu, info.tx_udp_checksum ? "yes" : "no", info.rx_checksum ? "yes" : "no");
+  return port;
+}
+
+Port::~Port() {
+  if (started_) {
+    rte_eth_dev_stop(info_.port_id);
+    rte_eth_dev_close(info_.port_id);
+  }
+  if (pool_) rte_mempool_free(pool_);
+}
+
+LinkState Port::link() const {
+  rte_eth_link link{};
+  rte_eth_link_get_nowait(info_.port_id, &link);
+  return {link.link_status == RTE_ETH_LINK_UP, link.link_speed};
+}
+
+rte_eth_stats Port::stats() const {
+  rte_eth_stats s{};
+  rte_eth_stats_get(info_.port_id, &s);
+  return s;
+}
+
+}  // namespace machnet::dpdk

@@ -1,0 +1,57 @@
+// One DPDK ethdev port with one RX and one TX queue (one engine), its mbuf pool, and what
+// the daemon needs to know about it: MAC, link, checksum offloads, counters.
+#pragma once
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/net_types.h"
+#include "util/result.h"
+
+namespace machnet::dpdk {
+
+struct PortInfo {
+  uint16_t port_id = 0;
+  std::string name;    // the device name, e.g. "net_af_packet0"
+  std::string driver;  // e.g. "net_af_packet"
+  MacAddress mac;
+  uint32_t mtu = 0;
+  bool tx_ip_checksum = false;   // the port computes IPv4 header checksums on transmit
+  bool tx_udp_checksum = false;  // ... and UDP checksums
+  bool rx_checksum = false;      // it verifies them on receive
+};
+
+struct LinkState {
+  bool up = false;
+  uint32_t speed_mbps = 0;
+};
+
+class Port {
+ public:
+  // Opens the only port the EAL found (mode "vdev" or "pci"), with `pool_mbufs` buffers.
+  // `mac`, when set, replaces the port's own address.
+  static Result<std::unique_ptr<Port>> open_single(uint32_t mtu, uint32_t pool_mbufs, std::optional<MacAddress> mac);
+  ~Port();
+
+  const PortInfo& info() const { return info_; }
+  LinkState link() const;
+  rte_eth_stats stats() const;
+  rte_mempool* pool() const { return pool_; }
+
+  // Engine thread only.
+  uint16_t rx_burst_st(rte_mbuf** mbufs, uint16_t n) { return rte_eth_rx_burst(info_.port_id, 0, mbufs, n); }
+  uint16_t tx_burst_st(rte_mbuf** mbufs, uint16_t n) { return rte_eth_tx_burst(info_.port_id, 0, mbufs, n); }
+
+ private:
+  Port() = default;
+  PortInfo info_;
+  rte_mempool* pool_ = nullptr;
+  bool started_ = false;
+};
+
+}  // namespace machnet::dpdk
