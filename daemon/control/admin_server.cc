@@ -92,15 +92,7 @@ AdminServer::AdminServer(asio::io_context& io, const AdminCommands& commands)
     : acceptor_(io), commands_(commands), sessions_(std::make_shared<int>(0)) {}
 
 Result<void> AdminServer::listen(const std::string& path, std::optional<gid_t> group) {
-  auto fd = listen_unix(path, SOCK_STREAM, group);
-  if (!fd) return fd.error();
-  boost::system::error_code ec;
-  acceptor_.assign(asio::local::stream_protocol(), *fd, ec);
-  if (ec) {
-    ::close(*fd);
-    unlink(path.c_str());
-    return make_error("cannot serve " + path + ": " + ec.message());
-  }
+  if (auto r = listen_into(acceptor_, asio::local::stream_protocol(), path, SOCK_STREAM, group); !r) return r;
   path_ = path;
   accept();
   return {};

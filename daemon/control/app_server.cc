@@ -12,15 +12,8 @@ namespace machnet::control {
 namespace asio = boost::asio;
 
 Result<void> AppServer::listen(const std::string& path, std::optional<gid_t> group) {
-  auto fd = listen_unix(path, SOCK_SEQPACKET, group);
-  if (!fd) return fd.error();
-  boost::system::error_code ec;
-  acceptor_.assign(asio::generic::seq_packet_protocol(AF_UNIX, 0), *fd, ec);
-  if (ec) {
-    ::close(*fd);
-    unlink(path.c_str());
-    return make_error("cannot serve " + path + ": " + ec.message());
-  }
+  if (auto r = listen_into(acceptor_, asio::generic::seq_packet_protocol(AF_UNIX, 0), path, SOCK_SEQPACKET, group); !r)
+    return r;
   path_ = path;
   accept();
   return {};
