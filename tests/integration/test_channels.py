@@ -232,7 +232,11 @@ class InstalledApiTest(TempDirTest):
                 }
                 """))
         exe = os.path.join(self.dir, "app")
-        r = subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", src, "-o", exe] + flags,
+        # In the sanitizer build the installed library needs the sanitizer runtimes, which
+        # must come first: build the application with the same -fsanitize as the library.
+        sanitize = os.environ.get("MACHNET_SANITIZE", "none")
+        sanitize_flags = [f"-fsanitize={sanitize}"] if sanitize not in ("", "none") else []
+        r = subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", src, "-o", exe] + sanitize_flags + flags,
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         libdir = [f[2:] for f in flags if f.startswith("-L")][0]
