@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on its built-in default, with no cloud and no NIC: start machnetd with
-# [nic] mode = "none" (local delivery only), show `machnetctl status`, stop it cleanly.
+# [nic] mode = "none" (local delivery only), run the hello_world server and client through
+# it, show `machnetctl status` and `machnetctl channels`, stop it cleanly.
 # Everything runs in a temporary directory that is removed afterwards.
 set -euo pipefail
 
@@ -11,9 +12,12 @@ build_dir="${MACHNET_BUILD_DIR:-build}"
 machnetd="$build_dir/daemon/machnetd"
 machnetctl="$build_dir/cli/machnetctl"
 work=$(mktemp -d /tmp/machnet-demo.XXXXXX)
+hello_world="$build_dir/examples/hello_world"
 daemon_pid=""
+server_pid=""
 
 cleanup() {
+  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
   if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2>/dev/null; then
     kill -TERM "$daemon_pid" 2>/dev/null || true
     wait "$daemon_pid" 2>/dev/null || true
@@ -43,8 +47,27 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 
+echo "== hello_world: server on 127.0.0.1, client sends \"Hello World!\""
+export MACHNET_SOCKET="$work/machnet.sock"
+"$hello_world" --local 127.0.0.1 >"$work/server.out" 2>&1 &
+server_pid=$!
+# The client needs the server listening: wait (bounded) until its channel shows up.
+for _ in $(seq 1 100); do
+  "$machnetctl" --socket "$work/machnetctl.sock" --json status 2>/dev/null | grep -q '"channels": 1' && break
+  sleep 0.05
+done
+timeout 20 "$hello_world" --local 127.0.0.1 --remote 127.0.0.1
+for _ in $(seq 1 100); do grep -q "Hello World" "$work/server.out" && break; sleep 0.05; done
+echo "server printed:"
+cat "$work/server.out"
+
 echo "== machnetctl status"
 "$machnetctl" --socket "$work/machnetctl.sock" status
+echo "== machnetctl channels"
+"$machnetctl" --socket "$work/machnetctl.sock" channels
+kill "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
 
 echo "== stopping machnetd"
 kill -TERM "$daemon_pid"
