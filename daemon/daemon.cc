@@ -188,6 +188,7 @@ nlohmann::json Daemon::status_json() const {
     std::lock_guard lock(config_mutex_);
     reloads = reloads_;
   }
+  const nlohmann::json nic_status = nic_ ? nic_->status() : nlohmann::json();
   return {
       {"version", MACHNET_VERSION},
       {"pid", getpid()},
@@ -196,8 +197,8 @@ nlohmann::json Daemon::status_json() const {
       {"config_path", config_path_},
       {"log_level", to_string(c.daemon.log_level)},
       {"nic_mode", to_string(c.nic.mode)},
-      {"cloud", nic_ ? nic_->status()["cloud"] : nlohmann::json()},
-      {"nic", nic_ ? nic_->status()["nic"] : nlohmann::json()},
+      {"cloud", nic_status.is_object() ? nic_status["cloud"] : nlohmann::json()},
+      {"nic", nic_status.is_object() ? nic_status["nic"] : nlohmann::json()},
       {"port", port_json()},
       {"engines", engine_ && engine_->running() ? 1 : 0},
       {"channels", channel_manager_ ? channel_manager_->channel_count() : 0},

@@ -18,7 +18,7 @@ class TomlWriter {
  public:
   void section(std::string_view name) {
     section_ = root_.insert_or_assign(name, toml::table{}).first->second.as_table();
-    keys_.emplace_back(name);
+    section_name_ = name;
   }
 
   template <typename E>
@@ -56,18 +56,13 @@ class TomlWriter {
   template <typename V>
   void put(std::string_view key, V&& value) {
     section_->insert_or_assign(key, std::forward<V>(value));
-    keys_.push_back(std::string(section_name()) + "." + std::string(key));
-  }
-  std::string_view section_name() const {
-    // The section just opened is the last entry without a dot.
-    for (auto it = keys_.rbegin(); it != keys_.rend(); ++it)
-      if (it->find('.') == std::string::npos) return *it;
-    return "";
+    keys_.push_back(std::string(section_name_) + "." + std::string(key));
   }
 
   toml::table root_;
   toml::table* section_ = nullptr;
-  std::vector<std::string> keys_;  // sections and "section.key", in order
+  std::string_view section_name_;  // schema names are string literals
+  std::vector<std::string> keys_;  // "section.key", in schema order
 };
 
 toml::table to_table(const Config& config) {
@@ -112,10 +107,7 @@ std::vector<std::string> all_config_keys() {
   TomlWriter writer;
   const Config defaults;
   config_schema::visit(writer, defaults);
-  std::vector<std::string> keys;
-  for (const auto& k : writer.keys())
-    if (k.find('.') != std::string::npos) keys.push_back(k);
-  return keys;
+  return writer.keys();
 }
 
 }  // namespace machnet

@@ -18,8 +18,8 @@ Result<InstanceLock> InstanceLock::acquire(const std::string& socket_path) {
   // systemd, which would have made it (RuntimeDirectory=).
   std::error_code ec;
   const auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty() && !std::filesystem::exists(parent, ec)) {
-    std::filesystem::create_directories(parent, ec);
+  if (!parent.empty()) {
+    std::filesystem::create_directories(parent, ec);  // nothing to do when it exists
     if (ec) return make_error(fmt::format("cannot create directory {}: {}", parent.string(), ec.message()));
   }
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
