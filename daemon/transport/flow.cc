@@ -1,0 +1,555 @@
+#include "transport/flow.h"
+
+#include <algorithm>
+
+#include "transport/seq.h"
+
+namespace machnet::transport {
+
+using net::MachnetHeader;
+
+const char* to_string(FlowState s) {
+  switch (s) {
+    case FlowState::kSynSent: return "syn_sent";
+    case FlowState::kEstablished: return "established";
+    case FlowState::kClosing: return "closing";
+    case FlowState::kClosed: return "closed";
+  }
+  return "?";
+}
+
+const char* to_string(FlowError e) {
+  switch (e) {
+    case FlowError::kNone: return "";
+    case FlowError::kConnectTimeout: return "connect timed out: no answer from the peer daemon";
+    case FlowError::kRefused: return "refused: nobody listens on that port";
+    case FlowError::kRetransmitLimit: return "reset: the peer stopped acknowledging (retransmission limit)";
+    case FlowError::kPeerReset: return "reset by the peer";
+    case FlowError::kPeerClosed: return "closed by the peer";
+    case FlowError::kLocalClose: return "closed";
+    case FlowError::kLocalAbort: return "aborted: the application went away";
+  }
+  return "?";
+}
+
+Flow::Flow(const FlowParams& params, FlowIo& io, TimerWheel& wheel, uint32_t conn_id, uint32_t isn)
+    : params_(params),
+      io_(io),
+      wheel_(wheel),
+      conn_id_(conn_id),
+      cc_(params.cc),
+      rtt_(params.rto_min_us, params.rto_max_us, params.initial_rto_us),
+      isn_(isn),
+      snd_una_(isn),
+      snd_nxt_(isn) {
+  timer_.owner = this;
+}
+
+Flow::~Flow() {
+  wheel_.cancel(timer_);
+  release_all();
+}
+
+// ---------------------------------------------------------------------------------------
+// Handshake and teardown.
+
+void Flow::connect(uint64_t now_us) {
+  state_ = FlowState::kSynSent;
+  connect_deadline_us_ = now_us + params_.connect_timeout_us;
+  syn_interval_us_ = params_.initial_rto_us;
+  send_control(net::kFlagSyn, now_us);
+  arm_timer(std::min(now_us + syn_interval_us_, connect_deadline_us_));
+}
+
+void Flow::accept(const MachnetHeader& syn, uint64_t now_us) {
+  rcv_nxt_ = syn.seq;
+  ts_recent_ = syn.tsval;
+  peer_window_ = syn.window;
+  state_ = FlowState::kEstablished;
+  send_control(net::kFlagSynAck | net::kFlagAck, now_us);
+  io_.on_established();
+}
+
+void Flow::close(uint64_t now_us) {
+  if (state_ == FlowState::kSynSent) return abort(FlowError::kLocalClose, false);
+  if (state_ != FlowState::kEstablished) return;
+  state_ = FlowState::kClosing;
+  fin_queued_ = true;
+  pump(now_us);
+}
+
+void Flow::abort(FlowError why, bool tell_peer) {
+  if (state_ == FlowState::kClosed) return;
+  if (tell_peer) send_control(net::kFlagRst, 0);
+  finish(why);
+}
+
+void Flow::finish(FlowError why) {
+  if (state_ == FlowState::kClosed) return;
+  state_ = FlowState::kClosed;
+  error_ = why;
+  wheel_.cancel(timer_);
+  release_all();
+  io_.on_closed(why);
+}
+
+// Gives every message and every kept packet back, each exactly once.
+void Flow::release_all() {
+  for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
+    TxSegment& seg = tx_ring_[s % kMaxWindow];
+    if ((seg.flags & net::kFlagLast) && seg.msg) io_.tx_done(seg.msg);
+    seg = TxSegment{};
+  }
+  snd_una_ = snd_nxt_;
+  sacked_ = lost_ = 0;
+  while (queue_head_) {  // includes a message partly segmented
+    TxMessage* m = queue_head_;
+    queue_head_ = m->next;
+    io_.tx_done(m);
+  }
+  queue_tail_ = nullptr;
+  queued_ = 0;
+  queue_offset_ = 0;
+  fin_queued_ = false;
+  for (RxSegment& seg : rx_ring_) {
+    if (seg.held) io_.release(seg.handle);
+    seg = RxSegment{};
+  }
+  held_ = 0;
+  if (in_message_) io_.rx_discard();
+  in_message_ = false;
+}
+
+// ---------------------------------------------------------------------------------------
+// Sending.
+
+void Flow::send(TxMessage* msg) {
+  msg->next = nullptr;
+  if (queue_tail_) queue_tail_->next = msg;
+  else queue_head_ = msg;
+  queue_tail_ = msg;
+  ++queued_;
+}
+
+MachnetHeader Flow::header(uint8_t flags, uint32_t seq, uint64_t now_us) {
+  MachnetHeader h;
+  h.flags = flags;
+  h.conn_id = conn_id_;
+  h.seq = seq;
+  h.tsval = static_cast<uint32_t>(now_us);
+  if (h.tsval == 0) h.tsval = 1;  // 0 means "no timestamp" in tsecr
+  h.tsecr = ts_recent_;
+  h.window = advertised_window();
+  if (state_ != FlowState::kSynSent) {
+    h.flags |= net::kFlagAck;
+    h.ack = rcv_nxt_;
+    if (held_ > 0) {
+      for (uint32_t i = 0; i + 1 < kMaxWindow; ++i) {
+        if (rx_ring_[(rcv_nxt_ + 1 + i) % kMaxWindow].held) h.sack[i / 64] |= uint64_t{1} << (i % 64);
+      }
+    }
+  }
+  return h;
+}
+
+uint16_t Flow::advertised_window() {
+  const uint32_t room = io_.rx_room_packets();
+  return static_cast<uint16_t>(std::min({params_.rx_window, room, uint32_t{0xffff}}));
+}
+
+bool Flow::can_send_new() const {
+  if (!queue_head_ && !fin_queued_) return false;
+  if (snd_nxt_ - snd_una_ >= kMaxWindow) return false;
+  if (probe_) return true;
+  return pipe() < cc_.window() && seq_lt(snd_nxt_, snd_una_ + peer_window_);
+}
+
+bool Flow::wants_pump() const {
+  if (state_ != FlowState::kEstablished && state_ != FlowState::kClosing) return false;
+  return ack_pending_ || (lost_ > 0 && pipe() < cc_.window()) || can_send_new();
+}
+
+bool Flow::next_segment(TxSegment& seg) {
+  seg = TxSegment{};
+  if (queue_head_) {
+    TxMessage* m = queue_head_;
+    seg.msg = m;
+    seg.offset = queue_offset_;
+    seg.len = std::min(params_.mss, m->len - queue_offset_);
+    if (queue_offset_ == 0) seg.flags |= net::kFlagFirst;
+    queue_offset_ += seg.len;
+    if (queue_offset_ == m->len) {
+      seg.flags |= net::kFlagLast;
+      queue_head_ = m->next;
+      if (!queue_head_) queue_tail_ = nullptr;
+      queue_offset_ = 0;
+      --queued_;
+    }
+    return true;
+  }
+  if (fin_queued_) {
+    fin_queued_ = false;
+    seg.flags = net::kFlagFin;
+    return true;
+  }
+  return false;
+}
+
+bool Flow::transmit_segment(uint32_t seq, uint64_t now_us) {
+  TxSegment& seg = tx_ring_[seq % kMaxWindow];
+  const bool fin = seg.flags & net::kFlagFin;
+  MachnetHeader h = header(fin ? uint8_t{net::kFlagFin} : uint8_t(net::kFlagData | seg.flags), seq, now_us);
+  if (seg.flags & net::kFlagFirst) h.msg_len = seg.msg->len;
+  if (!io_.transmit(h, seg.msg, seg.offset, seg.len)) return false;
+  seg.sent_us = now_us;
+  ++stats_.tx_packets;
+  ack_pending_ = false;  // the segment carried the ACK
+  return true;
+}
+
+void Flow::pump(uint64_t now_us) {
+  if (state_ != FlowState::kEstablished && state_ != FlowState::kClosing) return;
+  const uint32_t cwnd = std::max(cc_.window(), 1u);
+  // Retransmissions first, oldest first, within the congestion window.
+  for (uint32_t s = snd_una_; lost_ > 0 && s != snd_nxt_ && pipe() < cwnd; ++s) {
+    TxSegment& seg = tx_ring_[s % kMaxWindow];
+    if (!seg.lost) continue;
+    if (!transmit_segment(s, now_us)) break;
+    seg.lost = false;
+    --lost_;
+    ++stats_.retransmissions;
+  }
+  // New segments.
+  while (can_send_new()) {
+    TxSegment seg;
+    if (!next_segment(seg)) break;
+    const uint32_t seq = snd_nxt_++;
+    tx_ring_[seq % kMaxWindow] = seg;
+    if (probe_) {
+      probe_ = false;
+      ++stats_.window_probes;
+    }
+    if (!transmit_segment(seq, now_us)) {
+      tx_ring_[seq % kMaxWindow].lost = true;  // sent later, like a retransmission
+      ++lost_;
+      break;
+    }
+  }
+  // The timer covers what is in flight, or probes a closed window with data waiting.
+  const bool probe_later = snd_nxt_ == snd_una_ && peer_window_ == 0 && (queue_head_ || fin_queued_);
+  if ((snd_nxt_ != snd_una_ || probe_later) && rto_deadline_us_ == 0) {
+    rto_deadline_us_ = now_us + rtt_.rto_us();
+    arm_timer(rto_deadline_us_);
+  }
+  if (ack_pending_) send_ack(now_us);
+}
+
+void Flow::send_ack(uint64_t now_us) {
+  const MachnetHeader h = header(net::kFlagAck, snd_nxt_, now_us);
+  if (io_.transmit(h, nullptr, 0, 0)) {
+    ack_pending_ = false;
+    ++stats_.tx_packets;
+  }
+}
+
+void Flow::send_control(uint8_t flags, uint64_t now_us) {
+  MachnetHeader h = header(flags, (flags & net::kFlagSyn) || (flags & net::kFlagSynAck) ? isn_ : snd_nxt_, now_us);
+  if (io_.transmit(h, nullptr, 0, 0)) ++stats_.tx_packets;
+}
+
+// ---------------------------------------------------------------------------------------
+// Receiving.
+
+bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, uint64_t now_us) {
+  ++stats_.rx_packets;
+  if (state_ == FlowState::kClosed) return false;
+  if (h.flags & net::kFlagRst) {
+    if (state_ == FlowState::kSynSent) finish(FlowError::kRefused);
+    else if (state_ == FlowState::kClosing && !fin_queued_ && snd_una_ == snd_nxt_) finish(FlowError::kLocalClose);
+    else finish(FlowError::kPeerReset);
+    return false;
+  }
+  if (state_ == FlowState::kSynSent) {
+    if (!(h.flags & net::kFlagSynAck)) {
+      ++stats_.protocol_errors;
+      return false;
+    }
+    rcv_nxt_ = h.seq;
+    ts_recent_ = h.tsval;
+    peer_window_ = h.window;
+    if (h.tsecr != 0) rtt_.sample(static_cast<uint32_t>(now_us) - h.tsecr);
+    state_ = FlowState::kEstablished;
+    wheel_.cancel(timer_);
+    ack_pending_ = true;
+    io_.on_established();
+    return false;
+  }
+  if (h.flags & net::kFlagSyn) {  // our SYN-ACK was lost: say it again
+    send_control(net::kFlagSynAck | net::kFlagAck, now_us);
+    return false;
+  }
+  if (h.flags & net::kFlagSynAck) {  // our ACK of it was lost
+    ack_pending_ = true;
+    return false;
+  }
+  process_ack(h, now_us);
+  if (state_ == FlowState::kClosed) return false;
+  bool kept = false;
+  if (h.flags & (net::kFlagData | net::kFlagFin)) handle_data(h, data, len, handle, &kept);
+  if (peer_fin_ && state_ != FlowState::kClosed) {
+    send_ack(now_us);  // acknowledges the FIN
+    finish(FlowError::kPeerClosed);
+    return false;  // finish() released every kept packet, so keep none
+  }
+  return kept;
+}
+
+void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
+  if (!(h.flags & net::kFlagAck)) return;
+  const uint32_t a = h.ack;
+  if (seq_gt(a, snd_nxt_) || seq_lt(a, snd_una_ - kMaxWindow)) {
+    ++stats_.protocol_errors;  // acknowledges what was never sent
+    return;
+  }
+  timeouts_in_row_ = 0;  // the peer is alive
+  const uint32_t old_window = peer_window_;
+  uint32_t newly = 0;
+  uint64_t latest_delivered_sent = 0;
+  bool fin_acked = false;
+  if (seq_gt(a, snd_una_)) {
+    for (uint32_t s = snd_una_; s != a; ++s) {
+      TxSegment& seg = tx_ring_[s % kMaxWindow];
+      if (seg.sacked) --sacked_;
+      else ++newly;
+      if (seg.lost) --lost_;
+      latest_delivered_sent = std::max(latest_delivered_sent, seg.sent_us);
+      if ((seg.flags & net::kFlagLast) && seg.msg) {
+        ++stats_.tx_msgs;
+        stats_.tx_bytes += seg.msg->len;
+        io_.tx_done(seg.msg);
+      }
+      if (seg.flags & net::kFlagFin) fin_acked = true;
+      seg = TxSegment{};
+    }
+    snd_una_ = a;
+    rto_deadline_us_ = 0;
+    if (snd_una_ != snd_nxt_) {
+      rto_deadline_us_ = now_us + rtt_.rto_us();
+      arm_timer(rto_deadline_us_);
+    }
+  }
+  uint32_t highest_sacked = snd_una_;
+  bool any_sacked = false;
+  if (snd_una_ != snd_nxt_ && (h.sack[0] | h.sack[1])) {
+    for (uint32_t i = 0; i < net::kSackBits; ++i) {
+      if (!(h.sack[i / 64] >> (i % 64) & 1)) continue;
+      const uint32_t s = a + 1 + i;
+      if (seq_ge(s, snd_nxt_)) break;
+      if (seq_lt(s, snd_una_)) continue;  // a late ACK: already acknowledged
+      TxSegment& seg = tx_ring_[s % kMaxWindow];
+      any_sacked = true;
+      highest_sacked = s;
+      if (seg.sacked) continue;
+      seg.sacked = true;
+      ++sacked_;
+      ++newly;
+      if (seg.lost) seg.lost = false, --lost_;
+      latest_delivered_sent = std::max(latest_delivered_sent, seg.sent_us);
+    }
+  }
+  peer_window_ = h.window;
+  uint32_t sample = 0;
+  if (newly > 0 && h.tsecr != 0) {
+    sample = static_cast<uint32_t>(now_us) - h.tsecr;
+    if (sample < 10'000'000) rtt_.sample(sample);
+    else sample = 0;
+  }
+  if (newly > 0) cc_.on_ack(newly, sample, now_us);
+  if (any_sacked) detect_losses(highest_sacked, latest_delivered_sent, now_us);
+  if (old_window == 0 && peer_window_ > 0) {
+    // The receiver had no room and dropped what reached it then: send it again now.
+    for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
+      TxSegment& seg = tx_ring_[s % kMaxWindow];
+      if (!seg.sacked && !seg.lost) seg.lost = true, ++lost_;
+    }
+  }
+  if (fin_acked && state_ == FlowState::kClosing) finish(FlowError::kLocalClose);
+}
+
+// A segment is lost when a segment sent after it was delivered (allowing a quarter RTT of
+// reordering) and at least three segments above it arrived: the RACK idea plus the classic
+// duplicate threshold. A retransmitted segment is judged again only by segments sent after
+// its retransmission, so it is never retransmitted twice for the same evidence.
+void Flow::detect_losses(uint32_t highest_sacked, uint64_t latest_delivered_sent, uint64_t now_us) {
+  const uint64_t reorder_us = rtt_.srtt_us() / 4;
+  bool lost_any = false;
+  for (uint32_t s = snd_una_; seq_lt(s, highest_sacked); ++s) {
+    TxSegment& seg = tx_ring_[s % kMaxWindow];
+    if (seg.sacked || seg.lost || seq_diff(highest_sacked, s) < 3) continue;
+    if (seg.sent_us + reorder_us >= latest_delivered_sent) continue;
+    seg.lost = true;
+    ++lost_;
+    ++stats_.fast_retransmits;
+    lost_any = true;
+  }
+  if (lost_any) cc_.on_loss(now_us, rtt_.srtt_us());
+}
+
+void Flow::handle_data(const MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, bool* kept) {
+  ack_pending_ = true;
+  ts_recent_ = h.tsval;
+  const int32_t d = seq_diff(h.seq, rcv_nxt_);
+  if (d < 0) {
+    ++stats_.rx_duplicates;
+    return;
+  }
+  if (static_cast<uint32_t>(d) >= params_.rx_window || static_cast<uint32_t>(d) + 1 >= kMaxWindow) {
+    ++stats_.rx_beyond_window;
+    return;
+  }
+  RxSegment& slot = rx_ring_[h.seq % kMaxWindow];
+  if (slot.held) {
+    ++stats_.rx_duplicates;
+    return;
+  }
+  const RxSegment seg{data, handle, len, h.msg_len, uint8_t(h.flags & (net::kFlagFirst | net::kFlagLast | net::kFlagFin)), true};
+  if (d == 0 && !rx_blocked_) {
+    if (consume(seg)) {
+      ++rcv_nxt_;
+      drain_reorder_buffer();
+      return;
+    }
+    // No room at the application: keep it in its slot until there is (on_rx_room).
+    ++stats_.rx_no_room;
+    rx_blocked_ = true;
+  } else if (d > 0) {
+    ++stats_.rx_out_of_order;
+  }
+  slot = seg;
+  ++held_;
+  *kept = true;
+}
+
+void Flow::drain_reorder_buffer() {
+  while (held_ > 0) {
+    RxSegment& slot = rx_ring_[rcv_nxt_ % kMaxWindow];
+    if (!slot.held) return;
+    if (!consume(slot)) {
+      rx_blocked_ = true;
+      return;
+    }
+    io_.release(slot.handle);
+    slot = RxSegment{};
+    --held_;
+    ++rcv_nxt_;
+  }
+}
+
+void Flow::on_rx_room(uint64_t now_us) {
+  if (!rx_blocked_ || state_ == FlowState::kClosed) return;
+  rx_blocked_ = false;
+  drain_reorder_buffer();
+  if (peer_fin_) {
+    send_ack(now_us);
+    finish(FlowError::kPeerClosed);
+    return;
+  }
+  send_ack(now_us);  // the window opened: tell the sender
+}
+
+// Takes the next in-order segment. False when the application has no room for the message
+// it starts (nothing changed then). Segments that break the protocol are counted and
+// skipped, and the message they belong to is dropped; the flow goes on.
+bool Flow::consume(const RxSegment& seg) {
+  if (seg.flags & net::kFlagFin) {
+    if (in_message_) ++stats_.protocol_errors, io_.rx_discard(), in_message_ = false;
+    peer_fin_ = true;
+    return true;
+  }
+  if (seg.flags & net::kFlagFirst) {
+    if (in_message_) ++stats_.protocol_errors, io_.rx_discard(), in_message_ = false;
+    if (seg.msg_len > params_.max_message_bytes || seg.len > seg.msg_len) {
+      ++stats_.protocol_errors;
+      return true;
+    }
+    if (!io_.rx_begin(seg.msg_len)) return false;
+    in_message_ = true;
+    message_left_ = message_len_ = seg.msg_len;
+  } else if (!in_message_) {
+    ++stats_.protocol_errors;
+    return true;
+  }
+  if (seg.len > message_left_) {
+    ++stats_.protocol_errors;
+    io_.rx_discard();
+    in_message_ = false;
+    return true;
+  }
+  if (seg.len) io_.rx_append(seg.data, seg.len);
+  message_left_ -= seg.len;
+  if (seg.flags & net::kFlagLast) {
+    in_message_ = false;
+    if (message_left_ != 0) {
+      ++stats_.protocol_errors;
+      io_.rx_discard();
+      return true;
+    }
+    io_.rx_end();
+    ++stats_.rx_msgs;
+    stats_.rx_bytes += message_len_;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Timers.
+
+void Flow::arm_timer(uint64_t deadline_us) { wheel_.arm(timer_, deadline_us); }
+
+void Flow::on_timer(uint64_t now_us) {
+  if (state_ == FlowState::kSynSent) {
+    if (now_us >= connect_deadline_us_) return finish(FlowError::kConnectTimeout);
+    syn_interval_us_ = std::min<uint64_t>(uint64_t{syn_interval_us_} * 2, params_.rto_max_us);
+    send_control(net::kFlagSyn, now_us);
+    arm_timer(std::min(now_us + syn_interval_us_, connect_deadline_us_));
+    return;
+  }
+  if (state_ == FlowState::kClosed || rto_deadline_us_ == 0) return;
+  if (now_us < rto_deadline_us_) return arm_timer(rto_deadline_us_);
+  on_retransmit_timeout(now_us);
+}
+
+void Flow::on_retransmit_timeout(uint64_t now_us) {
+  rto_deadline_us_ = 0;
+  if (snd_nxt_ == snd_una_) {
+    if ((queue_head_ || fin_queued_) && peer_window_ == 0) {
+      // Zero-window probe: the window update may have been lost.
+      probe_ = true;
+      rtt_.back_off();
+      pump(now_us);
+    }
+    return;
+  }
+  ++stats_.rto_timeouts;
+  if (++timeouts_in_row_ > params_.max_retransmits) return abort(FlowError::kRetransmitLimit, true);
+  const uint32_t waited = rtt_.rto_us();
+  rtt_.back_off();
+  cc_.on_timeout();
+  // Everything outstanding for a whole timeout is presumed lost; pump() resends it within
+  // the (now small) congestion window, oldest first.
+  for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
+    TxSegment& seg = tx_ring_[s % kMaxWindow];
+    if (seg.sacked || seg.lost) continue;
+    if (s != snd_una_ && now_us - seg.sent_us < waited) continue;
+    seg.lost = true;
+    ++lost_;
+  }
+  if (peer_window_ == 0) probe_ = true;
+  pump(now_us);
+  if (rto_deadline_us_ == 0 && snd_nxt_ != snd_una_) {
+    rto_deadline_us_ = now_us + rtt_.rto_us();
+    arm_timer(rto_deadline_us_);
+  }
+}
+
+}  // namespace machnet::transport

@@ -1,0 +1,175 @@
+// One Machnet flow: the handshake, segmentation and reassembly of messages, reliable
+// in-order delivery (cumulative ACK + SACK bitmap, fast retransmission of SACK holes, a
+// retransmission timeout from the echoed-timestamp RTT with exponential backoff), congestion
+// control (congestion_control.h) and flow control (the receiver's advertised window).
+// docs/wire-protocol.md describes the protocol this implements.
+//
+// Pure logic: packets leave and bytes arrive through FlowIo, time is the caller's
+// microsecond clock, timers live on the caller's TimerWheel. Single-threaded.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "transport/congestion_control.h"
+#include "transport/flow_io.h"
+#include "transport/rtt_estimator.h"
+#include "transport/timer_wheel.h"
+
+namespace machnet::transport {
+
+// Packets in flight and in the reorder buffer are both bounded by what the SACK bitmap can
+// describe, so loss recovery never works blind.
+inline constexpr uint32_t kMaxWindow = net::kSackBits;
+
+struct FlowParams {
+  uint32_t mss = 1424;  // payload bytes per packet
+  CcParams cc;
+  uint32_t rto_min_us = 1000;
+  uint32_t rto_max_us = 200000;
+  uint32_t initial_rto_us = 10000;  // before the first RTT sample (and for SYNs)
+  uint32_t max_retransmits = 12;    // timeouts in a row before the flow is reset
+  uint32_t connect_timeout_us = 2'000'000;
+  uint32_t rx_window = kMaxWindow;  // reorder buffer, packets
+  uint32_t max_message_bytes = 8u << 20;  // a longer message from the peer is dropped
+};
+
+enum class FlowState : uint8_t { kSynSent, kEstablished, kClosing, kClosed };
+const char* to_string(FlowState s);
+
+struct FlowStats {
+  uint64_t tx_msgs = 0, tx_bytes = 0, rx_msgs = 0, rx_bytes = 0;
+  uint64_t tx_packets = 0, rx_packets = 0;
+  uint64_t retransmissions = 0, rto_timeouts = 0, fast_retransmits = 0;
+  uint64_t rx_duplicates = 0, rx_out_of_order = 0, rx_beyond_window = 0, rx_no_room = 0;
+  uint64_t protocol_errors = 0;  // packets that broke the protocol (dropped, flow kept)
+  uint64_t window_probes = 0;
+};
+
+class Flow {
+ public:
+  Flow(const FlowParams& params, FlowIo& io, TimerWheel& wheel, uint32_t conn_id, uint32_t isn);
+  ~Flow();
+  Flow(const Flow&) = delete;
+  Flow& operator=(const Flow&) = delete;
+
+  // Client side: sends the SYN and waits for the SYN-ACK (on_established) or gives up
+  // (on_closed with kConnectTimeout or kRefused).
+  void connect(uint64_t now_us);
+  // Server side: takes the peer's SYN, answers with a SYN-ACK; established at once.
+  void accept(const net::MachnetHeader& syn, uint64_t now_us);
+
+  // Queues a message. Sent as the windows allow, in order.
+  void send(TxMessage* msg);
+
+  // A packet for this flow. `data`/`len` is its payload; `handle` identifies the packet
+  // buffer. Returns true when the flow keeps the buffer (an out-of-order segment) and will
+  // hand it back through FlowIo::release.
+  bool receive(const net::MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, uint64_t now_us);
+
+  // Transmits what the windows allow (retransmissions first) and any pending ACK.
+  void pump(uint64_t now_us);
+  // Whether pump() has something to do.
+  bool wants_pump() const;
+
+  // The flow's timer fired (the owner's TimerWheel calls back with timer().owner == this).
+  void on_timer(uint64_t now_us);
+
+  // The receiving application made room: deliver what waited and tell the peer.
+  void on_rx_room(uint64_t now_us);
+  bool rx_blocked() const { return rx_blocked_; }
+
+  // Orderly close: everything queued is delivered, then a FIN; on_closed(kLocalClose) when
+  // the peer acknowledged it.
+  void close(uint64_t now_us);
+  // Abort: drops everything, tells the peer with a reset (unless `tell_peer` is false).
+  void abort(FlowError why, bool tell_peer);
+
+  FlowState state() const { return state_; }
+  FlowError error() const { return error_; }
+  uint32_t conn_id() const { return conn_id_; }
+  const FlowStats& stats() const { return stats_; }
+  const RttEstimator& rtt() const { return rtt_; }
+  uint32_t cwnd() const { return cc_.window(); }
+  uint32_t peer_window() const { return peer_window_; }
+  uint32_t inflight() const { return snd_nxt_ - snd_una_; }
+  uint32_t queued_messages() const { return queued_; }
+
+ private:
+  struct TxSegment {
+    TxMessage* msg = nullptr;  // null for a FIN
+    uint32_t offset = 0, len = 0;
+    uint64_t sent_us = 0;
+    uint8_t flags = 0;  // kFlagFirst/kFlagLast/kFlagFin
+    bool sacked = false;
+    bool lost = false;  // to be retransmitted
+  };
+  struct RxSegment {
+    const uint8_t* data = nullptr;
+    void* handle = nullptr;
+    uint32_t len = 0, msg_len = 0;
+    uint8_t flags = 0;
+    bool held = false;
+  };
+
+  net::MachnetHeader header(uint8_t flags, uint32_t seq, uint64_t now_us);
+  bool transmit_segment(uint32_t seq, uint64_t now_us);
+  bool next_segment(TxSegment& seg);
+  void process_ack(const net::MachnetHeader& h, uint64_t now_us);
+  void detect_losses(uint32_t highest_sacked, uint64_t latest_delivered_sent, uint64_t now_us);
+  bool consume(const RxSegment& seg);
+  void drain_reorder_buffer();
+  void handle_data(const net::MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, bool* kept);
+  uint16_t advertised_window();
+  void send_ack(uint64_t now_us);
+  void send_control(uint8_t flags, uint64_t now_us);
+  void arm_timer(uint64_t deadline_us);
+  uint32_t pipe() const { return snd_nxt_ - snd_una_ - sacked_ - lost_; }  // packets thought in the network
+  bool can_send_new() const;
+  void on_retransmit_timeout(uint64_t now_us);
+  void finish(FlowError why);
+  void release_all();
+
+  const FlowParams params_;
+  FlowIo& io_;
+  TimerWheel& wheel_;
+  TimerWheel::Timer timer_;
+  const uint32_t conn_id_;
+  FlowState state_ = FlowState::kSynSent;
+  FlowError error_ = FlowError::kNone;
+  FlowStats stats_;
+  CongestionControl cc_;
+  RttEstimator rtt_;
+
+  // Sender.
+  const uint32_t isn_;
+  uint32_t snd_una_, snd_nxt_;  // oldest unacknowledged; next new sequence number
+  uint32_t sacked_ = 0;         // segments in flight the peer reported received
+  uint32_t lost_ = 0;           // segments in flight marked for retransmission
+  bool probe_ = false;          // the peer's window is closed: send one segment anyway
+  uint32_t peer_window_ = 1;    // packets from snd_una_ the peer can take
+  uint32_t timeouts_in_row_ = 0;
+  std::array<TxSegment, kMaxWindow> tx_ring_{};  // index: seq % kMaxWindow
+  TxMessage* queue_head_ = nullptr;  // queued, not yet wholly segmented
+  TxMessage* queue_tail_ = nullptr;
+  uint32_t queue_offset_ = 0;        // bytes of queue_head_ already segmented
+  uint32_t queued_ = 0;
+  bool fin_queued_ = false;          // close(): a FIN follows the queued messages
+  uint64_t rto_deadline_us_ = 0;     // 0: no retransmission timer
+  uint64_t connect_deadline_us_ = 0;
+  uint32_t syn_interval_us_ = 0;
+
+  // Receiver.
+  uint32_t rcv_nxt_ = 0;
+  std::array<RxSegment, kMaxWindow> rx_ring_{};  // out-of-order segments, index seq % kMaxWindow
+  uint32_t held_ = 0;
+  bool in_message_ = false;
+  uint32_t message_left_ = 0;
+  uint32_t message_len_ = 0;
+  uint32_t ts_recent_ = 0;  // the peer's tsval to echo
+  bool ack_pending_ = false;
+  bool rx_blocked_ = false;  // a message waits for room at the receiver
+  bool peer_fin_ = false;
+};
+
+}  // namespace machnet::transport

@@ -1,0 +1,60 @@
+// What a Flow needs from its owner: a way to put packets on the wire, the sender's message
+// bytes, and the receiving application's buffers. The engine implements it over DPDK mbufs
+// and channels; the transport's unit tests over a simulated wire. Keeping the Flow behind
+// this interface is what lets the transport be pure logic.
+#pragma once
+
+#include <cstdint>
+
+#include "net/wire_format.h"
+
+namespace machnet::transport {
+
+// A message queued for sending. Owned by the owner of the flow; the flow links it into its
+// send queue and hands it back through FlowIo::tx_done.
+struct TxMessage {
+  uint32_t len = 0;
+  void* cookie = nullptr;     // the owner's (where the bytes are)
+  TxMessage* next = nullptr;  // the flow's send queue
+};
+
+// Why a flow ended.
+enum class FlowError : uint8_t {
+  kNone,
+  kConnectTimeout,   // no answer to the SYN within [transport] connect_timeout_ms
+  kRefused,          // the peer answered the SYN with a reset: nobody listens there
+  kRetransmitLimit,  // [transport] max_retransmits timeouts in a row: the peer is gone
+  kPeerReset,        // the peer reset the flow
+  kPeerClosed,       // the peer closed the flow (after delivering everything it sent)
+  kLocalClose,       // this side closed it
+  kLocalAbort,       // this side aborted it (its application went away)
+};
+const char* to_string(FlowError e);
+
+class FlowIo {
+ public:
+  virtual ~FlowIo() = default;
+
+  // Sends one packet. `h` is complete; data packets carry bytes [offset, offset + len) of
+  // `msg` (msg is null otherwise). False when nothing could be sent now (no packet
+  // buffer): the flow tries again later.
+  virtual bool transmit(const net::MachnetHeader& h, const TxMessage* msg, uint32_t offset, uint32_t len) = 0;
+  // Every byte of `msg` was acknowledged, or the flow ended: its buffers may go back.
+  virtual void tx_done(TxMessage* msg) = 0;
+
+  // A message of msg_len bytes starts arriving in order. False when the receiving
+  // application has no room for it now: the flow retries when rx_room_packets() grows.
+  virtual bool rx_begin(uint32_t msg_len) = 0;
+  virtual void rx_append(const uint8_t* data, uint32_t len) = 0;
+  virtual void rx_end() = 0;      // the message is whole: hand it to the application
+  virtual void rx_discard() = 0;  // the flow ended mid-message: give back what rx_begin took
+  // About how many more packets the receiving application could take now (flow control).
+  virtual uint32_t rx_room_packets() = 0;
+  // A packet the flow kept (receive() returned true) is no longer needed.
+  virtual void release(void* handle) = 0;
+
+  virtual void on_established() = 0;
+  virtual void on_closed(FlowError why) = 0;
+};
+
+}  // namespace machnet::transport
