@@ -16,6 +16,7 @@ Layout (see docs/testing-topologies.md): daemon A = 10.77.0.11 in P-a on P-a0, d
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import textwrap
@@ -224,12 +225,33 @@ def af_xdp_unsupported_reason():
     return None
 
 
+_current_test = None
+
+
+def _cleanup_on_sigterm(signum, frame):
+    """Meson ends a test that overruns its timeout with SIGTERM: run the current test's
+    cleanups (processes by PID, daemons, namespaces) before going, so nothing leaks."""
+    test = _current_test
+    if test is not None:
+        print(f"signal {signum}: cleaning up {test.id()} before exiting", flush=True)
+        try:
+            test.doCleanups()
+        except BaseException as e:  # still exit below
+            print(f"cleanup after signal {signum} failed: {e}", flush=True)
+    os._exit(128 + signum)
+
+
 class TwoDaemonTest(TempDirTest):
     """Root only (skips otherwise). Everything a test starts is stopped by PID, and the
-    namespaces removed, also when the test fails. Set MACHNET_KEEP_TEST_DIRS to keep logs."""
+    namespaces removed, also when the test fails or Meson's timeout sends SIGTERM. Set
+    MACHNET_KEEP_TEST_DIRS to keep logs."""
 
     def setUp(self):
         require_root(self)
+        global _current_test
+        _current_test = self
+        signal.signal(signal.SIGTERM, _cleanup_on_sigterm)
+        signal.signal(signal.SIGINT, _cleanup_on_sigterm)
         super().setUp()
 
     # -- topology and daemons ----------------------------------------------------------
