@@ -100,7 +100,7 @@ int udp_server(int fd, const mb::Options& o, mb::Reporter& rep) {
     const uint64_t now = mb::now_ns();
     if (now >= end) break;
     rep.tick(now);
-    if (now - last_activity > uint64_t{o.spin_us} * 1000 && wait_fd(fd, POLLIN, 1) <= 0) continue;
+    if (now - last_activity > uint64_t{o.spin_us} * 1000 && wait_fd(fd, POLLIN, mb::kIdleWaitMs) <= 0) continue;
     sockaddr_in from;
     socklen_t from_len = sizeof(from);
     const ssize_t n = recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
@@ -269,9 +269,9 @@ int tcp_server(int listen_fd, const mb::Options& o, mb::Reporter& rep) {
     const uint64_t now = mb::now_ns();
     if (now >= end) break;
     rep.tick(now);
-    const int timeout = now - last_activity > uint64_t{o.spin_us} * 1000 ? 1 : 0;
+    const int timeout = now - last_activity > uint64_t{o.spin_us} * 1000 ? mb::kIdleWaitMs : 0;
     if (!c) {
-      if (wait_fd(listen_fd, POLLIN, timeout ? 100 : 0) <= 0) continue;
+      if (wait_fd(listen_fd, POLLIN, mb::kIdleWaitMs) <= 0) continue;
       const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) continue;
       const int one = 1;

@@ -28,11 +28,16 @@
 namespace machnet::bench {
 
 inline constexpr size_t kHeaderBytes = 16;  // uint64 sequence number, uint64 send time (ns)
+// How long one idle wait may sleep. A reply ends the wait at once (doorbell or poll), so this
+// only bounds how late the per-second line and the end of the run can be. At least 2 ms:
+// machnet_recv_timeout() rounds what is left down to whole milliseconds, so a 1 ms wait
+// returns before it ever sleeps and the caller spins.
+inline constexpr int kIdleWaitMs = 10;
 
 struct Options {
   std::string local_ip, remote_ip, proto;
   uint16_t local_port = 888, remote_port = 888;
-  uint32_t msg_size = 64, msg_window = 8, spin_us = 50;
+  uint32_t msg_size = 64, msg_window = 8, spin_us = 0;
   uint64_t msg_nr = 0;
   double duration = 0;
   bool verify = false, json = false;
@@ -61,8 +66,9 @@ inline int parse_options(int argc, char** argv, const char* summary, Options* o,
       ("verify", po::bool_switch(&o->verify), "client: check every reply's sequence number and payload")
       ("json", po::bool_switch(&o->json),
        "print the summary as one JSON object on stdout (per-second lines go to stderr)")
-      ("spin_us", po::value(&o->spin_us)->default_value(50),
-       "busy-poll this long after the last activity before sleeping in 1 ms waits");
+      ("spin_us", po::value(&o->spin_us)->default_value(0),
+       "busy-poll this long after the last activity before sleeping until a message arrives "
+       "(0: never spin; spinning only pays with a core to spare for the daemon)");
   d.add(extra);
   po::variables_map vm;
   try {
@@ -267,7 +273,8 @@ int run_client(Transport& t, const Options& o, Reporter& rep) {
     }
     // Spin while traffic flows (lowest latency), sleep in short waits when idle so that a
     // 2-core machine keeps a core for the daemon.
-    const ssize_t n = t.try_recv(rx.data(), rx.size(), now - last_activity > spin ? 1 : 0);
+    const bool idle = now_ns() - last_activity > spin;  // (now may predate the last send)
+    const ssize_t n = t.try_recv(rx.data(), rx.size(), idle ? kIdleWaitMs : 0);
     if (n < 0) return fail("receive: " + t.error());
     now = now_ns();
     if (n > 0) {

@@ -88,7 +88,7 @@ int run_server(void* channel, const mb::Options& o) {
     rep.tick(now);
     MachnetFlow_t from;
     const bool idle = now - last_activity > uint64_t{o.spin_us} * 1000;
-    const ssize_t n = idle ? machnet_recv_timeout(channel, buf.data(), buf.size(), &from, 1)
+    const ssize_t n = idle ? machnet_recv_timeout(channel, buf.data(), buf.size(), &from, mb::kIdleWaitMs)
                            : machnet_recv(channel, buf.data(), buf.size(), &from);
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Request-reply benchmark matrix: msg_gen through machnetd over every virtual link this
+# machine has, against kernel UDP and TCP on the same veth, in one run, one table.
+#
+#   bench/run.sh [--quick] [--runs N] [--duration S] [--sizes "64 1024 65536"]
+#                [--windows "1 32"] [--links "kernel-udp kernel-tcp af_packet af_xdp memif local"]
+#
+# Links (rows), each set up once, then every size x window runs against one server:
+#   kernel-udp/tcp  bench/kernel_rr between netns P-a (10.77.0.1) and P-b (10.77.0.2), veth
+#   af_packet       machnetd in P-a (10.77.0.11) and P-b (10.77.0.12), net_af_packet on the veth
+#   af_xdp          the same with net_af_xdp (skipped, with the reason, when it cannot start)
+#   memif           two machnetd's joined by net_memif, no namespaces (10.77.1.11/.12)
+#   local           one machnetd with [nic] mode = "none", both apps on 127.0.0.1
+# Each cell: --runs runs (default 3) of --duration s (default 5); --quick = 1 run of 2 s.
+# The table shows medians over the runs, and CPU time per message (utime+stime from
+# /proc/PID/stat before and after each run for daemons and the server; the client reports
+# its own getrusage): "daemon" = both daemons, "apps" = client + server. Kernel rows have no
+# daemon, and their softirq work is not charged to any process: compare their CPU with care.
+#
+# Builds nothing beyond calling scripts/setup.sh when the build directory is missing
+# (MACHNET_BUILD_DIR, default build/). Needs root (namespaces). Every wait is bounded; the
+# EXIT trap stops every process it started and removes the topology. Raw per-run JSON goes
+# to $OUT (default a new /tmp/machnet-bench.XXXXXX directory), kept after the run.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+build_dir="${MACHNET_BUILD_DIR:-build}"
+runs=3
+duration=5
+sizes="64 1024 65536"
+windows="1 32"
+links="kernel-udp kernel-tcp af_packet af_xdp memif local"
+while (($#)); do
+  case "$1" in
+    --quick) runs=1; duration=2; shift ;;
+    --runs) runs=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --sizes) sizes=$2; shift 2 ;;
+    --windows) windows=$2; shift 2 ;;
+    --links) links=$2; shift 2 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+[[ $(id -u) -eq 0 ]] || { echo "run.sh: needs root (network namespaces)" >&2; exit 1; }
+[[ -d "$build_dir" ]] || MACHNET_BUILD_DIR="$build_dir" scripts/setup.sh
+machnetd="$root/$build_dir/daemon/machnetd"
+machnetctl="$root/$build_dir/cli/machnetctl"
+msg_gen="$root/$build_dir/examples/msg_gen"
+kernel_rr="$root/$build_dir/bench/kernel_rr"
+for b in "$machnetd" "$machnetctl" "$msg_gen" "$kernel_rr"; do
+  [[ -x "$b" ]] || { echo "run.sh: $b is missing: meson compile -C $build_dir" >&2; exit 1; }
+done
+
+OUT="${OUT:-$(mktemp -d /tmp/machnet-bench.XXXXXX)}"
+mkdir -p "$OUT"
+work=$(mktemp -d /tmp/machnet-bench-work.XXXXXX)
+prefix="rr$$"
+prefix=${prefix:0:11}
+topology_up=0
+pids=()         # everything started in the background, stopped by the trap
+daemon_pids=()  # the current link's daemons (for the CPU accounting)
+server_pid=""
+
+stop_pid() {  # TERM, 5 s grace, then KILL
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+stop_all() {
+  local pid
+  for pid in "${pids[@]}"; do stop_pid "$pid"; done
+  pids=()
+  daemon_pids=()
+  server_pid=""
+}
+cleanup() {
+  stop_all
+  ((topology_up)) && scripts/topology.sh down --prefix "$prefix" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cpu_ticks() {  # utime+stime of a live process, in clock ticks (0 if gone)
+  awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# start_daemon NAME NETNS NIC_TOML: writes $work/NAME.toml, starts machnetd, waits (60 s)
+# until its admin socket answers. Returns 1 with the log's last lines in $work/NAME.why.
+start_daemon() {
+  local name=$1 ns=$2 nic=$3 pid
+  printf '[daemon]\napp_socket = "%s"\nadmin_socket = "%s"\n%s\n[dpdk]\nhugepages = "off"\nmemory_mb = 256\n' \
+    "$work/$name.sock" "$work/$name-ctl.sock" "$nic" >"$work/$name.toml"
+  if [[ -n "$ns" ]]; then
+    ip netns exec "$ns" "$machnetd" --config "$work/$name.toml" >"$work/$name.log" 2>&1 &
+  else
+    "$machnetd" --config "$work/$name.toml" >"$work/$name.log" 2>&1 &
+  fi
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 600); do
+    if "$machnetctl" --socket "$work/$name-ctl.sock" status >/dev/null 2>&1; then
+      daemon_pids+=("$pid")
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "machnetd $name exited: $(grep -v '^\s*$' "$work/$name.log" | tail -1)" >"$work/$name.why"
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "machnetd $name did not answer within 60 s" >"$work/$name.why"
+  return 1
+}
+
+# start_server NAME CMD...: starts an echo server, waits (10 s) for its "listening" line.
+start_server() {
+  local name=$1
+  shift
+  "$@" >"$work/$name.server.out" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 1 100); do
+    grep -q listening "$work/$name.server.out" && return 0
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "server did not start: $(tail -1 "$work/$name.server.out")" >"$work/$name.why"
+  return 1
+}
+
+# record LINK SIZE WINDOW RUN JSON_OR_EMPTY REASON DAEMON_TICKS SERVER_TICKS
+records=0
+record() {
+  records=$((records + 1))
+  jq -cn --argjson order "$records" --arg link "$1" --argjson size "$2" --argjson window "$3" --argjson run "$4" \
+    --arg json "$5" --arg reason "$6" --argjson dt "$7" --argjson st "$8" --argjson hz "$(getconf CLK_TCK)" '
+    ($json | try fromjson catch null) as $r |
+    {order: $order, link: $link, size: $size, window: $window, run: $run,
+     ok: ($r != null and $r.ok == true),
+     reason: (if $r != null and $r.ok != true then ($r.error // $reason) else $reason end),
+     result: $r, daemon_cpu_s: ($dt / $hz), server_cpu_s: ($st / $hz)}' >>"$OUT/runs.jsonl"
+}
+
+# run_cell LINK SIZE WINDOW CLIENT_CMD...: the runs of one cell.
+run_cell() {
+  local link=$1 size=$2 window=$3
+  shift 3
+  local r d0 d1 s0 s1 pid out reason
+  for r in $(seq 1 "$runs"); do
+    d0=0; for pid in "${daemon_pids[@]}"; do d0=$((d0 + $(cpu_ticks "$pid"))); done
+    s0=$(cpu_ticks "$server_pid")
+    out="$work/client.json"
+    reason=""
+    if ! timeout --kill-after=5 $((duration + 20)) "$@" --msg_size "$size" --msg_window "$window" \
+        --duration "$duration" --json >"$out" 2>"$work/client.err"; then
+      reason=$(grep -v '^\[' "$work/client.err" | tail -1)
+      [[ -n "$reason" ]] || reason="client failed (exit status $?)"
+    fi
+    d1=0; for pid in "${daemon_pids[@]}"; do d1=$((d1 + $(cpu_ticks "$pid"))); done
+    s1=$(cpu_ticks "$server_pid")
+    record "$link" "$size" "$window" "$r" "$(tail -1 "$out")" "$reason" $((d1 - d0)) $((s1 - s0))
+    printf '  %-10s %6s B  window %2s  run %s: %s\n' "$link" "$size" "$window" "$r" \
+      "$(jq -r 'if .ok then "\(.result.msgs_per_s | floor) msgs/s, p50 \(.result.latency_us.p50) us" else "failed: \(.reason)" end' <<<"$(tail -1 "$OUT/runs.jsonl")")"
+  done
+}
+
+fail_link() {  # a row per cell that says why the link could not run
+  local link=$1 reason=$2 size window
+  echo "  $link: failed: $reason"
+  for size in $sizes; do for window in $windows; do record "$link" "$size" "$window" 0 "" "$reason" 0 0; done; done
+}
+
+topology() {
+  if ((topology_up == 0)); then
+    scripts/topology.sh up --prefix "$prefix" >"$work/topology.log" 2>&1 || return 1
+    topology_up=1
+  fi
+}
+
+# run_matrix LINK CLIENT_CMD...: every size x window for a link whose server is running.
+run_matrix() {
+  local link=$1 size window
+  shift
+  for size in $sizes; do
+    for window in $windows; do
+      if [[ $link == kernel-udp ]] && ((size > 65507)); then
+        record "$link" "$size" "$window" 0 "" "n/a: a UDP datagram carries at most 65507 B" 0 0
+        continue
+      fi
+      run_cell "$link" "$size" "$window" "$@"
+    done
+  done
+}
+
+veth_daemons() {  # LINK VDEV_A VDEV_B
+  local link=$1
+  start_daemon "$link-a" "$prefix-a" "$(printf '[nic]\nmode = "vdev"\nvdev = "%s"\nip = "10.77.0.11/24"' "$2")" &&
+    start_daemon "$link-b" "$prefix-b" "$(printf '[nic]\nmode = "vdev"\nvdev = "%s"\nip = "10.77.0.12/24"' "$3")"
+}
+
+bench_link() {
+  local link=$1 a b
+  echo "== $link"
+  daemon_pids=()
+  case "$link" in
+    kernel-udp|kernel-tcp)
+      local proto=${link#kernel-}
+      topology || { fail_link "$link" "topology.sh up failed: $(tail -1 "$work/topology.log")"; return; }
+      start_server "$link" timeout 3600 ip netns exec "$prefix-b" "$kernel_rr" --proto "$proto" --local_ip 10.77.0.2 ||
+        { fail_link "$link" "$(cat "$work/$link.why")"; return; }
+      run_matrix "$link" ip netns exec "$prefix-a" "$kernel_rr" --proto "$proto" --local_ip 10.77.0.1 --remote_ip 10.77.0.2
+      ;;
+    af_packet|af_xdp)
+      topology || { fail_link "$link" "topology.sh up failed: $(tail -1 "$work/topology.log")"; return; }
+      if [[ $link == af_packet ]]; then
+        a="net_af_packet0,iface=$prefix-a0,blocksz=12288,framesz=1536"
+        b="net_af_packet0,iface=$prefix-b0,blocksz=12288,framesz=1536"
+      else
+        a="net_af_xdp0,iface=$prefix-a0"
+        b="net_af_xdp0,iface=$prefix-b0"
+      fi
+      veth_daemons "$link" "$a" "$b" ||
+        { fail_link "$link" "$(cat "$work/$link-a.why" "$work/$link-b.why" 2>/dev/null | head -1)"; stop_all; return; }
+      start_server "$link" env MACHNET_SOCKET="$work/$link-b.sock" "$msg_gen" --local_ip 10.77.0.12 ||
+        { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
+      run_matrix "$link" env MACHNET_SOCKET="$work/$link-a.sock" "$msg_gen" --local_ip 10.77.0.11 --remote_ip 10.77.0.12
+      ;;
+    memif)
+      # The memif server side must exist before the client connects to its socket.
+      start_daemon memif-a "" "$(printf '[nic]\nmode = "vdev"\nvdev = "net_memif0,role=server,socket=%s"\nip = "10.77.1.11/24"' "$work/memif.sock")" &&
+        start_daemon memif-b "" "$(printf '[nic]\nmode = "vdev"\nvdev = "net_memif0,role=client,socket=%s"\nip = "10.77.1.12/24"' "$work/memif.sock")" ||
+        { fail_link "$link" "$(cat "$work/memif-a.why" "$work/memif-b.why" 2>/dev/null | head -1)"; stop_all; return; }
+      start_server "$link" env MACHNET_SOCKET="$work/memif-b.sock" "$msg_gen" --local_ip 10.77.1.12 ||
+        { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
+      run_matrix "$link" env MACHNET_SOCKET="$work/memif-a.sock" "$msg_gen" --local_ip 10.77.1.11 --remote_ip 10.77.1.12
+      ;;
+    local)
+      start_daemon local "" "$(printf '[nic]\nmode = "none"\n[cloud]\nprovider = "none"')" ||
+        { fail_link "$link" "$(cat "$work/local.why")"; stop_all; return; }
+      start_server "$link" env MACHNET_SOCKET="$work/local.sock" "$msg_gen" --local_ip 127.0.0.1 ||
+        { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
+      run_matrix "$link" env MACHNET_SOCKET="$work/local.sock" "$msg_gen" --local_ip 127.0.0.1 --remote_ip 127.0.0.1
+      ;;
+    *) echo "run.sh: unknown link '$link'" >&2; exit 2 ;;
+  esac
+  stop_all
+}
+
+echo "bench/run.sh: $(date -u +%FT%TZ), $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+echo "  $runs run(s) of ${duration}s per cell; raw results: $OUT/runs.jsonl"
+: >"$OUT/runs.jsonl"
+for link in $links; do bench_link "$link"; done
+
+# The table: medians over the successful runs of each cell.
+echo
+jq -rs '
+  def median: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+  def f(d): if . == null then "-" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
+  group_by([.link, .size, .window]) | sort_by(.[0].order) |
+  ("| link | size B | window | msgs/s | Gbit/s | p50 us | p99 us | p99.9 us | daemon CPU us/msg | app CPU us/msg | runs ok |",
+   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
+  (.[] | . as $cell | [.[] | select(.ok)] as $ok |
+   if ($ok | length) == 0 then
+     "| \($cell[0].link) | \($cell[0].size) | \($cell[0].window) | \($cell[0].reason | if startswith("n/a") then . else "failed: \(.)" end) | | | | | | | 0/\($cell | length) |"
+   else
+     ($ok | map(.result.messages) ) as $m |
+     "| \($cell[0].link) | \($cell[0].size) | \($cell[0].window) | \($ok | map(.result.msgs_per_s) | median | f(0)) | \($ok | map(.result.gbit_per_s) | median | f(3)) | \($ok | map(.result.latency_us.p50) | median | f(1)) | \($ok | map(.result.latency_us["p99"]) | median | f(1)) | \($ok | map(.result.latency_us["p99.9"]) | median | f(1)) | \(if ($cell[0].link | startswith("kernel")) then "-" else ($ok | map(.daemon_cpu_s * 1e6 / .result.messages) | median | f(2)) end) | \($ok | map((.server_cpu_s + .result.cpu_s) * 1e6 / .result.messages) | median | f(2)) | \($ok | length)/\($cell | length) |"
+   end)' "$OUT/runs.jsonl" | tee "$OUT/table.md"
