@@ -23,6 +23,8 @@ test_packages=(
   python3 systemd iproute2 nftables iputils-ping procps ethtool
   # tests/packaging: build the .debs and RPMs, check them, boot them in a container.
   debhelper dpkg-dev lintian rpm rpmlint debootstrap systemd-container git
+  # fuzz/: clang with libFuzzer and the sanitizer runtimes (-fsanitize=fuzzer,address,undefined).
+  clang libclang-rt-14-dev
 )
 packages=("${build_packages[@]}" "${test_packages[@]}")
 

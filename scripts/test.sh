@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: sets up (scripts/setup.sh), runs every Meson test in build/,
-# then again in an AddressSanitizer + UndefinedBehaviorSanitizer build (build-sanitize/).
+# then again in an AddressSanitizer + UndefinedBehaviorSanitizer build (build-sanitize/),
+# then the libFuzzer targets for 30 s each in a clang build (build-fuzz/, docs/testing-fuzz.md).
 # Prints the logs of failed tests and exits non-zero on any failure.
 #
 #   scripts/test.sh                  # everything (what CI runs)
 #   scripts/test.sh --no-sanitize    # skip the sanitizer build
+#   scripts/test.sh --no-fuzz        # skip the fuzz build
 #   scripts/test.sh -- config lifecycle   # only these tests (names as in `meson test --list`)
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
 sanitize=1
+fuzz=1
 tests=()
 while (($#)); do
   case "$1" in
     --no-sanitize) sanitize=0 ;;
+    --no-fuzz) fuzz=0 ;;
     --) shift; tests=("$@"); break ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 scripts/setup.sh || exit 1
+
+# Test names starting with fuzz_ live in build-fuzz/ only.
+named=${#tests[@]} fuzz_tests=() other_tests=()
+for t in "${tests[@]}"; do
+  if [[ $t == fuzz_* ]]; then fuzz_tests+=("$t"); else other_tests+=("$t"); fi
+done
+tests=("${other_tests[@]}")
+only_fuzz=$((named && ${#other_tests[@]} == 0))
 
 passed=0 failed=0 skipped=0
 run_suite() {  # build dir, label, extra meson test arguments...
@@ -50,9 +62,9 @@ PY
 }
 
 status=0
-run_suite build "default" || status=1
+((only_fuzz)) || run_suite build "default" || status=1
 
-if ((sanitize)); then
+if ((sanitize && !only_fuzz)); then
   if [[ ! -f build-sanitize/build.ninja ]]; then
     meson setup build-sanitize -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
   fi
@@ -66,6 +78,28 @@ if ((sanitize)); then
     run_suite build-sanitize "sanitizer (ASan+UBSan)" --no-suite packaging || status=1
   fi
   rm -f /tmp/machnet-sanitize.$$.log
+fi
+
+# The fuzz targets: only when no test names were given, or some name a fuzz target. This
+# build configures everything but compiles only what the fuzz tests need (meson test builds
+# the targets of the tests it runs): about 10 s of compiling, 30 s of fuzzing a target.
+run_fuzz=$((fuzz && (!named || ${#fuzz_tests[@]})))
+if ((run_fuzz)); then
+  if [[ ! -f build-fuzz/build.ninja ]]; then
+    if ! CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true -Dtests=false \
+        -Db_sanitize=address,undefined -Db_lundef=false >/tmp/machnet-fuzz.$$.log 2>&1; then
+      cat /tmp/machnet-fuzz.$$.log >&2
+      echo "test.sh: configuring the fuzz build failed" >&2
+      status=1 run_fuzz=0
+    fi
+    rm -f /tmp/machnet-fuzz.$$.log
+  fi
+  if ((run_fuzz)); then
+    tests=("${fuzz_tests[@]}")
+    ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1 \
+    UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+      run_suite build-fuzz "fuzz (libFuzzer, ASan+UBSan)" --suite fuzz || status=1
+  fi
 fi
 
 echo
