@@ -35,12 +35,15 @@ const std::map<std::string, Command>& commands() {
       {"channels", {"application channels: owner, rings, messages, drops by reason", machnetctl::print_channels}},
       {"stats", {"port counters and received frames dropped, by reason", machnetctl::print_stats}},
       {"detect", {"cloud, NICs and binding plan as detected now (changes nothing)", machnet::nic::print_detection}},
+      {"flows", {"flows: addresses, state, owner, traffic, retransmissions, RTT, cwnd", machnetctl::print_flows}},
+      {"arp", {"the ARP table: resolved neighbours and pending requests", machnetctl::print_arp}},
   };
   return kCommands;
 }
 
 std::string usage() {
-  std::string text = "Usage: machnetctl [--socket PATH] [--json] COMMAND\n\nCommands:\n";
+  std::string text = "Usage: machnetctl [--socket PATH] [--json] COMMAND\n"
+                     "       machnetctl [--socket PATH] stats --prometheus\n\nCommands:\n";
   for (const auto& [name, command] : commands()) text += "  " + name + std::string(10 - name.size(), ' ') + command.summary + "\n";
   return text;
 }
@@ -56,6 +59,7 @@ int main(int argc, char** argv) {
       ("socket,s", po::value(&socket_path)->value_name("PATH"),
        "admin socket of the daemon (default /run/machnet/machnetctl.sock, or $MACHNETCTL_SOCKET)")
       ("json,j", "print the daemon's JSON answer instead of a table")
+      ("prometheus", "with stats: print the counters in the Prometheus text format")
       ("version", "print the version and exit")
       ("help,h", "print this help and exit");
   po::options_description all;
@@ -86,6 +90,12 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  const bool prometheus = vm.count("prometheus") > 0;
+  if (prometheus && (command_name != "stats" || vm.count("json"))) {
+    std::cerr << "machnetctl: --prometheus goes with the stats command alone (not with --json)\n" << usage();
+    return kExitUsage;
+  }
+
   const auto result = machnetctl::request(socket_path, {{"cmd", command_name}});
   if (result.status == machnetctl::ClientStatus::kNotRunning) {
     std::cerr << result.error << '\n';
@@ -105,6 +115,7 @@ int main(int argc, char** argv) {
     std::cerr << "machnetctl: " << response.value("error", std::string("the daemon reported an error")) << '\n';
     return kExitError;
   }
-  it->second.print(std::cout, response.value("data", nlohmann::json::object()));
+  const auto print = prometheus ? machnetctl::print_stats_prometheus : it->second.print;
+  print(std::cout, response.value("data", nlohmann::json::object()));
   return kExitOk;
 }

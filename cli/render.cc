@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "prometheus.h"
+
 namespace machnetctl {
 
 void print_fields(std::ostream& out, const std::vector<std::pair<std::string, std::string>>& fields) {
@@ -49,6 +51,40 @@ std::string duration_text(double seconds) {
   if (s < 3600) return fmt::format("{}m {:02}s", s / 60, s % 60);
   if (s < 86400) return fmt::format("{}h {:02}m {:02}s", s / 3600, s / 60 % 60, s % 60);
   return fmt::format("{}d {}h {:02}m", s / 86400, s / 3600 % 24, s / 60 % 60);
+}
+
+namespace {
+
+// Three significant digits at most past the first unit: "1.5", "15.2", "152".
+std::string scaled(double value, double base, const char* const* units, size_t n, const char* sep) {
+  size_t u = 0;
+  while (value >= base && u + 1 < n) {
+    value /= base;
+    ++u;
+  }
+  if (u == 0) return fmt::format("{:.0f}{}{}", value, units[0][0] ? sep : "", units[0]);
+  return fmt::format("{:.1f}{}{}", value, sep, units[u]);
+}
+
+const nlohmann::json kNone;
+
+// The member `key` of an object, or null.
+const nlohmann::json& member(const nlohmann::json& j, const char* key) {
+  return j.is_object() && j.contains(key) ? j[key] : kNone;
+}
+
+}  // namespace
+
+std::string bytes_text(const nlohmann::json& value) {
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (!value.is_number()) return scalar_text(value);
+  return scaled(value.get<double>(), 1024, kUnits, std::size(kUnits), " ");
+}
+
+std::string count_text(const nlohmann::json& value) {
+  static const char* const kUnits[] = {"", "K", "M", "G", "T"};
+  if (!value.is_number()) return scalar_text(value);
+  return scaled(value.get<double>(), 1000, kUnits, std::size(kUnits), "");
 }
 
 void print_status(std::ostream& out, const nlohmann::json& d) {
@@ -166,5 +202,64 @@ void print_stats(std::ostream& out, const nlohmann::json& data) {
   out << "drops by reason" << (fields.empty() ? ": none\n" : "\n");
   print_fields(out, fields);
 }
+
+void print_flows(std::ostream& out, const nlohmann::json& data) {
+  const nlohmann::json& flows = member(data, "flows");
+  if (!flows.is_array() || flows.empty()) {
+    out << "no flows\n";
+    return;
+  }
+  auto endpoint = [](const nlohmann::json& f, const char* ip, const char* port) {
+    const nlohmann::json& a = member(f, ip);
+    const nlohmann::json& p = member(f, port);
+    if (a.is_null() && p.is_null()) return std::string("-");
+    return scalar_text(a) + ":" + scalar_text(p);
+  };
+  std::vector<std::vector<std::string>> rows;
+  for (const nlohmann::json& f : flows) {
+    std::string state = scalar_text(member(f, "state"));
+    const nlohmann::json& error = member(f, "error");
+    if (error.is_string() && !error.get<std::string>().empty()) state += " (" + error.get<std::string>() + ")";
+    // No RTT sample yet reads as 0 on the wire: show it as unknown.
+    const nlohmann::json& srtt = member(f, "srtt_us");
+    rows.push_back({endpoint(f, "local_ip", "local_port"), endpoint(f, "remote_ip", "remote_port"), state,
+                    scalar_text(member(f, "channel")), scalar_text(member(f, "pid")),
+                    scalar_text(member(f, "command")), count_text(member(f, "tx_msgs")),
+                    bytes_text(member(f, "tx_bytes")), count_text(member(f, "rx_msgs")),
+                    bytes_text(member(f, "rx_bytes")), count_text(member(f, "retransmissions")),
+                    srtt.is_number() && srtt.get<double>() == 0 ? "-" : scalar_text(srtt),
+                    scalar_text(member(f, "cwnd"))});
+  }
+  const nlohmann::json& count = member(data, "count");
+  const size_t n = count.is_number_unsigned() ? count.get<size_t>() : flows.size();
+  out << n << (n == 1 ? " flow\n" : " flows\n");
+  // TX is what this side sent to the peer, RX what it received from it.
+  print_table(out, {"LOCAL", "REMOTE", "STATE", "CH", "PID", "COMMAND", "TX MSGS", "TX BYTES", "RX MSGS", "RX BYTES",
+                    "RETRANS", "RTT(us)", "CWND"},
+              rows);
+}
+
+void print_arp(std::ostream& out, const nlohmann::json& data) {
+  std::vector<std::vector<std::string>> rows;
+  const nlohmann::json& entries = member(data, "entries");
+  for (size_t i = 0; entries.is_array() && i < entries.size(); ++i) {
+    const nlohmann::json& e = entries[i];
+    const nlohmann::json& age = member(e, "age_ms");
+    rows.push_back({scalar_text(member(e, "ip")), scalar_text(member(e, "mac")), "resolved",
+                    age.is_number() ? duration_text(age.get<double>() / 1000) : scalar_text(age), "-"});
+  }
+  const nlohmann::json& pending = member(data, "pending");
+  for (size_t i = 0; pending.is_array() && i < pending.size(); ++i) {
+    const nlohmann::json& p = pending[i];
+    rows.push_back({scalar_text(member(p, "ip")), "-", "pending", "-", scalar_text(member(p, "tries"))});
+  }
+  if (rows.empty()) {
+    out << "no ARP entries\n";
+    return;
+  }
+  print_table(out, {"IP", "MAC", "STATE", "AGE", "TRIES"}, rows);
+}
+
+void print_stats_prometheus(std::ostream& out, const nlohmann::json& data) { out << stats_to_prometheus(data); }
 
 }  // namespace machnetctl

@@ -23,11 +23,23 @@ std::string scalar_text(const nlohmann::json& value);
 // "1h 02m 03s" from seconds.
 std::string duration_text(double seconds);
 
+// Human units: "512 B", "1.5 KiB", "3.0 MiB" for bytes; "999", "1.2K", "3.4M" for counts.
+// A value that is not a number prints as scalar_text does ("-" when missing).
+std::string bytes_text(const nlohmann::json& value);
+std::string count_text(const nlohmann::json& value);
+
 void print_status(std::ostream& out, const nlohmann::json& data);
 void print_config(std::ostream& out, const nlohmann::json& data);
 void print_reload(std::ostream& out, const nlohmann::json& data);
 // One row per channel: owner, listening ports, ring occupancy, traffic, drops by reason.
 void print_channels(std::ostream& out, const nlohmann::json& data);
 void print_stats(std::ostream& out, const nlohmann::json& data);
+// One row per flow: addresses, state, owner, traffic both ways, retransmissions, RTT, cwnd.
+// Fields the daemon does not send print as "-".
+void print_flows(std::ostream& out, const nlohmann::json& data);
+// Resolved neighbours and the addresses still being asked for.
+void print_arp(std::ostream& out, const nlohmann::json& data);
+// `stats --prometheus`: the text exposition format (prometheus.h).
+void print_stats_prometheus(std::ostream& out, const nlohmann::json& data);
 
 }  // namespace machnetctl

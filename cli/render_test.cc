@@ -1,0 +1,221 @@
+// Covers: machnetctl's renderers (flows, arp, human units) and the Prometheus converter of
+// `stats --prometheus`, on fixed JSON answers, so the output format is pinned without a daemon.
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "prometheus.h"
+#include "render.h"
+
+namespace machnetctl {
+namespace {
+
+using nlohmann::json;
+
+template <typename Fn>
+std::string render(Fn fn, const json& data) {
+  std::ostringstream out;
+  fn(out, data);
+  return out.str();
+}
+
+TEST(Units, BytesAndCounts) {
+  EXPECT_EQ(bytes_text(0), "0 B");
+  EXPECT_EQ(bytes_text(1023), "1023 B");
+  EXPECT_EQ(bytes_text(1536), "1.5 KiB");
+  EXPECT_EQ(bytes_text(3 * 1024 * 1024), "3.0 MiB");
+  EXPECT_EQ(bytes_text(json()), "-");
+  EXPECT_EQ(count_text(999), "999");
+  EXPECT_EQ(count_text(1200), "1.2K");
+  EXPECT_EQ(count_text(3'400'000), "3.4M");
+  EXPECT_EQ(count_text(json()), "-");
+}
+
+const json kFlow = json::parse(R"({"engine":0,"local_ip":"10.77.0.11","local_port":49152,"remote_ip":"10.77.0.12",
+  "remote_port":888,"state":"established","role":"client","channel":1,"pid":123,"command":"hello_world",
+  "tx_msgs":1200,"tx_bytes":1536,"rx_msgs":7,"rx_bytes":3145728,"tx_packets":0,"rx_packets":0,
+  "retransmissions":2,"rto_timeouts":0,"fast_retransmits":0,"srtt_us":85,"rto_us":0,"cwnd":32,
+  "peer_window":0,"inflight":0,"error":""})");
+
+TEST(Flows, OneRowPerFlow) {
+  const json data = {{"flows", json::array({kFlow})}, {"count", 1}};
+  EXPECT_EQ(render(print_flows, data),
+            "1 flow\n"
+            "LOCAL             REMOTE          STATE        CH  PID  COMMAND      TX MSGS  TX BYTES  RX MSGS  "
+            "RX BYTES  RETRANS  RTT(us)  CWND\n"
+            "10.77.0.11:49152  10.77.0.12:888  established  1   123  hello_world  1.2K     1.5 KiB   7        "
+            "3.0 MiB   2        85       32\n");
+}
+
+TEST(Flows, MissingFieldsAreDashesAndErrorsFollowTheState) {
+  json sparse = {{"local_ip", "10.0.0.1"}, {"local_port", 1}, {"state", "reset"}, {"error", "peer reset"},
+                 {"srtt_us", 0}};
+  const std::string text = render(print_flows, json{{"flows", json::array({sparse})}});
+  EXPECT_NE(text.find("1 flow\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("10.0.0.1:1  -       reset (peer reset)  -   -    -        -        -         -        -"),
+            std::string::npos)
+      << text;
+  // Every cell of the row is there: 13 columns, the missing ones "-" (RTT 0 = no sample yet).
+  std::istringstream rows(text);
+  std::string line;
+  for (int i = 0; i < 3; ++i) std::getline(rows, line);
+  std::istringstream cells(line);
+  std::vector<std::string> row;
+  for (std::string cell; cells >> cell;) row.push_back(cell);
+  EXPECT_EQ(row, (std::vector<std::string>{"10.0.0.1:1", "-", "reset", "(peer", "reset)", "-", "-", "-", "-", "-",
+                                           "-", "-", "-", "-", "-"}));
+}
+
+TEST(Flows, Empty) {
+  EXPECT_EQ(render(print_flows, json{{"flows", json::array()}, {"count", 0}}), "no flows\n");
+  EXPECT_EQ(render(print_flows, json::object()), "no flows\n");
+}
+
+TEST(Arp, EntriesThenPending) {
+  const json data = json::parse(R"({"entries":[{"ip":"10.77.0.12","mac":"aa:bb:cc:dd:ee:ff","age_ms":1200}],
+                                    "pending":[{"ip":"10.77.0.13","tries":2}]})");
+  EXPECT_EQ(render(print_arp, data),
+            "IP          MAC                STATE     AGE   TRIES\n"
+            "10.77.0.12  aa:bb:cc:dd:ee:ff  resolved  1.2s  -\n"
+            "10.77.0.13  -                  pending   -     2\n");
+  EXPECT_EQ(render(print_arp, json::parse(R"({"entries":[],"pending":[]})")), "no ARP entries\n");
+}
+
+// What the daemon's "stats" answers today (daemon.cc, engine/port_io.cc), trimmed, plus the
+// shapes the converter promises to handle for fields added later.
+const json kStats = json::parse(R"({
+  "port": {
+    "rx_frames": 10, "tx_frames": 4, "no_mbuf": 0, "arp_requests_answered": 1,
+    "drops": {"bad_udp_checksum": 3, "not_for_us": 0},
+    "device": {"ipackets": 11, "ibytes": 1500},
+    "mempool_free": 8191,
+    "name": "net_af_packet0",
+    "link_up": true
+  },
+  "engines": [{"id": 0, "rx_packets": 5, "cwnd": 32}, {"id": 1, "rx_packets": 6, "cwnd": 16}],
+  "channels": [{"id": "a\"b\\c\nd", "msgs_in": 1}],
+  "flows_by_state": {"established": 2},
+  "listening": [888, 999],
+  "odd key-name": 1.5
+})");
+
+TEST(Prometheus, ExactOutput) {
+  // nlohmann::json orders object keys alphabetically.
+  EXPECT_EQ(stats_to_prometheus(kStats),
+            "# HELP machnet_channels_msgs_in_total machnetd stats: channels[].msgs_in, by channel\n"
+            "# TYPE machnet_channels_msgs_in_total counter\n"
+            "machnet_channels_msgs_in_total{channel=\"a\\\"b\\\\c\\nd\"} 1\n"
+            "# HELP machnet_engines_cwnd machnetd stats: engines[].cwnd, by engine\n"
+            "# TYPE machnet_engines_cwnd gauge\n"
+            "machnet_engines_cwnd{engine=\"0\"} 32\n"
+            "machnet_engines_cwnd{engine=\"1\"} 16\n"
+            "# HELP machnet_engines_rx_packets_total machnetd stats: engines[].rx_packets, by engine\n"
+            "# TYPE machnet_engines_rx_packets_total counter\n"
+            "machnet_engines_rx_packets_total{engine=\"0\"} 5\n"
+            "machnet_engines_rx_packets_total{engine=\"1\"} 6\n"
+            "# HELP machnet_flows machnetd stats: flows_by_state, by state\n"
+            "# TYPE machnet_flows gauge\n"
+            "machnet_flows{state=\"established\"} 2\n"
+            "# HELP machnet_odd_key_name machnetd stats: odd key-name\n"
+            "# TYPE machnet_odd_key_name gauge\n"
+            "machnet_odd_key_name 1.5\n"
+            "# HELP machnet_port_arp_requests_answered_total machnetd stats: port.arp_requests_answered\n"
+            "# TYPE machnet_port_arp_requests_answered_total counter\n"
+            "machnet_port_arp_requests_answered_total 1\n"
+            "# HELP machnet_port_device_ibytes_total machnetd stats: port.device.ibytes\n"
+            "# TYPE machnet_port_device_ibytes_total counter\n"
+            "machnet_port_device_ibytes_total 1500\n"
+            "# HELP machnet_port_device_ipackets_total machnetd stats: port.device.ipackets\n"
+            "# TYPE machnet_port_device_ipackets_total counter\n"
+            "machnet_port_device_ipackets_total 11\n"
+            "# HELP machnet_port_drops_total machnetd stats: port.drops, by reason\n"
+            "# TYPE machnet_port_drops_total counter\n"
+            "machnet_port_drops_total{reason=\"bad_udp_checksum\"} 3\n"
+            "machnet_port_drops_total{reason=\"not_for_us\"} 0\n"
+            "# HELP machnet_port_link_up machnetd stats: port.link_up\n"
+            "# TYPE machnet_port_link_up gauge\n"
+            "machnet_port_link_up 1\n"
+            "# HELP machnet_port_mempool_free machnetd stats: port.mempool_free\n"
+            "# TYPE machnet_port_mempool_free gauge\n"
+            "machnet_port_mempool_free 8191\n"
+            "# HELP machnet_port_no_mbuf_total machnetd stats: port.no_mbuf\n"
+            "# TYPE machnet_port_no_mbuf_total counter\n"
+            "machnet_port_no_mbuf_total 0\n"
+            "# HELP machnet_port_rx_frames_total machnetd stats: port.rx_frames\n"
+            "# TYPE machnet_port_rx_frames_total counter\n"
+            "machnet_port_rx_frames_total 10\n"
+            "# HELP machnet_port_tx_frames_total machnetd stats: port.tx_frames\n"
+            "# TYPE machnet_port_tx_frames_total counter\n"
+            "machnet_port_tx_frames_total 4\n");
+}
+
+// The format's rules, checked line by line rather than against one expected text.
+TEST(Prometheus, FormatRules) {
+  const std::string text = stats_to_prometheus(kStats);
+  const std::regex help(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .*)");
+  const std::regex type(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge))");
+  const std::regex label(R"([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")");
+  const std::regex sample("([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{(.*)\\})? (-?[0-9.e+]+)");
+  std::set<std::string> helped, typed, finished;
+  std::string current;
+  std::istringstream lines(text);
+  std::string line;
+  int samples = 0;
+  while (std::getline(lines, line)) {
+    std::smatch m;
+    if (std::regex_match(line, m, help)) {
+      EXPECT_TRUE(helped.insert(m[1]).second) << "HELP twice: " << line;
+      if (!current.empty()) finished.insert(current);
+      current = m[1];
+    } else if (std::regex_match(line, m, type)) {
+      EXPECT_EQ(m[1], current) << "TYPE not right after its HELP: " << line;
+      EXPECT_TRUE(typed.insert(m[1]).second) << "TYPE twice: " << line;
+      EXPECT_EQ(m[2] == "counter", std::string(m[1]).ends_with("_total")) << line;
+    } else if (std::regex_match(line, m, sample)) {
+      ++samples;
+      EXPECT_EQ(m[1], current) << "sample outside its family: " << line;
+      EXPECT_FALSE(finished.contains(m[1])) << "family split: " << line;
+      EXPECT_TRUE(std::string(m[1]).starts_with("machnet_")) << line;
+      if (m[3].matched) {
+        const std::string labels = m[3];
+        // label="value" pairs separated by commas, values escaped.
+        const std::regex pairs(R"(^[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*$)");
+        EXPECT_TRUE(std::regex_match(labels, pairs)) << line;
+      }
+    } else {
+      ADD_FAILURE() << "not a HELP, TYPE or sample line: " << line;
+    }
+  }
+  EXPECT_EQ(helped, typed);
+  EXPECT_EQ(samples, 17);
+}
+
+TEST(Prometheus, NamesAndLabelValues) {
+  EXPECT_EQ(prometheus_name("rx-frames.total"), "rx_frames_total");
+  EXPECT_EQ(prometheus_name("9lives"), "_9lives");
+  EXPECT_EQ(prometheus_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+  EXPECT_TRUE(prometheus_is_counter("ipackets"));
+  EXPECT_TRUE(prometheus_is_counter("drops"));
+  EXPECT_FALSE(prometheus_is_counter("mempool_free"));
+  EXPECT_FALSE(prometheus_is_counter("cwnd"));
+  EXPECT_TRUE(prometheus_is_counter("bytes_out"));
+}
+
+TEST(Prometheus, NoPortNoMetrics) {
+  EXPECT_EQ(stats_to_prometheus(json::object()), "");
+}
+
+TEST(Prometheus, StatsPrinterUsesTheConverter) {
+  EXPECT_EQ(render(print_stats_prometheus, json{{"port", {{"rx_frames", 1}}}}),
+            "# HELP machnet_port_rx_frames_total machnetd stats: port.rx_frames\n"
+            "# TYPE machnet_port_rx_frames_total counter\n"
+            "machnet_port_rx_frames_total 1\n");
+}
+
+}  // namespace
+}  // namespace machnetctl
