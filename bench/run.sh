@@ -152,7 +152,7 @@ record() {
 run_cell() {
   local link=$1 size=$2 window=$3
   shift 3
-  local r d0 d1 s0 s1 pid out reason
+  local r d0 d1 s0 s1 pid out reason any_ok=0
   for r in $(seq 1 "$runs"); do
     d0=0; for pid in "${daemon_pids[@]}"; do d0=$((d0 + $(cpu_ticks "$pid"))); done
     s0=$(cpu_ticks "$server_pid")
@@ -160,15 +160,18 @@ run_cell() {
     reason=""
     if ! timeout --kill-after=5 $((duration + 20)) "$@" --msg_size "$size" --msg_window "$window" \
         --duration "$duration" --json >"$out" 2>"$work/client.err"; then
-      reason=$(grep -v '^\[' "$work/client.err" | tail -1)
+      reason=$(grep -v '^\[' "$work/client.err" | tail -1 | sed 's/^msg_gen: //; s/^kernel_rr: //')
       [[ -n "$reason" ]] || reason="client failed (exit status $?)"
     fi
     d1=0; for pid in "${daemon_pids[@]}"; do d1=$((d1 + $(cpu_ticks "$pid"))); done
     s1=$(cpu_ticks "$server_pid")
     record "$link" "$size" "$window" "$r" "$(tail -1 "$out")" "$reason" $((d1 - d0)) $((s1 - s0))
+    jq -e .ok <<<"$(tail -1 "$OUT/runs.jsonl")" >/dev/null && any_ok=1
+    last_reason=$(jq -r .reason <<<"$(tail -1 "$OUT/runs.jsonl")")
     printf '  %-10s %6s B  window %2s  run %s: %s\n' "$link" "$size" "$window" "$r" \
       "$(jq -r 'if .ok then "\(.result.msgs_per_s | floor) msgs/s, p50 \(.result.latency_us.p50) us" else "failed: \(.reason)" end' <<<"$(tail -1 "$OUT/runs.jsonl")")"
   done
+  ((any_ok))
 }
 
 fail_link() {  # a row per cell that says why the link could not run
@@ -194,9 +197,25 @@ run_matrix() {
         record "$link" "$size" "$window" 0 "" "n/a: a UDP datagram carries at most 65507 B" 0 0
         continue
       fi
-      run_cell "$link" "$size" "$window" "$@"
+      if ! run_cell "$link" "$size" "$window" "$@"; then
+        # Every run failed: the rest of this link would fail the same way (and may each
+        # wait out a timeout). Record them with the reason and move on.
+        skip_rest "$link" "$size" "$window" "$last_reason"
+        return
+      fi
     done
   done
+}
+
+skip_rest() {  # LINK SIZE WINDOW REASON: the cells after (SIZE, WINDOW) fail with REASON
+  local link=$1 after=0 size window
+  for size in $sizes; do
+    for window in $windows; do
+      ((after)) && record "$link" "$size" "$window" 0 "" "$4" 0 0
+      [[ $size == "$2" && $window == "$3" ]] && after=1
+    done
+  done
+  echo "  $link: remaining cells skipped after that failure"
 }
 
 veth_daemons() {  # LINK VDEV_A VDEV_B
@@ -258,18 +277,32 @@ echo "  $runs run(s) of ${duration}s per cell; raw results: $OUT/runs.jsonl"
 : >"$OUT/runs.jsonl"
 for link in $links; do bench_link "$link"; done
 
-# The table: medians over the successful runs of each cell.
+# The table: medians over the successful runs of each cell; a link whose every cell failed
+# for the same reason gets one row.
 echo
 jq -rs '
   def median: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
   def f(d): if . == null then "-" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
-  group_by([.link, .size, .window]) | sort_by(.[0].order) |
-  ("| link | size B | window | msgs/s | Gbit/s | p50 us | p99 us | p99.9 us | daemon CPU us/msg | app CPU us/msg | runs ok |",
-   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"),
-  (.[] | . as $cell | [.[] | select(.ok)] as $ok |
-   if ($ok | length) == 0 then
-     "| \($cell[0].link) | \($cell[0].size) | \($cell[0].window) | \($cell[0].reason | if startswith("n/a") then . else "failed: \(.)" end) | | | | | | | 0/\($cell | length) |"
+  def why: if startswith("n/a") then . else "failed: \(.)" end;
+  def row: . as $cell | [.[] | select(.ok)] as $ok | .[0] as $c |
+    if ($ok | length) == 0 then
+      "| \($c.link) | \($c.size) | \($c.window) | \($c.reason | why) | | | | | | | 0/\(length) |"
+    else
+      "| \($c.link) | \($c.size) | \($c.window) | \($ok | map(.result.msgs_per_s) | median | f(0))" +
+      " | \($ok | map(.result.gbit_per_s) | median | f(3))" +
+      " | \($ok | map(.result.latency_us.p50) | median | f(1))" +
+      " | \($ok | map(.result.latency_us["p99"]) | median | f(1))" +
+      " | \($ok | map(.result.latency_us["p99.9"]) | median | f(1))" +
+      " | \(if ($c.link | startswith("kernel")) then "-"
+            else ($ok | map(.daemon_cpu_s * 1e6 / .result.messages) | median | f(2)) end)" +
+      " | \($ok | map((.server_cpu_s + .result.cpu_s) * 1e6 / .result.messages) | median | f(2))" +
+      " | \($ok | length)/\(length) |"
+    end;
+  "| link | size B | window | msgs/s | Gbit/s | p50 us | p99 us | p99.9 us | daemon CPU us/msg | app CPU us/msg | runs ok |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  (group_by(.link) | sort_by(.[0].order) | .[] |
+   if (all(.[]; .ok | not)) and ((map(.reason) | unique | length) == 1) and (length > 1) then
+     "| \(.[0].link) | all | all | \(.[0].reason | why) | | | | | | | 0/\(length) |"
    else
-     ($ok | map(.result.messages) ) as $m |
-     "| \($cell[0].link) | \($cell[0].size) | \($cell[0].window) | \($ok | map(.result.msgs_per_s) | median | f(0)) | \($ok | map(.result.gbit_per_s) | median | f(3)) | \($ok | map(.result.latency_us.p50) | median | f(1)) | \($ok | map(.result.latency_us["p99"]) | median | f(1)) | \($ok | map(.result.latency_us["p99.9"]) | median | f(1)) | \(if ($cell[0].link | startswith("kernel")) then "-" else ($ok | map(.daemon_cpu_s * 1e6 / .result.messages) | median | f(2)) end) | \($ok | map((.server_cpu_s + .result.cpu_s) * 1e6 / .result.messages) | median | f(2)) | \($ok | length)/\($cell | length) |"
+     group_by([.size, .window]) | sort_by(.[0].order) | .[] | row
    end)' "$OUT/runs.jsonl" | tee "$OUT/table.md"
