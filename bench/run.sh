@@ -120,6 +120,8 @@ start_daemon() {
 }
 
 # start_server NAME CMD...: starts an echo server, waits (10 s) for its "listening" line.
+# CMD must exec into the server (env, ip netns exec) so that its PID is the server's own,
+# for the CPU accounting; the EXIT trap bounds its life.
 start_server() {
   local name=$1
   shift
@@ -158,10 +160,14 @@ run_cell() {
     s0=$(cpu_ticks "$server_pid")
     out="$work/client.json"
     reason=""
-    if ! timeout --kill-after=5 $((duration + 20)) "$@" --msg_size "$size" --msg_window "$window" \
-        --duration "$duration" --json >"$out" 2>"$work/client.err"; then
+    local rc=0
+    timeout --kill-after=5 $((duration + 20)) "$@" --msg_size "$size" --msg_window "$window" \
+      --duration "$duration" --json >"$out" 2>"$work/client.err" || rc=$?
+    if ((rc == 124 || rc == 137)); then
+      reason="client killed after $((duration + 20)) s"
+    elif ((rc != 0)); then
       reason=$(grep -v '^\[' "$work/client.err" | tail -1 | sed 's/^msg_gen: //; s/^kernel_rr: //')
-      [[ -n "$reason" ]] || reason="client failed (exit status $?)"
+      [[ -n "$reason" ]] || reason="client exited with status $rc"
     fi
     d1=0; for pid in "${daemon_pids[@]}"; do d1=$((d1 + $(cpu_ticks "$pid"))); done
     s1=$(cpu_ticks "$server_pid")
@@ -232,7 +238,7 @@ bench_link() {
     kernel-udp|kernel-tcp)
       local proto=${link#kernel-}
       topology || { fail_link "$link" "topology.sh up failed: $(tail -1 "$work/topology.log")"; return; }
-      start_server "$link" timeout 3600 ip netns exec "$prefix-b" "$kernel_rr" --proto "$proto" --local_ip 10.77.0.2 ||
+      start_server "$link" ip netns exec "$prefix-b" "$kernel_rr" --proto "$proto" --local_ip 10.77.0.2 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; return; }
       run_matrix "$link" ip netns exec "$prefix-a" "$kernel_rr" --proto "$proto" --local_ip 10.77.0.1 --remote_ip 10.77.0.2
       ;;
