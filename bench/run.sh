@@ -20,7 +20,8 @@
 # Builds nothing beyond calling scripts/setup.sh when the build directory is missing
 # (MACHNET_BUILD_DIR, default build/). Needs root (namespaces). Every wait is bounded; the
 # EXIT trap stops every process it started and removes the topology. Raw per-run JSON goes
-# to $OUT (default a new /tmp/machnet-bench.XXXXXX directory), kept after the run.
+# to $OUT (default a new /tmp/machnet-bench.XXXXXX directory), kept after the run with the
+# table and, in $OUT/logs, the daemons' logs and the servers' output.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -82,6 +83,8 @@ stop_all() {
 cleanup() {
   stop_all
   ((topology_up)) && scripts/topology.sh down --prefix "$prefix" >/dev/null 2>&1
+  # Daemon logs, configs and server output, for the post-mortem of a failed row.
+  mkdir -p "$OUT/logs" && cp "$work"/*.log "$work"/*.out "$work"/*.toml "$OUT/logs/" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -44,7 +44,7 @@ class MachnetTransport {
                                      : machnet_recv(channel_, buf, cap, &from);
     if (n >= 0) return n;
     if (errno == EINTR) return 0;  // a stop signal: the loop looks at the flag
-    error_ = errno == ECONNRESET ? "the server reset the flow" : last_error();
+    error_ = last_error();  // includes the flow's end: reset, peer silent, or closed
     return -1;
   }
 
@@ -56,6 +56,10 @@ class MachnetTransport {
   MachnetFlow_t flow_;
   std::string error_;
 };
+
+// machnet_recv() reports the end of a flow as -1 with ECONNRESET (reset), ETIMEDOUT (the
+// peer stopped answering) or ESHUTDOWN (closed by the peer).
+bool flow_ended(int err) { return err == ECONNRESET || err == ETIMEDOUT || err == ESHUTDOWN; }
 
 // Sends one reply, retrying while the channel is full. Bounded: a daemon that takes nothing
 // for 5 s is not coming back.
@@ -96,8 +100,8 @@ int run_server(void* channel, const mb::Options& o) {
         buf.resize(std::min<size_t>(buf.size() * 2, MACHNET_MSG_MAX_LEN));
         continue;
       }
-      if (errno == ECONNRESET) {  // one client went away; keep serving the others
-        std::fprintf(stderr, "msg_gen: a flow was reset\n");
+      if (flow_ended(errno)) {  // one client went away; keep serving the others
+        std::fprintf(stderr, "msg_gen: %s\n", last_error().c_str());
         continue;
       }
       return rep.finish(mb::now_ns(), "machnet_recv: " + last_error());
