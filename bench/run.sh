@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [--quick] [--runs N] [--duration S] [--sizes "64 1024 65536"]
 #                [--windows "1 32"] [--links "kernel-udp kernel-tcp af_packet af_xdp memif local"]
+#                [--polling adaptive|busy]   ([engine] polling of every daemon; default adaptive)
 #
 # Links (rows), each set up once, then every size x window runs against one server:
 #   kernel-udp/tcp  bench/kernel_rr between netns P-a (10.77.0.1) and P-b (10.77.0.2), veth
@@ -32,6 +33,7 @@ duration=5
 sizes="64 1024 65536"
 windows="1 32"
 links="kernel-udp kernel-tcp af_packet af_xdp memif local"
+polling=adaptive
 while (($#)); do
   case "$1" in
     --quick) runs=1; duration=2; shift ;;
@@ -40,7 +42,8 @@ while (($#)); do
     --sizes) sizes=$2; shift 2 ;;
     --windows) windows=$2; shift 2 ;;
     --links) links=$2; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --polling) polling=$2; shift 2 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -98,8 +101,8 @@ cpu_ticks() {  # utime+stime of a live process, in clock ticks (0 if gone)
 # until its admin socket answers. Returns 1 with the log's last lines in $work/NAME.why.
 start_daemon() {
   local name=$1 ns=$2 nic=$3 pid
-  printf '[daemon]\napp_socket = "%s"\nadmin_socket = "%s"\n%s\n[dpdk]\nhugepages = "off"\nmemory_mb = 256\n' \
-    "$work/$name.sock" "$work/$name-ctl.sock" "$nic" >"$work/$name.toml"
+  printf '[daemon]\napp_socket = "%s"\nadmin_socket = "%s"\n%s\n[engine]\npolling = "%s"\n[dpdk]\nhugepages = "off"\nmemory_mb = 256\n' \
+    "$work/$name.sock" "$work/$name-ctl.sock" "$nic" "$polling" >"$work/$name.toml"
   if [[ -n "$ns" ]]; then
     ip netns exec "$ns" "$machnetd" --config "$work/$name.toml" >"$work/$name.log" 2>&1 &
   else
@@ -282,7 +285,7 @@ bench_link() {
 }
 
 echo "bench/run.sh: $(date -u +%FT%TZ), $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-echo "  $runs run(s) of ${duration}s per cell; raw results: $OUT/runs.jsonl"
+echo "  $runs run(s) of ${duration}s per cell, engines polling $polling; raw results: $OUT/runs.jsonl"
 : >"$OUT/runs.jsonl"
 for link in $links; do bench_link "$link"; done
 
