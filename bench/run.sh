@@ -265,9 +265,14 @@ bench_link() {
       ;;
     memif)
       # The memif server side must exist before the client connects to its socket.
-      start_daemon memif-a "" "$(printf '[nic]\nmode = "vdev"\nvdev = "net_memif0,role=server,socket=%s"\nip = "10.77.1.11/24"' "$work/memif.sock")" &&
-        start_daemon memif-b "" "$(printf '[nic]\nmode = "vdev"\nvdev = "net_memif0,role=client,socket=%s"\nip = "10.77.1.12/24"' "$work/memif.sock")" ||
-        { fail_link "$link" "$(cat "$work/memif-a.why" "$work/memif-b.why" 2>/dev/null | head -1)"; stop_all; return; }
+      local memif='[nic]\nmode = "vdev"\nvdev = "net_memif0,role=%s,socket=%s"\nip = "%s"'
+      # shellcheck disable=SC2059 # the format is ours
+      if ! { start_daemon memif-a "" "$(printf "$memif" server "$work/memif.sock" 10.77.1.11/24)" &&
+             start_daemon memif-b "" "$(printf "$memif" client "$work/memif.sock" 10.77.1.12/24)"; }; then
+        fail_link "$link" "$(cat "$work/memif-a.why" "$work/memif-b.why" 2>/dev/null | head -1)"
+        stop_all
+        return
+      fi
       start_server "$link" env MACHNET_SOCKET="$work/memif-b.sock" "$msg_gen" --local_ip 10.77.1.12 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
       run_matrix "$link" env MACHNET_SOCKET="$work/memif-a.sock" "$msg_gen" --local_ip 10.77.1.11 --remote_ip 10.77.1.12
