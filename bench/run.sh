@@ -251,8 +251,8 @@ bench_link() {
     af_packet|af_xdp)
       topology || { fail_link "$link" "topology.sh up failed: $(tail -1 "$work/topology.log")"; return; }
       if [[ $link == af_packet ]]; then
-        a="net_af_packet0,iface=$prefix-a0,blocksz=12288,framesz=1536"
-        b="net_af_packet0,iface=$prefix-b0,blocksz=12288,framesz=1536"
+        a="net_af_packet0,iface=$prefix-a0,blocksz=4096,framesz=2048,framecnt=512"
+        b="net_af_packet0,iface=$prefix-b0,blocksz=4096,framesz=2048,framecnt=512"
       else
         a="net_af_xdp0,iface=$prefix-a0"
         b="net_af_xdp0,iface=$prefix-b0"

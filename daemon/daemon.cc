@@ -73,11 +73,12 @@ Result<void> Daemon::start() {
     nic_ = std::make_unique<nic::NicManager>(c);
     if (auto r = nic_->start(); !r) return r;
   }
-  // Without a NIC (mode "none", for now every mode) the daemon's address is the configured
-  // one or 127.0.0.1; channels connect to it and are delivered locally.
+  // With a port (mode "vdev"/"pci") flows reach other daemons; without one (mode "none")
+  // the daemon's address is the configured one or 127.0.0.1 and channels connect to it
+  // only, delivered locally.
   if (auto r = start_port(c); !r) return r;
   const uint32_t local_ip = c.nic.ip ? c.nic.ip->address.value : 0x7f000001u;
-  engine_ = std::make_unique<engine::Engine>(c.engine, local_ip);
+  engine_ = std::make_unique<engine::Engine>(c.engine, c.transport, c.channels.max_message_bytes, local_ip);
   if (port_io_) engine_->attach_port(port_io_.get());
   engine_->start();
   channel_manager_ = std::make_unique<channel::ChannelManager>(c.channels, c.dpdk.hugepages != Hugepages::kOff, *engine_);
@@ -221,7 +222,10 @@ Result<void> Daemon::start_port(const Config& c) {
   auto port = dpdk::Port::open_single(c.transport.mtu, kPortMbufs, c.nic.mac);
   if (!port) return port.error();
   port_ = std::move(*port);
-  port_io_ = std::make_unique<engine::PortIo>(*port_, net::Interface{port_->info().mac, c.nic.ip->address});
+  port_io_ = std::make_unique<engine::PortIo>(*port_, net::Interface{port_->info().mac, c.nic.ip->address}, c.testing);
+  if (c.testing.enabled && c.testing.faults())
+    spdlog::warn("[testing] fault injection is ON: rx_drop {} tx_drop {} tx_duplicate {} tx_reorder {} tx_delay_us {}",
+                 c.testing.rx_drop, c.testing.tx_drop, c.testing.tx_duplicate, c.testing.tx_reorder, c.testing.tx_delay_us);
   spdlog::info("port {} serves {} at {}", port_->info().name, c.nic.ip->to_string(), port_->info().mac.to_string());
   return {};
 }
@@ -257,7 +261,44 @@ void Daemon::register_admin_commands() {
                                {"obytes", eth.obytes},     {"imissed", eth.imissed},     {"ierrors", eth.ierrors},
                                {"oerrors", eth.oerrors},   {"rx_nombuf", eth.rx_nombuf}};
       out["port"]["mempool_free"] = rte_mempool_avail_count(port_->pool());
+      out["port"]["mempool_in_use"] = rte_mempool_in_use_count(port_->pool());
     }
+    if (engine_) {
+      const uint64_t loops = engine_->loops(), busy = engine_->busy_loops();
+      out["engines"] = nlohmann::json::array({{{"id", 0},
+                                               {"loops", loops},
+                                               {"busy_loops", busy},
+                                               {"busy_fraction", loops ? double(busy) / double(loops) : 0.0}}});
+    }
+    if (channel_manager_) {
+      const auto ch = channel_manager_->channels_json();
+      uint64_t msgs_in = 0, msgs_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;
+      for (const auto& c : ch["channels"]) {
+        msgs_in += c.value("msgs_in", uint64_t{0});
+        msgs_out += c.value("msgs_out", uint64_t{0});
+        bytes_in += c.value("bytes_in", uint64_t{0});
+        bytes_out += c.value("bytes_out", uint64_t{0});
+        drops += c.value("drops_total", uint64_t{0});
+      }
+      out["channels"] = {{"count", ch["count"]}, {"msgs_in", msgs_in}, {"msgs_out", msgs_out},
+                         {"bytes_in", bytes_in}, {"bytes_out", bytes_out}, {"drops", drops}};
+    }
+    return out;
+  });
+  admin_commands_->add("flows", Access::kRead, "flows: addresses, state, owner, counters, RTT, window",
+                       [this](const nlohmann::json&) {
+                         nlohmann::json out;
+                         if (!engine_) return nlohmann::json{{"flows", nlohmann::json::array()}, {"count", 0}};
+                         engine::Command cmd{.kind = engine::Command::Kind::kFlows, .out = &out};
+                         engine_->execute(cmd);
+                         if (channel_manager_) channel_manager_->add_owners(out["flows"]);
+                         return out;
+                       });
+  admin_commands_->add("arp", Access::kRead, "the port's ARP table", [this](const nlohmann::json&) {
+    nlohmann::json out;
+    if (!engine_) return nlohmann::json{{"entries", nlohmann::json::array()}, {"pending", nlohmann::json::array()}};
+    engine::Command cmd{.kind = engine::Command::Kind::kArp, .out = &out};
+    engine_->execute(cmd);
     return out;
   });
   admin_commands_->add("channels", Access::kRead, "channels: owner, rings, messages, drops by reason",

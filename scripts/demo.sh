@@ -148,7 +148,7 @@ app_socket = "$work/$side.sock"
 admin_socket = "$work/${side}ctl.sock"
 [nic]
 mode = "vdev"
-vdev = "net_af_packet0,iface=$prefix-${side}0,blocksz=12288,framesz=1536"
+vdev = "net_af_packet0,iface=$prefix-${side}0,blocksz=4096,framesz=2048,framecnt=512"
 ip = "$ip/24"
 [dpdk]
 hugepages = "off"

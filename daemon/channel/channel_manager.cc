@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -100,24 +101,70 @@ void ChannelManager::on_readable(const std::shared_ptr<Session>& s) {
                                s->pid, s->comm, n);
       return close_session(s, "protocol violation");
     }
-    int fds[2] = {-1, -1};
-    CtlResponse resp = handle(*s, req, fds);
-    iovec iov{&resp, sizeof(resp)};
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
-    if (fds[0] >= 0) {
-      m.msg_control = control;
-      m.msg_controllen = sizeof(control);
-      cmsghdr* c = CMSG_FIRSTHDR(&m);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(2 * sizeof(int));
-      std::memcpy(CMSG_DATA(c), fds, sizeof(fds));
+    if (static_cast<CtlType>(req.type) == CtlType::kConnect) {
+      // Across the network a connect takes a handshake: answer when it is done, and read
+      // this application's next request only then (answers stay in order).
+      return start_connect(s, req);
     }
-    if (::sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(resp)))
-      return close_session(s, "did not take the answer");
+    int fds[2] = {-1, -1};
+    const CtlResponse resp = handle(*s, req, fds);
+    if (!send_response(s, resp, fds)) return;
+  }
+}
+
+bool ChannelManager::send_response(const std::shared_ptr<Session>& s, const CtlResponse& resp, const int* fds) {
+  iovec iov{const_cast<CtlResponse*>(&resp), sizeof(resp)};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+  if (fds && fds[0] >= 0) {
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds, 2 * sizeof(int));
+  }
+  if (::sendmsg(s->socket.native_handle(), &m, MSG_DONTWAIT | MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(resp))) {
+    close_session(s, "did not take the answer");
+    return false;
+  }
+  return true;
+}
+
+void ChannelManager::start_connect(const std::shared_ptr<Session>& s, const CtlRequest& req) {
+  CtlResponse resp = empty_response(req);
+  Record* rec = owned(*s, req.channel_id, resp);
+  if (!rec) {
+    if (send_response(s, resp, nullptr)) read_next(s);
+    return;
+  }
+  auto cmd = std::make_shared<engine::Command>();
+  cmd->kind = engine::Command::Kind::kConnect;
+  cmd->channel = rec->engine_channel.get();
+  cmd->local_ip = req.local_ip;
+  cmd->remote_ip = req.remote_ip;
+  cmd->remote_port = req.remote_port;
+  // Runs on the engine thread when the connect is decided; the answer goes out from here.
+  cmd->on_done = [this, s, cmd, resp, executor = s->socket.get_executor()]() mutable {
+    asio::post(executor, [this, s, cmd, resp]() mutable {
+      if (s->closed) return;
+      if (cmd->error) set_message(resp, cmd->error, cmd->reason);
+      else resp.flow = cmd->flow;
+      if (send_response(s, resp, nullptr)) read_next(s);
+    });
+  };
+  engine_.submit(*cmd);
+}
+
+void ChannelManager::add_owners(nlohmann::json& flows) const {
+  for (auto& f : flows) {
+    auto it = channels_.find(f.value("channel", 0u));
+    if (it == channels_.end()) continue;
+    f["pid"] = it->second->pid;
+    f["command"] = it->second->comm;
   }
 }
 
@@ -152,12 +199,17 @@ ChannelManager::Record* ChannelManager::owned(Session& s, uint32_t id, CtlRespon
   return it->second.get();
 }
 
-CtlResponse ChannelManager::handle(Session& s, const CtlRequest& req, int* fds_out) {
+CtlResponse ChannelManager::empty_response(const CtlRequest& req) {
   CtlResponse resp{};
   resp.magic = kCtlMagic;
   resp.version = kCtlVersion;
   resp.type = req.type;
   resp.channel_id = req.channel_id;
+  return resp;
+}
+
+CtlResponse ChannelManager::handle(Session& s, const CtlRequest& req, int* fds_out) {
+  CtlResponse resp = empty_response(req);
   engine::Command cmd{.kind = engine::Command::Kind::kListen};
   switch (static_cast<CtlType>(req.type)) {
     case CtlType::kAttach:
@@ -171,9 +223,6 @@ CtlResponse ChannelManager::handle(Session& s, const CtlRequest& req, int* fds_o
       return resp;
     case CtlType::kListen:
       cmd.kind = engine::Command::Kind::kListen;
-      break;
-    case CtlType::kConnect:
-      cmd.kind = engine::Command::Kind::kConnect;
       break;
     case CtlType::kCloseFlow:
       cmd.kind = engine::Command::Kind::kCloseFlow;

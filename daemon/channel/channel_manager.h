@@ -34,6 +34,8 @@ class ChannelManager {
 
   // Table for `machnetctl channels`.
   nlohmann::json channels_json() const;
+  // Adds "pid" and "command" of the owning application to each flow of a `flows` list.
+  void add_owners(nlohmann::json& flows) const;
   uint32_t channel_count() const { return channel_count_.load(std::memory_order_relaxed); }
   uint32_t app_count() const { return app_count_.load(std::memory_order_relaxed); }
 
@@ -55,6 +57,9 @@ class ChannelManager {
   void on_readable(const std::shared_ptr<Session>& s);
   void close_session(const std::shared_ptr<Session>& s, const char* why);
   CtlResponse handle(Session& s, const CtlRequest& req, int* fds_out);
+  static CtlResponse empty_response(const CtlRequest& req);
+  bool send_response(const std::shared_ptr<Session>& s, const CtlResponse& resp, const int* fds);
+  void start_connect(const std::shared_ptr<Session>& s, const CtlRequest& req);
   void attach(Session& s, CtlResponse& resp, int* fds_out);
   void remove_channel(uint32_t id);
   Record* owned(Session& s, uint32_t id, CtlResponse& resp);

@@ -70,8 +70,8 @@ struct TransportConfig {
   CongestionControl congestion_control = CongestionControl::kSwift;
   uint32_t initial_window = 32;  // packets
   uint32_t min_window = 2;
-  uint32_t max_window = 256;
-  uint32_t target_delay_us = 100;
+  uint32_t max_window = 128;  // the SACK bitmap's reach
+  uint32_t target_delay_us = 500;  // round trip
   uint32_t rto_min_us = 1000;
   uint32_t rto_max_us = 200000;
   uint32_t max_retransmits = 12;
@@ -90,6 +90,14 @@ struct TestingConfig {
   bool enabled = false;
   std::string sysfs_root = "/sys";
   std::string proc_root = "/proc";
+  // Fault injection on the port, deterministic for a given seed (probabilities 0.0-1.0).
+  uint32_t fault_seed = 1;
+  double rx_drop = 0;
+  double tx_drop = 0;
+  double tx_duplicate = 0;
+  double tx_reorder = 0;      // a reordered frame leaves after the next burst
+  uint32_t tx_delay_us = 0;   // every frame is held this long before it leaves
+  bool faults() const { return rx_drop > 0 || tx_drop > 0 || tx_duplicate > 0 || tx_reorder > 0 || tx_delay_us > 0; }
 };
 
 struct Config {

@@ -148,6 +148,17 @@ class Reader {
     field = value->get();
   }
 
+  void probability(std::string_view key, double& field) {
+    const toml::node* node = lookup(key);
+    if (!node) return;
+    std::optional<double> v;
+    if (const auto* f = node->as_floating_point()) v = f->get();
+    else if (const auto* i = node->as_integer()) v = static_cast<double>(i->get());
+    if (!v) return wrong_type(*node, key, "a probability between 0.0 and 1.0");
+    if (!(*v >= 0.0 && *v <= 1.0)) return error(*node, key, fmt::format("{} is out of range: must be between 0.0 and 1.0", *v));
+    field = *v;
+  }
+
   template <typename T>
   void integer(std::string_view key, T& field, T min, T max) {
     const toml::node* node = lookup(key);
@@ -334,6 +345,16 @@ void check_testing(const Config& c, Reader& r) {
     r.error_at("testing.sysfs_root", "test-only key: set [testing] enabled = true to use it");
   if (c.testing.proc_root != defaults.proc_root)
     r.error_at("testing.proc_root", "test-only key: set [testing] enabled = true to use it");
+  const std::pair<const char*, bool> faults[] = {
+      {"testing.fault_seed", c.testing.fault_seed != defaults.fault_seed},
+      {"testing.rx_drop", c.testing.rx_drop != 0},
+      {"testing.tx_drop", c.testing.tx_drop != 0},
+      {"testing.tx_duplicate", c.testing.tx_duplicate != 0},
+      {"testing.tx_reorder", c.testing.tx_reorder != 0},
+      {"testing.tx_delay_us", c.testing.tx_delay_us != 0},
+  };
+  for (const auto& [key, set] : faults)
+    if (set) r.error_at(key, "test-only key: set [testing] enabled = true to use it");
 }
 
 }  // namespace

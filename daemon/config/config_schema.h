@@ -114,9 +114,9 @@ void visit(V& v, C& c) {
   v.integer("mtu", c.transport.mtu, 576u, 9000u);
   v.choice("congestion_control", c.transport.congestion_control,
            NameTable<CongestionControl>(kCongestion));
-  v.integer("initial_window", c.transport.initial_window, 1u, 4096u);
-  v.integer("min_window", c.transport.min_window, 1u, 4096u);
-  v.integer("max_window", c.transport.max_window, 1u, 4096u);
+  v.integer("initial_window", c.transport.initial_window, 1u, 128u);
+  v.integer("min_window", c.transport.min_window, 1u, 128u);
+  v.integer("max_window", c.transport.max_window, 1u, 128u);
   v.integer("target_delay_us", c.transport.target_delay_us, 1u, 1000000u);
   v.integer("rto_min_us", c.transport.rto_min_us, 10u, 10000000u);
   v.integer("rto_max_us", c.transport.rto_max_us, 10u, 60000000u);
@@ -132,6 +132,12 @@ void visit(V& v, C& c) {
   v.boolean("enabled", c.testing.enabled);
   v.text("sysfs_root", c.testing.sysfs_root, Text::kAbsolutePath);
   v.text("proc_root", c.testing.proc_root, Text::kAbsolutePath);
+  v.integer("fault_seed", c.testing.fault_seed, 0u, 0xffffffffu);
+  v.probability("rx_drop", c.testing.rx_drop);
+  v.probability("tx_drop", c.testing.tx_drop);
+  v.probability("tx_duplicate", c.testing.tx_duplicate);
+  v.probability("tx_reorder", c.testing.tx_reorder);
+  v.integer("tx_delay_us", c.testing.tx_delay_us, 0u, 1000000u);
 }
 
 }  // namespace machnet::config_schema

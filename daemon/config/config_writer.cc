@@ -34,6 +34,7 @@ class TomlWriter {
     put(key, std::move(array));
   }
   void boolean(std::string_view key, bool field) { put(key, field); }
+  void probability(std::string_view key, double field) { put(key, field); }
   template <typename T>
   void integer(std::string_view key, const T& field, T, T) {
     put(key, static_cast<int64_t>(field));

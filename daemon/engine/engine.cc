@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
 
 #include <rte_lcore.h>
@@ -29,13 +30,43 @@ inline void cpu_relax() {
 
 }  // namespace
 
-Engine::Engine(const EngineConfig& config, uint32_t local_ip)
-    : config_(config), local_ip_(local_ip), port_refs_(65536, 0) {
+Engine::Engine(const EngineConfig& config, const TransportConfig& transport, uint32_t max_message_bytes,
+               uint32_t local_ip)
+    : config_(config),
+      transport_(transport),
+      max_message_bytes_(max_message_bytes),
+      local_ip_(local_ip),
+      port_refs_(65536, 0),
+      wheel_(monotonic_ns() / 1000),
+      rng_(std::random_device{}()) {
   channels_.reserve(256);
   flows_.reserve(4096);
+  remote_.reserve(4096);
+  dirty_.reserve(1024);
+  dirty_next_.reserve(1024);
+  flow_params_.cc.algorithm =
+      transport.congestion_control == CongestionControl::kFixed ? transport::CcAlgorithm::kFixed : transport::CcAlgorithm::kSwift;
+  flow_params_.cc.initial_window = transport.initial_window;
+  flow_params_.cc.min_window = transport.min_window;
+  flow_params_.cc.max_window = transport.max_window;
+  flow_params_.cc.target_delay_us = transport.target_delay_us;
+  flow_params_.rto_min_us = transport.rto_min_us;
+  flow_params_.rto_max_us = transport.rto_max_us;
+  flow_params_.initial_rto_us = std::clamp<uint32_t>(10'000, transport.rto_min_us, transport.rto_max_us);
+  flow_params_.max_retransmits = transport.max_retransmits;
+  flow_params_.connect_timeout_us = transport.connect_timeout_ms * 1000;
+  flow_params_.max_message_bytes = max_message_bytes;
+  flow_params_.mss = static_cast<uint32_t>(net::payload_per_packet(transport.mtu));
 }
 
 Engine::~Engine() { stop(); }
+
+void Engine::attach_port(PortIo* port) {
+  port_ = port;
+  port_->set_sink(this);
+  // The port may cap the MTU below the configured one.
+  flow_params_.mss = static_cast<uint32_t>(net::payload_per_packet(std::min(transport_.mtu, port->mtu())));
+}
 
 void Engine::start() {
   stop_ = false;
@@ -45,6 +76,12 @@ void Engine::start() {
 void Engine::stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
+  // Flows end with the engine: peers hear a reset, waiting connects an error.
+  std::vector<RemoteFlow*> all;
+  for (auto& [key, f] : remote_) all.push_back(f.get());
+  for (RemoteFlow* f : all) f->flow.abort(transport::FlowError::kLocalAbort, true);
+  if (port_) port_->flush_tx_st();
+  reap_flows_st();
 }
 
 void Engine::execute(Command& cmd) {
@@ -55,6 +92,23 @@ void Engine::execute(Command& cmd) {
   }
   while (!commands_.push(&cmd)) std::this_thread::sleep_for(std::chrono::microseconds(50));
   cmd.done.wait(0);
+}
+
+void Engine::submit(Command& cmd) {
+  cmd.done.store(0);
+  if (!thread_.joinable()) {
+    run_command_st(cmd);
+    return;
+  }
+  while (!commands_.push(&cmd)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+}
+
+// A command is answered once: its waiter (execute) wakes, its callback (submit) runs.
+void Engine::complete_st(Command& cmd) {
+  auto on_done = std::move(cmd.on_done);
+  cmd.done.store(1, std::memory_order_release);
+  cmd.done.notify_one();
+  if (on_done) on_done();  // may free cmd: nothing touches it after this
 }
 
 bool Engine::poll_commands_st() {
@@ -69,35 +123,65 @@ bool Engine::poll_commands_st() {
 
 void Engine::run_command_st(Command& cmd) {
   cmd.error = 0;
-  cmd.reason = "";
+  cmd.reason.clear();
+  now_ns_ = monotonic_ns();
+  now_us_ = now_ns_ / 1000;
   switch (cmd.kind) {
     case Command::Kind::kAddChannel: add_channel_st(cmd.channel); break;
     case Command::Kind::kRemoveChannel: remove_channel_st(cmd.channel); break;
     case Command::Kind::kListen: listen_st(cmd); break;
-    case Command::Kind::kConnect: connect_st(cmd); break;
+    case Command::Kind::kConnect:
+      connect_st(cmd);
+      return;  // completes itself, maybe later (the handshake)
     case Command::Kind::kCloseFlow: close_flow_st(cmd); break;
+    case Command::Kind::kFlows: flows_json_st(*cmd.out); break;
+    case Command::Kind::kArp:
+      *cmd.out = port_ ? port_->arp_json_st(now_us_) : nlohmann::json{{"entries", nlohmann::json::array()}, {"pending", nlohmann::json::array()}};
+      break;
   }
-  cmd.done.store(1, std::memory_order_release);
-  cmd.done.notify_one();
+  complete_st(cmd);
 }
 
 bool Engine::poll_once_st() {
   now_ns_ = monotonic_ns();
+  now_us_ = now_ns_ / 1000;
   bool work = poll_commands_st();
-  if (port_) work |= port_->poll_st(now_ns_ / 1000);
+  if (port_) {
+    work |= port_->poll_st(now_us_);  // received packets reach their flows (on_machnet_st)
+    wheel_.advance(now_us_, [this](transport::TimerWheel::Timer& t) {
+      auto* f = static_cast<transport::Flow*>(t.owner);
+      f->on_timer(now_us_);
+    });
+    if (now_us_ >= next_arp_tick_us_) {
+      next_arp_tick_us_ = now_us_ + 10'000;
+      port_->arp_tick_st(now_us_);
+      check_arp_waiters_st();
+    }
+  }
   for (EngineChannel* ch : channels_) {
-    work |= reclaim_st(*ch);
+    if (reclaim_st(*ch) > 0) {
+      work = true;
+      if (!ch->blocked_flows.empty()) wake_blocked_st(*ch);
+    }
     work |= transmit_st(*ch);
+  }
+  if (port_) {
+    work |= !dirty_.empty();
+    pump_flows_st();
+    port_->flush_tx_st();
+    reap_flows_st();
   }
   ring_doorbells_st();
   for (EngineChannel* ch : channels_)
     if (ch->stats_dirty) publish_stats_st(*ch);
   loops_.store(loops_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (work) busy_loops_.store(busy_loops_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return work;
 }
 
-// The loop, as a checklist: commands -> per channel (buffers back, messages out) ->
-// doorbells -> counters -> idle policy.
+// The loop, as a checklist: commands -> receive burst (packets to flows) -> timers ->
+// per channel (buffers back, messages out) -> flows transmit -> doorbells -> counters ->
+// idle policy.
 void Engine::run_st() {
   pthread_setname_np(pthread_self(), "machnet-eng0");
   if (!config_.cores.empty()) {
@@ -135,21 +219,52 @@ void Engine::run_st() {
       cpu_relax();
       continue;
     }
-    // Idle for a while: hand the core back in bounded, growing steps.
+    // Idle for a while: hand the core back in bounded, growing steps. While flows wait for
+    // acknowledgements the steps stay short (an ACK is due within an RTT and every
+    // microsecond asleep adds to it), but they are still sleeps: on a small VM an engine
+    // that spins through its peers' round trips steals the core they need to answer.
     std::this_thread::sleep_for(std::chrono::nanoseconds(sleep_ns));
-    sleep_ns = std::min(sleep_ns * 2, max_sleep_ns > 0 ? max_sleep_ns : kFirstSleepNs);
+    if (awaiting_acks_st()) sleep_ns = kFirstSleepNs;
+    else sleep_ns = std::min(sleep_ns * 2, max_sleep_ns > 0 ? max_sleep_ns : kFirstSleepNs);
+  }
+}
+
+bool Engine::awaiting_acks_st() const {
+  for (const auto& [key, f] : remote_)
+    if (f->flow.inflight() > 0 || f->flow.queued_messages() > 0) return true;
+  return false;
+}
+
+// The application read and gave buffers back: flows that waited for room go on.
+void Engine::wake_blocked_st(EngineChannel& ch) {
+  std::vector<RemoteFlow*> waiting;
+  waiting.swap(ch.blocked_flows);  // a flow still short of room puts itself back
+  for (RemoteFlow* f : waiting) {
+    f->blocked_listed = false;
+    if (f->ended) continue;
+    f->flow.on_rx_room(now_us_);
+    mark_dirty_st(*f);
   }
 }
 
 void Engine::add_channel_st(EngineChannel* ch) { channels_.push_back(ch); }
 
 void Engine::remove_channel_st(EngineChannel* ch) {
-  // Messages the application queued before it detached or exited are still delivered (an
-  // app that sends and exits at once must not lose its last message); bounded by the ring.
-  now_ns_ = monotonic_ns();
+  // Messages the application queued before it detached or exited are still delivered
+  // locally (an app that sends and exits at once must not lose its last message); bounded
+  // by the ring.
   for (uint32_t i = 0; i <= ch->to_daemon.size() / kBurst && transmit_st(*ch); ++i) {
   }
   ring_doorbells_st();
+  // Its flows to other machines end: the channel's memory, which holds their unsent
+  // messages, goes away with it. Peers hear a reset; a connect under way fails.
+  std::vector<RemoteFlow*> doomed_remote;
+  for (auto& [key, f] : remote_)
+    if (f->owner == ch) doomed_remote.push_back(f.get());
+  for (RemoteFlow* f : doomed_remote) f->flow.abort(transport::FlowError::kLocalAbort, f->flow.state() != transport::FlowState::kSynSent);
+  if (port_) port_->flush_tx_st();
+  reap_flows_st();
+  ch->blocked_flows.clear();
   std::vector<FlowKey> doomed;
   for (auto& [key, ep] : flows_) {
     if (ep.owner == ch) doomed.push_back(key);
@@ -197,38 +312,34 @@ void Engine::listen_st(Command& cmd) {
   listeners_.emplace(cmd.local_port, cmd.channel);
 }
 
+// An ephemeral port no live flow and no listener uses; 0 when all are taken.
+uint16_t Engine::ephemeral_port_st() {
+  for (uint32_t tries = 0; tries < 65536u - kFirstEphemeral; ++tries) {
+    const uint16_t p = next_ephemeral_;
+    next_ephemeral_ = next_ephemeral_ == 65535 ? kFirstEphemeral : next_ephemeral_ + 1;
+    if (port_refs_[p] == 0 && !listeners_.contains(p)) return p;
+  }
+  return 0;
+}
+
 void Engine::connect_st(Command& cmd) {
   if (cmd.local_ip != local_ip_) {
     cmd.error = EADDRNOTAVAIL;
     cmd.reason = "local_ip is not this daemon's address";
-    return;
+    return complete_st(cmd);
   }
-  if (cmd.remote_ip != local_ip_) {
-    // No NIC yet: only this daemon's own address is reachable.
-    cmd.error = ENETUNREACH;
-    cmd.reason = "remote address not reachable: this daemon has no network, only local delivery";
-    return;
-  }
+  if (cmd.remote_ip != local_ip_) return connect_remote_st(cmd);
   auto l = listeners_.find(cmd.remote_port);
   if (l == listeners_.end()) {
     cmd.error = ECONNREFUSED;
     cmd.reason = "nobody listens on that port";
-    return;
+    return complete_st(cmd);
   }
-  // An ephemeral port no live flow and no listener uses.
-  uint16_t port = 0;
-  for (uint32_t tries = 0; tries < 65536u - kFirstEphemeral; ++tries) {
-    const uint16_t p = next_ephemeral_;
-    next_ephemeral_ = next_ephemeral_ == 65535 ? kFirstEphemeral : next_ephemeral_ + 1;
-    if (port_refs_[p] == 0 && !listeners_.contains(p)) {
-      port = p;
-      break;
-    }
-  }
+  const uint16_t port = ephemeral_port_st();
   if (port == 0) {
     cmd.error = EMFILE;
     cmd.reason = "no free ephemeral port";
-    return;
+    return complete_st(cmd);
   }
   const FlowKey mine{local_ip_, cmd.remote_ip, port, cmd.remote_port};
   const FlowKey theirs{cmd.remote_ip, local_ip_, cmd.remote_port, port};
@@ -237,11 +348,20 @@ void Engine::connect_st(Command& cmd) {
   flows_[theirs] = Endpoint{l->second, cmd.channel, false};
   ++port_refs_[port];
   cmd.flow = channel::CtlFlow{mine.src_ip, mine.dst_ip, mine.src_port, mine.dst_port};
+  complete_st(cmd);
 }
 
 void Engine::close_flow_st(Command& cmd) {
   const FlowKey as_sent{cmd.flow.src_ip, cmd.flow.dst_ip, cmd.flow.src_port, cmd.flow.dst_port};
   const FlowKey swapped{cmd.flow.dst_ip, cmd.flow.src_ip, cmd.flow.dst_port, cmd.flow.src_port};
+  for (const FlowKey& key : {as_sent, swapped}) {
+    auto r = remote_.find(key);
+    if (r != remote_.end() && r->second->owner == cmd.channel) {
+      r->second->flow.close(now_us_);  // orderly: what is queued still goes, then a FIN
+      mark_dirty_st(*r->second);
+      return;
+    }
+  }
   for (const FlowKey& key : {as_sent, swapped}) {
     auto it = flows_.find(key);
     if (it != flows_.end() && it->second.owner == cmd.channel) {

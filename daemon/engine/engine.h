@@ -1,6 +1,7 @@
 // An engine: one thread that owns its channels and flows and moves messages between them.
-// For now (no NIC yet) there is one engine and it delivers locally: a message sent on a flow
-// whose other end is a channel of this daemon is copied into that channel, whole and in order.
+// A message on a flow whose other end is a channel of this daemon is copied straight into
+// that channel (local delivery); a flow to another machine goes through the transport
+// (transport/flow.h) and the port (port_io.h).
 //
 // Threading: the public methods without _st run on the control thread and talk to the engine
 // only through the command queue; methods ending in _st run on the engine thread.
@@ -8,65 +9,67 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <random>
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "channel/control_protocol.h"
 #include "config/config.h"
 #include "engine/command_queue.h"
 #include "engine/engine_channel.h"
+#include "engine/flow_key.h"
 #include "engine/port_io.h"
+#include "engine/remote_flow.h"
+#include "transport/timer_wheel.h"
 
 namespace machnet::engine {
 
 struct Command {
-  enum class Kind { kAddChannel, kRemoveChannel, kListen, kConnect, kCloseFlow };
+  enum class Kind { kAddChannel, kRemoveChannel, kListen, kConnect, kCloseFlow, kFlows, kArp };
   Kind kind;
   EngineChannel* channel = nullptr;
   uint32_t local_ip = 0, remote_ip = 0;
   uint16_t local_port = 0, remote_port = 0;
   channel::CtlFlow flow{};
+  nlohmann::json* out = nullptr;  // kFlows, kArp: the answer
+  // Called on the engine thread when the command completes, for commands submitted with
+  // submit() (a connect across the network completes after its handshake).
+  std::function<void()> on_done{};
   // Answer, valid once done != 0.
   int error = 0;
-  const char* reason = "";
+  std::string reason{};
   std::atomic<uint32_t> done{0};
 };
 
-struct FlowKey {
-  uint32_t src_ip, dst_ip;
-  uint16_t src_port, dst_port;
-  bool operator==(const FlowKey&) const = default;
-};
-struct FlowKeyHash {
-  size_t operator()(const FlowKey& k) const {
-    uint64_t x = (uint64_t{k.src_ip} << 32 | k.dst_ip) * 0x9e3779b97f4a7c15ULL;
-    x ^= (uint64_t{k.src_port} << 16 | k.dst_port) * 0xc2b2ae3d27d4eb4fULL;
-    return x ^ (x >> 29);
-  }
-};
-
-// One end of a connection: messages its owner sends with this key go to `peer`.
+// One end of a flow between two channels of this daemon: messages its owner sends with
+// this key go to `peer`.
 struct Endpoint {
   EngineChannel* owner = nullptr;
   EngineChannel* peer = nullptr;  // null once the other end closed or died
   bool connector = false;         // this end chose the ephemeral port
 };
 
-class Engine {
+class Engine final : public PortSink {
  public:
-  Engine(const EngineConfig& config, uint32_t local_ip);
-  ~Engine();
+  Engine(const EngineConfig& config, const TransportConfig& transport, uint32_t max_message_bytes, uint32_t local_ip);
+  ~Engine() override;
 
   // Gives the engine a port to poll (ARP, ping, Machnet packets). Before start().
-  void attach_port(PortIo* port) { port_ = port; }
+  void attach_port(PortIo* port);
 
   void start();
-  void stop();  // joins; channels still registered are simply forgotten (the caller owns them)
+  void stop();  // joins; flows end, channels still registered are forgotten (the caller owns them)
 
   // Runs `cmd` on the engine thread and waits for it. Control thread only.
   void execute(Command& cmd);
+  // Hands `cmd` to the engine thread without waiting; cmd.on_done runs (on the engine
+  // thread) when it completes. `cmd` must live until then.
+  void submit(Command& cmd);
 
   // One loop iteration without the thread, for tests that drive the engine by hand.
   bool poll_once_st();
@@ -74,20 +77,32 @@ class Engine {
   uint32_t local_ip() const { return local_ip_; }
   bool running() const { return thread_.joinable(); }
   uint64_t loops() const { return loops_.load(std::memory_order_relaxed); }
+  uint64_t busy_loops() const { return busy_loops_.load(std::memory_order_relaxed); }
+
+  // PortSink (engine thread).
+  bool on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p) override;
+  void on_arp_resolved_st(Ipv4Address ip, const MacAddress& mac) override;
+  void on_arp_failed_st(Ipv4Address ip) override;
 
  private:
+  friend class RemoteFlow;
+
   void run_st();
   bool poll_commands_st();
   void run_command_st(Command& cmd);
+  void complete_st(Command& cmd);
   void add_channel_st(EngineChannel* ch);
   void remove_channel_st(EngineChannel* ch);
   void listen_st(Command& cmd);
   void connect_st(Command& cmd);
+  void connect_remote_st(Command& cmd);
   void close_flow_st(Command& cmd);
   void erase_endpoint_st(const FlowKey& key);
+  uint16_t ephemeral_port_st();
+  void flows_json_st(nlohmann::json& out);
 
   // Channel work (engine/local_delivery.cc).
-  bool reclaim_st(EngineChannel& ch);
+  uint32_t reclaim_st(EngineChannel& ch);
   bool transmit_st(EngineChannel& ch);
   enum class Outcome { kDelivered, kDropped, kHold };
   Outcome deliver_st(EngineChannel& src, uint32_t head);
@@ -96,22 +111,51 @@ class Engine {
   void ring_doorbells_st();
   void publish_stats_st(EngineChannel& ch);
 
+  // Remote flows (engine/remote_delivery.cc).
+  Outcome send_remote_st(EngineChannel& src, RemoteFlow& f, uint32_t msg_len, const uint32_t* idx,
+                         const uint32_t* len, uint32_t count);
+  RemoteFlow* create_remote_st(const FlowKey& key, EngineChannel* owner, bool client, uint32_t conn_id);
+  void send_reset_st(const net::MachnetPacketInfo& p);
+  void mark_dirty_st(RemoteFlow& f);
+  void pump_flows_st();
+  void flow_ended_st(RemoteFlow& f, transport::FlowError why);
+  void notify_flow_ended_st(EngineChannel& ch, const FlowKey& key, int err);
+  void reap_flows_st();
+  void wake_blocked_st(EngineChannel& ch);
+  bool awaiting_acks_st() const;
+  void check_arp_waiters_st();
+  TxRecord* take_tx_record_st();
+  void give_back_tx_record_st(TxRecord* r);
+
   const EngineConfig config_;
+  const TransportConfig transport_;
+  const uint32_t max_message_bytes_;
   const uint32_t local_ip_;
   SpscQueue<Command*, 64> commands_;
   uint64_t now_ns_ = 0;  // one timestamp per loop iteration
+  uint64_t now_us_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> loops_{0};
+  std::atomic<uint64_t> busy_loops_{0};
   std::thread thread_;
 
   // Engine-thread state.
   PortIo* port_ = nullptr;
+  transport::FlowParams flow_params_;
   std::vector<EngineChannel*> channels_;
-  std::unordered_map<FlowKey, Endpoint, FlowKeyHash> flows_;
+  std::unordered_map<FlowKey, Endpoint, FlowKeyHash> flows_;  // local delivery
+  std::unordered_map<FlowKey, std::unique_ptr<RemoteFlow>, FlowKeyHash> remote_;
   std::unordered_map<uint16_t, EngineChannel*> listeners_;
-  std::vector<uint16_t> port_refs_;  // endpoints using each port as their connector's source port
+  std::vector<uint16_t> port_refs_;  // flows using each port as their connector's source port
   uint16_t next_ephemeral_ = kFirstEphemeral;
   static constexpr uint16_t kFirstEphemeral = 49152;
+  transport::TimerWheel wheel_;
+  std::vector<RemoteFlow*> dirty_, dirty_next_;
+  std::vector<std::unique_ptr<RemoteFlow>> ended_;
+  std::vector<RemoteFlow*> arp_waiters_;
+  std::vector<std::unique_ptr<TxRecord>> tx_records_;  // free list
+  uint64_t next_arp_tick_us_ = 0;
+  std::mt19937 rng_;
 };
 
 }  // namespace machnet::engine

@@ -13,6 +13,8 @@
 
 namespace machnet::engine {
 
+class RemoteFlow;
+
 // Written by the engine only (relaxed load+store, no read-modify-write needed), read by the
 // control thread for `machnetctl channels`. The authoritative copy: the one in shared memory
 // is a courtesy mirror the application may overwrite.
@@ -58,6 +60,8 @@ struct EngineChannel {
   bool ring_doorbell = false;         // delivered this iteration
   uint64_t hold_since_ns = 0;         // when the head message started waiting (0: not waiting)
   bool stats_dirty = true;
+  uint32_t rx_reserved_slots = 0;            // to_app slots promised to messages being reassembled
+  std::vector<RemoteFlow*> blocked_flows;  // flows waiting for this channel to have room
   ChannelCounters counters;
 };
 

@@ -32,12 +32,12 @@ void Engine::return_to_app_st(EngineChannel& ch, const uint32_t* idx, uint32_t n
   }
 }
 
-bool Engine::reclaim_st(EngineChannel& ch) {
+uint32_t Engine::reclaim_st(EngineChannel& ch) {
   const uint32_t n = ch.daemon_free.available(kReclaimBurst);
   if (ch.daemon_free.corrupt()) [[unlikely]] {
     count_drop_st(ch, channel::kDropBadRingIndex);
     ch.daemon_free.clear_corrupt();
-    return false;
+    return 0;
   }
   const uint32_t k = n < kReclaimBurst ? n : kReclaimBurst;
   const auto& g = ch.view.geometry();
@@ -51,7 +51,7 @@ bool Engine::reclaim_st(EngineChannel& ch) {
     ch.stash.push_back(b);
   }
   ch.daemon_free.advance(k);
-  return k > 0;
+  return k;
 }
 
 bool Engine::transmit_st(EngineChannel& ch) {
@@ -82,6 +82,10 @@ Engine::Outcome Engine::deliver_st(EngineChannel& src, uint32_t head) {
     return Outcome::kDropped;
   }
   const FlowKey key{m.src_ip, m.dst_ip, m.src_port, m.dst_port};
+  if (m.dst_ip != local_ip_) {
+    const auto r = remote_.find(key);
+    if (r != remote_.end() && r->second->owner == &src) return send_remote_st(src, *r->second, m.msg_len, idx, len, m.count);
+  }
   const auto it = flows_.find(key);
   if (it == flows_.end() || it->second.owner != &src) [[unlikely]] {
     count_drop_st(src, channel::kDropUnknownFlow);

@@ -2,34 +2,93 @@
 
 #include <rte_mbuf.h>
 
-#include "net/packet_builder.h"
-
 namespace machnet::engine {
 
-PortIo::PortIo(dpdk::Port& port, net::Interface me) : port_(port), me_(me) {}
+namespace {
+net::TxChecksum checksum_mode(const dpdk::PortInfo& info) {
+  return info.tx_ip_checksum && info.tx_udp_checksum ? net::TxChecksum::kOffload : net::TxChecksum::kSoftware;
+}
+}  // namespace
+
+PortIo::PortIo(dpdk::Port& port, net::Interface me, const TestingConfig& testing)
+    : port_(port), me_(me), tx_checksum_(checksum_mode(port.info())), faults_(testing) {
+  fault_out_.reserve(4 * kBurst);
+}
 
 PortIo::~PortIo() {
   for (uint16_t i = 0; i < tx_count_; ++i) rte_pktmbuf_free(tx_[i]);
 }
 
-void PortIo::announce_st() {
+rte_mbuf* PortIo::alloc_st() {
   rte_mbuf* m = rte_pktmbuf_alloc(port_.pool());
-  if (m == nullptr) {
-    add(counters_.no_mbuf);
-    return;
-  }
+  if (m == nullptr) [[unlikely]] add(counters_.no_mbuf);
+  return m;
+}
+
+void PortIo::announce_st() {
+  rte_mbuf* m = alloc_st();
+  if (m == nullptr) return;
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   m->data_len = m->pkt_len = net::build_gratuitous_arp(data, me_.mac, me_.ip);
   queue_tx_st(m);
   flush_tx_st();
 }
 
+void PortIo::send_arp_request_st(Ipv4Address ip) {
+  rte_mbuf* m = alloc_st();
+  if (m == nullptr) return;
+  m->data_len = m->pkt_len = net::build_arp_request(rte_pktmbuf_mtod(m, uint8_t*), me_.mac, me_.ip, ip);
+  add(counters_.arp_requests_sent);
+  queue_tx_st(m);
+}
+
+std::optional<MacAddress> PortIo::resolve_st(Ipv4Address ip, uint64_t now_us) {
+  if (auto mac = arp_.lookup(ip)) return mac;
+  if (arp_.resolve(ip, now_us)) send_arp_request_st(ip);
+  return std::nullopt;
+}
+
+void PortIo::arp_tick_st(uint64_t now_us) {
+  arp_retry_.clear();
+  arp_failed_.clear();
+  arp_.on_timer(now_us, arp_retry_, arp_failed_);
+  for (auto ip : arp_retry_) send_arp_request_st(ip);
+  for (auto ip : arp_failed_)
+    if (sink_) sink_->on_arp_failed_st(ip);
+}
+
+nlohmann::json PortIo::arp_json_st(uint64_t now_us) const {
+  nlohmann::json entries = nlohmann::json::array(), pending = nlohmann::json::array();
+  for (const auto& e : arp_.entries(now_us)) {
+    if (e.mac) entries.push_back({{"ip", e.ip.to_string()}, {"mac", e.mac->to_string()}, {"age_ms", e.age_us / 1000}});
+    else pending.push_back({{"ip", e.ip.to_string()}, {"waiting_ms", e.age_us / 1000}});
+  }
+  return {{"entries", entries}, {"pending", pending}};
+}
+
 bool PortIo::poll_st(uint64_t now_us) {
+  now_us_ = now_us;
+  if (faults_.active() && faults_.holding()) {
+    fault_out_.clear();
+    faults_.due(fault_out_, now_us);
+    for (rte_mbuf* m : fault_out_) {
+      if (tx_count_ == kBurst) flush_tx_st();
+      tx_[tx_count_++] = m;  // straight in: already through the injector
+    }
+  }
   std::array<rte_mbuf*, kBurst> rx;
   const uint16_t n = port_.rx_burst_st(rx.data(), kBurst);
   if (n > 0) add(counters_.rx_frames, n);
-  for (uint16_t i = 0; i < n; ++i) handle_frame_st(rx[i], now_us);
-  flush_tx_st();
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    bytes += rx[i]->pkt_len;
+    if (faults_.active() && faults_.drop_rx()) {
+      rte_pktmbuf_free(rx[i]);
+      continue;
+    }
+    handle_frame_st(rx[i], now_us);
+  }
+  if (bytes) add(counters_.rx_bytes, bytes);
   return n > 0;
 }
 
@@ -46,19 +105,21 @@ void PortIo::handle_frame_st(rte_mbuf* m, uint64_t now_us) {
   offloads.l4_checksum_good = (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
   const net::ParsedFrame frame = net::parse_frame(data, m->data_len, me_, offloads);
   switch (frame.kind) {
-    case net::FrameKind::kArp:
+    case net::FrameKind::kArp: {
+      // Learn the sender either way: a request means it is about to talk to us.
+      const bool completed = arp_.learn(frame.arp.sender_ip, frame.arp.sender_mac, now_us);
+      if (completed && sink_) sink_->on_arp_resolved_st(frame.arp.sender_ip, frame.arp.sender_mac);
       if (frame.arp.opcode == 1) {
-        // Learn the asker (it is about to talk to us) and answer in the same buffer.
-        arp_.learn(frame.arp.sender_ip, frame.arp.sender_mac, now_us);
         m->data_len = m->pkt_len =
             net::build_arp_reply(data, me_.mac, me_.ip, frame.arp.sender_mac, frame.arp.sender_ip);
+        m->ol_flags = 0;
         add(counters_.arp_requests_answered);
         queue_tx_st(m);
         return;
       }
-      arp_.learn(frame.arp.sender_ip, frame.arp.sender_mac, now_us);
       add(counters_.arp_replies_learned);
       break;
+    }
     case net::FrameKind::kIcmpEcho:
       net::make_icmp_echo_reply(data, frame.l3_offset);
       m->ol_flags = 0;
@@ -66,14 +127,25 @@ void PortIo::handle_frame_st(rte_mbuf* m, uint64_t now_us) {
       queue_tx_st(m);
       return;
     case net::FrameKind::kMachnet:
-      // No flow crosses the wire yet: every Machnet packet is for an unknown flow.
-      add(counters_.drops[static_cast<size_t>(net::DropReason::kUnknownFlow)]);
+      if (sink_ && sink_->on_machnet_st(m, frame.machnet)) return;  // kept
       break;
     case net::FrameKind::kDrop:
       add(counters_.drops[static_cast<size_t>(frame.drop)]);
       break;
   }
   rte_pktmbuf_free(m);
+}
+
+void PortIo::finish_machnet_frame(rte_mbuf* m, uint32_t payload_len) {
+  m->data_len = m->pkt_len = static_cast<uint32_t>(net::kFrameOverhead + payload_len);
+  if (tx_checksum_ == net::TxChecksum::kOffload) {
+    m->l2_len = net::kEthernetHeaderSize;
+    m->l3_len = net::kIpv4HeaderSize;
+    m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+  } else {
+    m->ol_flags = 0;
+    net::finish_udp_checksum(rte_pktmbuf_mtod(m, uint8_t*));
+  }
 }
 
 void PortIo::queue_tx_st(rte_mbuf* m) {
@@ -83,13 +155,29 @@ void PortIo::queue_tx_st(rte_mbuf* m) {
 
 void PortIo::flush_tx_st() {
   if (tx_count_ == 0) return;
-  const uint16_t sent = port_.tx_burst_st(tx_.data(), tx_count_);
-  add(counters_.tx_frames, sent);
-  if (sent < tx_count_) {
-    // Replies are best effort: ARP and ping retry by themselves.
-    add(counters_.tx_full, tx_count_ - sent);
-    for (uint16_t i = sent; i < tx_count_; ++i) rte_pktmbuf_free(tx_[i]);
+  rte_mbuf** frames = tx_.data();
+  uint16_t count = tx_count_;
+  if (faults_.active()) {
+    fault_out_.clear();
+    faults_.on_tx(tx_.data(), tx_count_, fault_out_, now_us_);
+    frames = fault_out_.data();
+    count = static_cast<uint16_t>(fault_out_.size());
   }
+  uint64_t bytes = 0;  // counted before the PMD owns (and may free) the frames
+  for (uint16_t i = 0; i < count; ++i) bytes += frames[i]->pkt_len;
+  uint16_t sent = 0;
+  // A full TX queue usually drains within a few tries; beyond that, drop (the transport
+  // retransmits) rather than stall the loop.
+  for (int tries = 0; sent < count && tries < 4; ++tries) sent += port_.tx_burst_st(frames + sent, count - sent);
+  if (sent < count) {
+    add(counters_.tx_full, count - sent);
+    for (uint16_t i = sent; i < count; ++i) {
+      bytes -= frames[i]->pkt_len;
+      rte_pktmbuf_free(frames[i]);
+    }
+  }
+  add(counters_.tx_frames, sent);
+  add(counters_.tx_bytes, bytes);
   tx_count_ = 0;
 }
 
@@ -98,14 +186,22 @@ nlohmann::json PortIo::stats_json() const {
   nlohmann::json drops = nlohmann::json::object();
   for (size_t i = 0; i < counters_.drops.size(); ++i)
     drops[std::string(net::kDropReasonNames[i])] = get(counters_.drops[i]);
-  return {{"rx_frames", get(counters_.rx_frames)},
-          {"tx_frames", get(counters_.tx_frames)},
-          {"tx_full", get(counters_.tx_full)},
-          {"no_mbuf", get(counters_.no_mbuf)},
-          {"arp_requests_answered", get(counters_.arp_requests_answered)},
-          {"arp_replies_learned", get(counters_.arp_replies_learned)},
-          {"icmp_echo_answered", get(counters_.icmp_echo_answered)},
-          {"drops", drops}};
+  nlohmann::json out = {{"rx_frames", get(counters_.rx_frames)},
+                        {"rx_bytes", get(counters_.rx_bytes)},
+                        {"tx_frames", get(counters_.tx_frames)},
+                        {"tx_bytes", get(counters_.tx_bytes)},
+                        {"tx_full", get(counters_.tx_full)},
+                        {"no_mbuf", get(counters_.no_mbuf)},
+                        {"arp_requests_answered", get(counters_.arp_requests_answered)},
+                        {"arp_requests_sent", get(counters_.arp_requests_sent)},
+                        {"arp_replies_learned", get(counters_.arp_replies_learned)},
+                        {"icmp_echo_answered", get(counters_.icmp_echo_answered)},
+                        {"drops", drops}};
+  if (faults_.active()) {
+    out["faults"] = {{"dropped_rx", faults_.dropped_rx}, {"dropped_tx", faults_.dropped_tx},
+                     {"duplicated", faults_.duplicated}, {"reordered", faults_.reordered}};
+  }
+  return out;
 }
 
 }  // namespace machnet::engine

@@ -1,50 +1,86 @@
 // The engine's side of a DPDK port: receive a burst, classify each frame (net/), answer
-// ARP requests and pings, learn neighbours, count drops by reason, transmit in bursts.
-// Machnet packets are counted as unknown flows until flows cross the wire (data-path
-// issue). Engine thread only (_st), except the counters, which any thread may read.
+// ARP requests and pings, resolve and learn neighbours, count drops by reason, hand Machnet
+// packets to the engine, transmit in bursts (through the test-only fault injector when it
+// is on). Engine thread only (_st), except the counters, which any thread may read.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "dpdk/port.h"
+#include "engine/fault_injector.h"
 #include "net/arp_table.h"
 #include "net/drop_reason.h"
+#include "net/packet_builder.h"
 #include "net/packet_parser.h"
 
 namespace machnet::engine {
 
 struct PortCounters {
   std::atomic<uint64_t> rx_frames{0};
+  std::atomic<uint64_t> rx_bytes{0};
   std::atomic<uint64_t> tx_frames{0};
+  std::atomic<uint64_t> tx_bytes{0};
   std::atomic<uint64_t> tx_full{0};  // frames the TX queue had no room for (freed)
   std::atomic<uint64_t> arp_requests_answered{0};
+  std::atomic<uint64_t> arp_requests_sent{0};
   std::atomic<uint64_t> arp_replies_learned{0};
   std::atomic<uint64_t> icmp_echo_answered{0};
   std::atomic<uint64_t> no_mbuf{0};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(net::DropReason::kCount)> drops{};
 };
 
+// Where Machnet packets and ARP outcomes go (the engine).
+class PortSink {
+ public:
+  virtual ~PortSink() = default;
+  // A Machnet packet for this host. True when the sink keeps the mbuf (frees it later).
+  virtual bool on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p) = 0;
+  virtual void on_arp_resolved_st(Ipv4Address ip, const MacAddress& mac) = 0;
+  virtual void on_arp_failed_st(Ipv4Address ip) = 0;
+};
+
 class PortIo {
  public:
-  PortIo(dpdk::Port& port, net::Interface me);
+  PortIo(dpdk::Port& port, net::Interface me, const TestingConfig& testing);
   ~PortIo();
+
+  void set_sink(PortSink* sink) { sink_ = sink; }
 
   // One receive burst and its answers. True when anything arrived.
   bool poll_st(uint64_t now_us);
   // Announces our address (gratuitous ARP); the engine calls it once when it starts.
   void announce_st();
 
+  // Sending. alloc_st may return null (pool empty: counted).
+  rte_mbuf* alloc_st();
+  void queue_tx_st(rte_mbuf* m);
+  void flush_tx_st();
+  net::TxChecksum tx_checksum() const { return tx_checksum_; }
+  // Prepares an mbuf holding a frame written by net::write_machnet_headers for sending:
+  // lengths, and the checksum offload flags or the software UDP checksum.
+  void finish_machnet_frame(rte_mbuf* m, uint32_t payload_len);
+
+  // The MAC of `ip`, or nullopt while it is being resolved (a request goes out now if none
+  // is under way; the sink hears of the outcome).
+  std::optional<MacAddress> resolve_st(Ipv4Address ip, uint64_t now_us);
+  // ARP retries and failures; call every few milliseconds.
+  void arp_tick_st(uint64_t now_us);
+  void learn_st(Ipv4Address ip, const MacAddress& mac, uint64_t now_us) { arp_.learn(ip, mac, now_us); }
+  nlohmann::json arp_json_st(uint64_t now_us) const;
+
   nlohmann::json stats_json() const;  // any thread
   const net::Interface& interface() const { return me_; }
+  uint32_t mtu() const { return port_.info().mtu; }
 
  private:
   void handle_frame_st(rte_mbuf* m, uint64_t now_us);
-  void queue_tx_st(rte_mbuf* m);
-  void flush_tx_st();
+  void send_arp_request_st(Ipv4Address ip);
   void add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -52,9 +88,15 @@ class PortIo {
   static constexpr uint16_t kBurst = 32;
   dpdk::Port& port_;
   const net::Interface me_;
+  const net::TxChecksum tx_checksum_;
+  PortSink* sink_ = nullptr;
   net::ArpTable arp_;
   std::array<rte_mbuf*, kBurst> tx_{};
   uint16_t tx_count_ = 0;
+  uint64_t now_us_ = 0;
+  FaultInjector faults_;
+  std::vector<rte_mbuf*> fault_out_;
+  std::vector<Ipv4Address> arp_retry_, arp_failed_;
   PortCounters counters_;
 };
 

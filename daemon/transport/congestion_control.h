@@ -34,6 +34,12 @@ class CongestionControl {
   // The retransmission timer fired: the window falls to its floor.
   void on_timeout();
 
+  // A timeout turned out spurious (the "lost" packets had arrived): back to `window`.
+  void undo(double window) {
+    cwnd_ = window;
+    clamp();
+  }
+
   uint32_t window() const { return static_cast<uint32_t>(cwnd_); }
   double exact_window() const { return cwnd_; }
 

@@ -358,6 +358,20 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
     }
   }
   peer_window_ = h.window;
+  if (undo_tsval_ != 0 && newly > 0 && h.tsecr != 0) {
+    // Eifel (RFC 3522): an ACK for data echoing a timestamp from before the timeout was
+    // caused by the original transmission, so the timeout was spurious (a late ACK, not a
+    // loss). Undo its window cut and its retransmission marks.
+    if (seq_lt(h.tsecr, undo_tsval_)) {
+      cc_.undo(undo_cwnd_);
+      ++stats_.spurious_timeouts;
+      for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
+        TxSegment& seg = tx_ring_[s % kMaxWindow];
+        if (seg.lost) seg.lost = false, --lost_;
+      }
+    }
+    undo_tsval_ = 0;
+  }
   uint32_t sample = 0;
   if (newly > 0 && h.tsecr != 0) {
     sample = static_cast<uint32_t>(now_us) - h.tsecr;
@@ -533,6 +547,11 @@ void Flow::on_retransmit_timeout(uint64_t now_us) {
   ++stats_.rto_timeouts;
   if (++timeouts_in_row_ > params_.max_retransmits) return abort(FlowError::kRetransmitLimit, true);
   const uint32_t waited = rtt_.rto_us();
+  if (timeouts_in_row_ == 1) {
+    undo_tsval_ = static_cast<uint32_t>(now_us);  // as header() stamps it: never 0
+    if (undo_tsval_ == 0) undo_tsval_ = 1;
+    undo_cwnd_ = cc_.exact_window();
+  }
   rtt_.back_off();
   cc_.on_timeout();
   // Everything outstanding for a whole timeout is presumed lost; pump() resends it within

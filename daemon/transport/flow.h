@@ -44,6 +44,7 @@ struct FlowStats {
   uint64_t rx_duplicates = 0, rx_out_of_order = 0, rx_beyond_window = 0, rx_no_room = 0;
   uint64_t protocol_errors = 0;  // packets that broke the protocol (dropped, flow kept)
   uint64_t window_probes = 0;
+  uint64_t spurious_timeouts = 0;  // timeouts undone: the ACK echoed a timestamp from before
 };
 
 class Flow {
@@ -158,6 +159,8 @@ class Flow {
   uint64_t rto_deadline_us_ = 0;     // 0: no retransmission timer
   uint64_t connect_deadline_us_ = 0;
   uint32_t syn_interval_us_ = 0;
+  uint32_t undo_tsval_ = 0;   // our clock at the first timeout of a run (0: none to judge)
+  double undo_cwnd_ = 0;      // the window before it
 
   // Receiver.
   uint32_t rcv_nxt_ = 0;

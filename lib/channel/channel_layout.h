@@ -132,6 +132,12 @@ struct BufferDesc {
 };
 static_assert(sizeof(BufferDesc) == 32);
 
+// A zero-length message with this flag is not data: it tells the application that the
+// flow it names ended, with `reserved` holding the errno value that says why (ECONNRESET:
+// reset by the peer; ETIMEDOUT: the peer stopped answering; ESHUTDOWN: closed by the peer).
+// machnet_recv returns -1 with that errno and fills in the flow.
+inline constexpr uint16_t kMsgFlowEnded = 0x8000;
+
 // What the daemon chooses per channel; everything else follows from it.
 struct ChannelParams {
   uint32_t ring_slots = 1024;  // message rings; rounded up to a power of two

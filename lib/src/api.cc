@@ -91,6 +91,16 @@ int recv_iov(lib::Channel* c, const MachnetIovec_t* iov, size_t iovcnt, size_t c
   BufferDesc head{};
   const int r = peek_message(c, &head);
   if (r <= 0) return r;
+  if (head.flags & ch::kMsgFlowEnded) {
+    if (flow) *flow = MachnetFlow_t{head.src_ip, head.dst_ip, head.src_port, head.dst_port};
+    if (size) *size = 0;
+    release_message(c);
+    const int err = head.reserved ? head.reserved : ECONNRESET;
+    const char* why = err == ETIMEDOUT ? "the flow ended: the peer stopped answering"
+                      : err == ESHUTDOWN ? "the flow ended: closed by the peer"
+                                         : "the flow ended: reset by the peer";
+    return lib::fail(err, why);
+  }
   if (head.msg_len > cap)
     return lib::fail(EMSGSIZE, "message of " + std::to_string(head.msg_len) + " bytes does not fit the " +
                                    std::to_string(cap) + "-byte receive buffer; it stays queued");

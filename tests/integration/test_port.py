@@ -71,7 +71,7 @@ class PortTest(TempDirTest):
         return textwrap.dedent(f"""\
             [nic]
             mode = "vdev"
-            vdev = "net_af_packet0,iface={iface},blocksz=12288,framesz=1536"
+            vdev = "net_af_packet0,iface={iface},blocksz=4096,framesz=2048,framecnt=512"
             ip = {ip}
             [dpdk]
             hugepages = "off"

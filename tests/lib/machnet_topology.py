@@ -116,7 +116,7 @@ class Topology:
 
 
 def af_packet_vdev(iface):
-    return f"net_af_packet0,iface={iface},blocksz=12288,framesz=1536"
+    return f"net_af_packet0,iface={iface},blocksz=4096,framesz=2048,framecnt=512"
 
 
 def af_xdp_vdev(iface):

@@ -268,6 +268,12 @@ static int run_server(const Options *o) {
     ssize_t n = machnet_recv_timeout(channel, buf, cap, &flow, 1000);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == ESHUTDOWN) {
+        // The client closed its flow after its last message: the orderly end, not an error.
+        printf("{\"event\":\"peer_closed\"}\n");
+        fflush(stdout);
+        continue;
+      }
       fprintf(stderr, "flow_check server: machnet_recv: %s (%s)\n", machnet_last_error(), errno_name(errno));
       printf("{\"event\":\"error\",\"error\":\"recv failed: %s\"}\n", errno_name(errno));
       fflush(stdout);

@@ -1,0 +1,342 @@
+// Flows to other machines: connect (ARP, then the handshake), accept, demultiplexing of
+// received packets, sending messages, pumping flows, and flows ending. Engine thread.
+#include <cerrno>
+
+#include <fmt/format.h>
+#include <rte_mbuf.h>
+
+#include "engine/engine.h"
+
+namespace machnet::engine {
+
+using transport::FlowError;
+using transport::FlowState;
+
+namespace {
+
+// What machnet_connect reports for a flow that ended before it was established.
+int connect_errno(FlowError why) {
+  switch (why) {
+    case FlowError::kConnectTimeout: return ETIMEDOUT;
+    case FlowError::kRefused: return ECONNREFUSED;
+    case FlowError::kPeerReset: return ECONNREFUSED;
+    default: return ECONNABORTED;
+  }
+}
+
+// What machnet_recv reports when an established flow ends under the application.
+int ended_errno(FlowError why) {
+  switch (why) {
+    case FlowError::kRetransmitLimit: return ETIMEDOUT;
+    case FlowError::kPeerClosed: return ESHUTDOWN;
+    default: return ECONNRESET;
+  }
+}
+
+}  // namespace
+
+TxRecord* Engine::take_tx_record_st() {
+  if (tx_records_.empty()) return new TxRecord();  // grows to the high-water mark, then reused
+  TxRecord* r = tx_records_.back().release();
+  tx_records_.pop_back();
+  return r;
+}
+
+void Engine::give_back_tx_record_st(TxRecord* r) {
+  r->channel = nullptr;
+  r->idx.clear();
+  r->len.clear();
+  tx_records_.emplace_back(r);
+}
+
+RemoteFlow* Engine::create_remote_st(const FlowKey& key, EngineChannel* owner, bool client, uint32_t conn_id) {
+  auto flow = std::make_unique<RemoteFlow>(*this, key, owner, client, flow_params_, conn_id, rng_());
+  RemoteFlow* f = flow.get();
+  remote_[key] = std::move(flow);
+  if (client) ++port_refs_[key.src_port];
+  return f;
+}
+
+void Engine::connect_remote_st(Command& cmd) {
+  auto fail = [&](int err, std::string why) {
+    cmd.error = err;
+    cmd.reason = std::move(why);
+    complete_st(cmd);
+  };
+  if (port_ == nullptr)
+    return fail(ENETUNREACH, "this daemon has no network port ([nic] mode = \"none\"): only its own address is reachable");
+  const uint16_t port = ephemeral_port_st();
+  if (port == 0) return fail(EMFILE, "no free ephemeral port");
+  const FlowKey key{local_ip_, cmd.remote_ip, port, cmd.remote_port};
+  uint32_t conn_id = rng_();
+  if (conn_id == 0) conn_id = 1;
+  RemoteFlow* f = create_remote_st(key, cmd.channel, true, conn_id);
+  f->pending_connect = &cmd;
+  if (auto mac = port_->resolve_st(Ipv4Address{cmd.remote_ip}, now_us_)) {
+    f->addr.dst_mac = *mac;
+    f->flow.connect(now_us_);
+  } else {
+    f->arp_deadline_us = now_us_ + uint64_t{transport_.connect_timeout_ms} * 1000;
+    arp_waiters_.push_back(f);
+  }
+}
+
+void Engine::on_arp_resolved_st(Ipv4Address ip, const MacAddress& mac) {
+  for (size_t i = 0; i < arp_waiters_.size();) {
+    RemoteFlow* f = arp_waiters_[i];
+    if (f->key.dst_ip != ip.value) {
+      ++i;
+      continue;
+    }
+    arp_waiters_[i] = arp_waiters_.back();
+    arp_waiters_.pop_back();
+    f->arp_deadline_us = 0;
+    f->addr.dst_mac = mac;
+    f->flow.connect(now_us_);
+  }
+}
+
+void Engine::on_arp_failed_st(Ipv4Address ip) {
+  std::vector<RemoteFlow*> failed;
+  for (RemoteFlow* f : arp_waiters_)
+    if (f->key.dst_ip == ip.value) failed.push_back(f);
+  for (RemoteFlow* f : failed) {
+    if (f->pending_connect) {
+      f->pending_connect->error = EHOSTUNREACH;
+      f->pending_connect->reason = fmt::format("no ARP answer from {}: is a daemon running at that address?", ip.to_string());
+      Command* cmd = f->pending_connect;
+      f->pending_connect = nullptr;
+      complete_st(*cmd);
+    }
+    f->flow.abort(FlowError::kConnectTimeout, false);
+  }
+}
+
+// Connects still waiting for an ARP answer when their timeout passed.
+void Engine::check_arp_waiters_st() {
+  std::vector<RemoteFlow*> late;
+  for (RemoteFlow* f : arp_waiters_)
+    if (f->arp_deadline_us != 0 && now_us_ >= f->arp_deadline_us) late.push_back(f);
+  for (RemoteFlow* f : late) {
+    if (f->pending_connect) {
+      f->pending_connect->error = ETIMEDOUT;
+      f->pending_connect->reason =
+          fmt::format("no ARP answer from {} within {} ms ([transport] connect_timeout_ms)",
+                      Ipv4Address{f->key.dst_ip}.to_string(), transport_.connect_timeout_ms);
+      Command* cmd = f->pending_connect;
+      f->pending_connect = nullptr;
+      complete_st(*cmd);
+    }
+    f->flow.abort(FlowError::kConnectTimeout, false);
+  }
+}
+
+bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p) {
+  const net::MachnetHeader& h = p.header;
+  const FlowKey key{p.dst_ip.value, p.src_ip.value, p.dst_port, p.src_port};
+  auto it = remote_.find(key);
+  if (it != remote_.end() && it->second->flow.conn_id() != h.conn_id) {
+    if (h.flags & net::kFlagSyn) {
+      // The peer started afresh on the same ports (it restarted): the old flow is dead.
+      it->second->flow.abort(FlowError::kPeerReset, false);
+      it = remote_.end();
+    } else {
+      if (!(h.flags & net::kFlagRst)) send_reset_st(p);  // a flow from before: stop it
+      return false;
+    }
+  }
+  if (it == remote_.end()) {
+    if (!(h.flags & net::kFlagSyn)) {
+      if (!(h.flags & net::kFlagRst)) send_reset_st(p);
+      return false;
+    }
+    auto l = listeners_.find(p.dst_port);
+    if (l == listeners_.end()) {
+      send_reset_st(p);  // nobody listens: machnet_connect on the other side fails at once
+      return false;
+    }
+    RemoteFlow* f = create_remote_st(key, l->second, false, h.conn_id);
+    f->addr.dst_mac = p.src_mac;
+    port_->learn_st(p.src_ip, p.src_mac, now_us_);
+    f->flow.accept(h, now_us_);
+    mark_dirty_st(*f);
+    return false;
+  }
+  RemoteFlow& f = *it->second;
+  const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*) + p.payload_offset;
+  const bool kept = f.flow.receive(h, data, p.payload_len, m, now_us_);
+  mark_dirty_st(f);
+  return kept;
+}
+
+// Answers a packet that belongs to no flow here with a reset, so its sender stops.
+void Engine::send_reset_st(const net::MachnetPacketInfo& p) {
+  rte_mbuf* m = port_->alloc_st();
+  if (m == nullptr) return;
+  net::FlowAddress a;
+  a.src_mac = port_->interface().mac;
+  a.dst_mac = p.src_mac;
+  a.src_ip = p.dst_ip;
+  a.dst_ip = p.src_ip;
+  a.src_port = p.dst_port;
+  a.dst_port = p.src_port;
+  net::MachnetHeader h;
+  h.flags = net::kFlagRst;
+  h.conn_id = p.header.conn_id;
+  h.seq = p.header.ack;
+  net::write_machnet_headers(rte_pktmbuf_mtod(m, uint8_t*), a, h, 0, port_->tx_checksum());
+  port_->finish_machnet_frame(m, 0);
+  port_->queue_tx_st(m);
+}
+
+Engine::Outcome Engine::send_remote_st(EngineChannel& src, RemoteFlow& f, uint32_t msg_len, const uint32_t* idx,
+                                       const uint32_t* len, uint32_t count) {
+  const FlowState st = f.flow.state();
+  if (st != FlowState::kEstablished) {
+    count_drop_st(src, channel::kDropPeerGone);  // closing or closed: nothing more may go
+    return_to_app_st(src, idx, count);
+    return Outcome::kDropped;
+  }
+  TxRecord* r = take_tx_record_st();
+  r->channel = &src;
+  r->idx.assign(idx, idx + count);
+  r->len.assign(len, len + count);
+  r->msg.len = msg_len;
+  r->msg.cookie = r;
+  f.flow.send(&r->msg);
+  mark_dirty_st(f);
+  bump(src.counters.msgs_in);
+  bump(src.counters.bytes_in, msg_len);
+  src.stats_dirty = true;
+  return Outcome::kDelivered;
+}
+
+void Engine::mark_dirty_st(RemoteFlow& f) {
+  if (f.dirty || f.ended) return;
+  f.dirty = true;
+  dirty_.push_back(&f);
+}
+
+// Each flow touched this iteration transmits once: one ACK per receive burst, segments as
+// the windows allow. A flow that could not send everything (no mbuf) tries next time.
+void Engine::pump_flows_st() {
+  for (RemoteFlow* f : dirty_) {
+    f->dirty = false;
+    if (f->ended) continue;
+    f->flow.pump(now_us_);
+    if (!f->ended && f->flow.wants_pump()) dirty_next_.push_back(f);
+  }
+  dirty_.clear();
+  for (RemoteFlow* f : dirty_next_) mark_dirty_st(*f);
+  dirty_next_.clear();
+}
+
+void Engine::flow_ended_st(RemoteFlow& f, FlowError why) {
+  if (f.ended) return;
+  f.ended = true;
+  if (f.pending_connect) {
+    Command& cmd = *f.pending_connect;
+    f.pending_connect = nullptr;
+    cmd.error = connect_errno(why);
+    cmd.reason = fmt::format("connect to {}:{} failed: {}", Ipv4Address{f.key.dst_ip}.to_string(), f.key.dst_port,
+                             transport::to_string(why));
+    complete_st(cmd);
+  } else if (f.owner && (why == FlowError::kPeerReset || why == FlowError::kPeerClosed ||
+                         why == FlowError::kRetransmitLimit)) {
+    notify_flow_ended_st(*f.owner, f.key, ended_errno(why));
+  }
+  if (f.client) --port_refs_[f.key.src_port];
+  auto it = remote_.find(f.key);
+  if (it != remote_.end() && it->second.get() == &f) {
+    ended_.push_back(std::move(it->second));
+    remote_.erase(it);
+  }
+}
+
+// A zero-length message flagged kMsgFlowEnded: machnet_recv returns -1 with `err`.
+void Engine::notify_flow_ended_st(EngineChannel& ch, const FlowKey& key, int err) {
+  if (ch.stash.empty()) reclaim_st(ch);
+  if (ch.stash.empty() || ch.to_app.free_space(ch.rx_reserved_slots + 1) <= ch.rx_reserved_slots) {
+    count_drop_st(ch, channel::kDropReceiverFull);  // the application will not hear of it
+    return;
+  }
+  const uint32_t b = ch.stash.back();
+  ch.stash.pop_back();
+  channel::BufferDesc* d = ch.view.desc(b);
+  d->len = 0;
+  d->next = channel::kNoBuffer;
+  d->msg_len = 0;
+  d->flags = channel::kMsgFlowEnded;
+  d->reserved = static_cast<uint16_t>(err);
+  d->src_ip = key.dst_ip;
+  d->dst_ip = key.src_ip;
+  d->src_port = key.dst_port;
+  d->dst_port = key.src_port;
+  ch.lent[b - ch.view.geometry().daemon_pool_first] = 1;
+  ch.to_app.enqueue(b);
+  ch.ring_doorbell = true;
+}
+
+void Engine::reap_flows_st() {
+  if (ended_.empty()) return;
+  for (auto& f : ended_) {
+    std::erase(arp_waiters_, f.get());
+    if (f->owner && f->blocked_listed) std::erase(f->owner->blocked_flows, f.get());
+  }
+  std::erase_if(dirty_, [](RemoteFlow* f) { return f->ended; });
+  ended_.clear();
+}
+
+void Engine::flows_json_st(nlohmann::json& out) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& [key, f] : remote_) {
+    const auto& s = f->flow.stats();
+    const auto& r = f->flow.rtt();
+    list.push_back({
+        {"engine", 0},
+        {"local_ip", Ipv4Address{key.src_ip}.to_string()},
+        {"local_port", key.src_port},
+        {"remote_ip", Ipv4Address{key.dst_ip}.to_string()},
+        {"remote_port", key.dst_port},
+        {"state", f->arp_deadline_us ? "arp" : transport::to_string(f->flow.state())},
+        {"role", f->client ? "client" : "server"},
+        {"channel", f->owner ? f->owner->id : 0},
+        {"tx_msgs", s.tx_msgs},
+        {"tx_bytes", s.tx_bytes},
+        {"rx_msgs", s.rx_msgs},
+        {"rx_bytes", s.rx_bytes},
+        {"tx_packets", s.tx_packets},
+        {"rx_packets", s.rx_packets},
+        {"retransmissions", s.retransmissions},
+        {"rto_timeouts", s.rto_timeouts},
+        {"fast_retransmits", s.fast_retransmits},
+        {"rx_duplicates", s.rx_duplicates},
+        {"rx_out_of_order", s.rx_out_of_order},
+        {"rx_no_room", s.rx_no_room},
+        {"protocol_errors", s.protocol_errors},
+        {"srtt_us", r.srtt_us()},
+        {"rttvar_us", r.rttvar_us()},
+        {"rto_us", r.rto_us()},
+        {"cwnd", f->flow.cwnd()},
+        {"peer_window", f->flow.peer_window()},
+        {"inflight", f->flow.inflight()},
+        {"queued_msgs", f->flow.queued_messages()},
+        {"error", transport::to_string(f->flow.error())},
+    });
+  }
+  for (const auto& [key, ep] : flows_) {
+    list.push_back({
+        {"engine", 0},
+        {"local_ip", Ipv4Address{key.src_ip}.to_string()},
+        {"local_port", key.src_port},
+        {"remote_ip", Ipv4Address{key.dst_ip}.to_string()},
+        {"remote_port", key.dst_port},
+        {"state", ep.peer ? "local" : "closed"},
+        {"role", ep.connector ? "client" : "server"},
+        {"channel", ep.owner ? ep.owner->id : 0},
+    });
+  }
+  out = {{"flows", list}, {"count", list.size()}};
+}
+
+}  // namespace machnet::engine

@@ -1,0 +1,157 @@
+// FlowIo over DPDK mbufs and channel buffers: what a Flow's packets and bytes become.
+// Engine thread only; nothing here allocates, locks, logs or makes a syscall.
+#include "engine/remote_flow.h"
+
+#include <cstring>
+
+#include "channel/channel_layout.h"
+#include "engine/engine.h"
+
+namespace machnet::engine {
+
+RemoteFlow::RemoteFlow(Engine& e, const FlowKey& k, EngineChannel* o, bool is_client,
+                       const transport::FlowParams& params, uint32_t conn_id, uint32_t isn)
+    : engine(e), key(k), owner(o), client(is_client), flow(params, *this, e.wheel_, conn_id, isn) {
+  addr.src_ip = Ipv4Address{k.src_ip};
+  addr.dst_ip = Ipv4Address{k.dst_ip};
+  addr.src_port = k.src_port;
+  addr.dst_port = k.dst_port;
+  if (engine.port_) addr.src_mac = engine.port_->interface().mac;
+  if (owner) rx_bufs_.reserve(owner->view.geometry().max_chain);
+}
+
+RemoteFlow::~RemoteFlow() = default;
+
+bool RemoteFlow::transmit(const net::MachnetHeader& h, const transport::TxMessage* msg, uint32_t offset, uint32_t len) {
+  PortIo& port = *engine.port_;
+  rte_mbuf* m = port.alloc_st();
+  if (m == nullptr) [[unlikely]] return false;
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  net::write_machnet_headers(frame, addr, h, len, port.tx_checksum());
+  if (len > 0) {
+    // Copy [offset, offset + len) of the message out of the sender's buffers.
+    const auto* rec = static_cast<const TxRecord*>(msg->cookie);
+    const channel::ChannelView& v = rec->channel->view;
+    uint8_t* out = frame + net::kFrameOverhead;
+    uint32_t k = 0, skip = offset;
+    const uint32_t bs = v.geometry().buffer_size;
+    if (rec->len[0] == bs) {  // full buffers first (what libmachnet writes): jump straight there
+      k = std::min<uint32_t>(offset / bs, static_cast<uint32_t>(rec->idx.size()) - 1);
+      skip = offset - k * bs;
+    }
+    while (skip >= rec->len[k]) skip -= rec->len[k++];
+    for (uint32_t left = len; left > 0; ++k, skip = 0) {
+      const uint32_t c = std::min(left, rec->len[k] - skip);
+      std::memcpy(out, v.data(rec->idx[k]) + skip, c);
+      out += c;
+      left -= c;
+    }
+  }
+  port.finish_machnet_frame(m, len);
+  port.queue_tx_st(m);
+  return true;
+}
+
+void RemoteFlow::tx_done(transport::TxMessage* msg) {
+  auto* rec = static_cast<TxRecord*>(msg->cookie);
+  if (rec->channel) engine.return_to_app_st(*rec->channel, rec->idx.data(), static_cast<uint32_t>(rec->idx.size()));
+  engine.give_back_tx_record_st(rec);
+}
+
+bool RemoteFlow::rx_begin(uint32_t msg_len) {
+  if (owner == nullptr) return false;
+  EngineChannel& ch = *owner;
+  const auto& g = ch.view.geometry();
+  const uint32_t need = channel::buffers_for(msg_len, g.buffer_size);
+  if (ch.stash.size() < need) engine.reclaim_st(ch);
+  const bool slot = ch.to_app.free_space(ch.rx_reserved_slots + 1) > ch.rx_reserved_slots;
+  if (ch.stash.size() < need || !slot) {
+    if (!blocked_listed) {
+      blocked_listed = true;
+      ch.blocked_flows.push_back(this);
+    }
+    return false;
+  }
+  rx_bufs_.assign(ch.stash.end() - need, ch.stash.end());
+  ch.stash.resize(ch.stash.size() - need);
+  ++ch.rx_reserved_slots;
+  rx_len_ = msg_len;
+  rx_filled_ = 0;
+  rx_open_ = true;
+  return true;
+}
+
+void RemoteFlow::rx_append(const uint8_t* data, uint32_t len) {
+  const channel::ChannelView& v = owner->view;
+  const uint32_t bs = v.geometry().buffer_size;
+  while (len > 0) {  // the flow never appends past rx_len_
+    const uint32_t k = rx_filled_ / bs, off = rx_filled_ % bs;
+    const uint32_t c = std::min(len, bs - off);
+    std::memcpy(v.data(rx_bufs_[k]) + off, data, c);
+    data += c;
+    len -= c;
+    rx_filled_ += c;
+  }
+}
+
+void RemoteFlow::rx_end() {
+  EngineChannel& ch = *owner;
+  const channel::ChannelView& v = ch.view;
+  const auto& g = v.geometry();
+  const uint32_t n = static_cast<uint32_t>(rx_bufs_.size());
+  for (uint32_t k = 0; k < n; ++k) {
+    channel::BufferDesc* d = v.desc(rx_bufs_[k]);
+    d->len = k + 1 < n ? g.buffer_size : rx_len_ - (n - 1) * g.buffer_size;
+    d->next = k + 1 < n ? rx_bufs_[k + 1] : channel::kNoBuffer;
+    ch.lent[rx_bufs_[k] - g.daemon_pool_first] = 1;
+  }
+  channel::BufferDesc* h = v.desc(rx_bufs_[0]);
+  h->msg_len = rx_len_;
+  h->flags = 0;
+  h->reserved = 0;
+  h->src_ip = key.dst_ip;  // as the message travelled: from the peer to us
+  h->dst_ip = key.src_ip;
+  h->src_port = key.dst_port;
+  h->dst_port = key.src_port;
+  --ch.rx_reserved_slots;
+  ch.to_app.enqueue(rx_bufs_[0]);  // the slot was reserved in rx_begin
+  bump(ch.counters.msgs_out);
+  bump(ch.counters.bytes_out, rx_len_);
+  ch.stats_dirty = true;
+  ch.ring_doorbell = true;
+  rx_open_ = false;
+  rx_bufs_.clear();
+}
+
+void RemoteFlow::rx_discard() {
+  if (!rx_open_) return;
+  if (owner) {
+    owner->stash.insert(owner->stash.end(), rx_bufs_.begin(), rx_bufs_.end());
+    --owner->rx_reserved_slots;
+  }
+  rx_bufs_.clear();
+  rx_open_ = false;
+}
+
+uint32_t RemoteFlow::rx_room_packets() {
+  if (owner == nullptr) return 0;
+  EngineChannel& ch = *owner;
+  const auto& g = ch.view.geometry();
+  if (ch.to_app.free_space(ch.rx_reserved_slots + 1) <= ch.rx_reserved_slots) return 0;
+  const uint64_t bytes = uint64_t{ch.stash.size()} * g.buffer_size;
+  return static_cast<uint32_t>(std::min<uint64_t>(bytes / engine.flow_params_.mss, 0xffff));
+}
+
+void RemoteFlow::release(void* handle) { rte_pktmbuf_free(static_cast<rte_mbuf*>(handle)); }
+
+void RemoteFlow::on_established() {
+  if (pending_connect == nullptr) return;
+  Command& cmd = *pending_connect;
+  pending_connect = nullptr;
+  cmd.flow = channel::CtlFlow{key.src_ip, key.dst_ip, key.src_port, key.dst_port};
+  engine.complete_st(cmd);
+}
+
+void RemoteFlow::on_closed(transport::FlowError why) { engine.flow_ended_st(*this, why); }
+
+}  // namespace machnet::engine

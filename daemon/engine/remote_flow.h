@@ -1,0 +1,66 @@
+// A flow to another machine's daemon, as the engine holds it: the transport's Flow plus
+// what joins it to the world — the owning channel (where received messages go and sent
+// ones come from), the addresses for the headers, and the FlowIo glue over mbufs and
+// channel buffers. Engine thread only.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/engine_channel.h"
+#include "engine/flow_key.h"
+#include "net/packet_builder.h"
+#include "transport/flow.h"
+
+namespace machnet::engine {
+
+class Engine;
+struct Command;
+
+// A message being sent: the sender's buffers, checked once when the message was taken
+// (the application may scribble on the shared descriptors afterwards; these copies are
+// what the engine trusts). Pooled by the engine: steady state allocates nothing.
+struct TxRecord {
+  EngineChannel* channel = nullptr;
+  std::vector<uint32_t> idx, len;
+  transport::TxMessage msg;
+};
+
+class RemoteFlow final : public transport::FlowIo {
+ public:
+  RemoteFlow(Engine& engine, const FlowKey& key, EngineChannel* owner, bool client,
+             const transport::FlowParams& params, uint32_t conn_id, uint32_t isn);
+  ~RemoteFlow() override;
+
+  // FlowIo
+  bool transmit(const net::MachnetHeader& h, const transport::TxMessage* msg, uint32_t offset, uint32_t len) override;
+  void tx_done(transport::TxMessage* msg) override;
+  bool rx_begin(uint32_t msg_len) override;
+  void rx_append(const uint8_t* data, uint32_t len) override;
+  void rx_end() override;
+  void rx_discard() override;
+  uint32_t rx_room_packets() override;
+  void release(void* handle) override;
+  void on_established() override;
+  void on_closed(transport::FlowError why) override;
+
+  Engine& engine;
+  const FlowKey key;  // src = this host, dst = the peer: as the application names the flow
+  EngineChannel* owner;
+  const bool client;
+  net::FlowAddress addr;  // what our headers say
+  transport::Flow flow;
+  Command* pending_connect = nullptr;  // machnet_connect waiting for the handshake
+  uint64_t arp_deadline_us = 0;        // nonzero while waiting for the peer's MAC
+  bool dirty = false;                  // queued for pump() this iteration
+  bool blocked_listed = false;         // in owner->blocked_flows
+  bool ended = false;                  // closed; reaped at the end of the iteration
+
+ private:
+  // The message being reassembled, in the owner's daemon-pool buffers.
+  std::vector<uint32_t> rx_bufs_;
+  uint32_t rx_len_ = 0, rx_filled_ = 0;
+  bool rx_open_ = false;
+};
+
+}  // namespace machnet::engine
