@@ -6,11 +6,10 @@ FaultInjector::FaultInjector(const TestingConfig& t) : t_(t), active_(t.enabled 
 
 FaultInjector::~FaultInjector() {
   for (auto& [at, m] : delayed_) rte_pktmbuf_free(m);
-  for (rte_mbuf* m : reordered_) rte_pktmbuf_free(m);
+  for (auto& [at, m] : reordered_) rte_pktmbuf_free(m);
 }
 
 void FaultInjector::on_tx(rte_mbuf** frames, uint16_t n, std::vector<rte_mbuf*>& out, uint64_t now_us) {
-  std::vector<rte_mbuf*> held_back;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = frames[i];
     if (t_.tx_drop > 0 && roll() < t_.tx_drop) {
@@ -30,32 +29,21 @@ void FaultInjector::on_tx(rte_mbuf** frames, uint16_t n, std::vector<rte_mbuf*>&
     }
     if (t_.tx_reorder > 0 && roll() < t_.tx_reorder) {
       ++reordered;
-      held_back.push_back(m);
-      continue;
-    }
-    if (t_.tx_delay_us > 0) {
+      reordered_.emplace_back(now_us + t_.tx_delay_us + kReorderHoldUs, m);
+    } else if (t_.tx_delay_us > 0) {
       delayed_.emplace_back(now_us + t_.tx_delay_us, m);
-      continue;
+    } else {
+      out.push_back(m);
     }
-    out.push_back(m);
   }
-  // Last burst's reordered frames go after this burst's.
-  for (rte_mbuf* m : reordered_) {
-    if (t_.tx_delay_us > 0) delayed_.emplace_back(now_us + t_.tx_delay_us, m);
-    else out.push_back(m);
-  }
-  reordered_ = std::move(held_back);
 }
 
 void FaultInjector::due(std::vector<rte_mbuf*>& out, uint64_t now_us) {
-  while (!delayed_.empty() && delayed_.front().first <= now_us) {
-    out.push_back(delayed_.front().second);
-    delayed_.pop_front();
-  }
-  if (!reordered_.empty() && delayed_.empty() && t_.tx_delay_us == 0) {
-    // Nothing else is coming to overtake them: let them go rather than stall.
-    out.insert(out.end(), reordered_.begin(), reordered_.end());
-    reordered_.clear();
+  for (auto* q : {&delayed_, &reordered_}) {
+    while (!q->empty() && q->front().first <= now_us) {
+      out.push_back(q->front().second);
+      q->pop_front();
+    }
   }
 }
 

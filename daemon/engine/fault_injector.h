@@ -27,7 +27,7 @@ class FaultInjector {
   }
 
   // Takes the frames about to be sent and puts in `out` those to send now (dropped ones
-  // freed, duplicates cloned, reordered and delayed ones held back for a later call).
+  // freed, duplicates copied, reordered and delayed ones held back for due()).
   void on_tx(rte_mbuf** frames, uint16_t n, std::vector<rte_mbuf*>& out, uint64_t now_us);
   // Frames held back whose time has come.
   void due(std::vector<rte_mbuf*>& out, uint64_t now_us);
@@ -44,8 +44,11 @@ class FaultInjector {
   bool active_;
   std::mt19937_64 rng_;
   std::uniform_real_distribution<double> uniform_{0.0, 1.0};
-  std::deque<std::pair<uint64_t, rte_mbuf*>> delayed_;  // (send at, frame), in order
-  std::vector<rte_mbuf*> reordered_;                   // sent after the next burst
+  // A reordered frame waits this much longer than the others, so frames sent after it
+  // overtake it.
+  static constexpr uint64_t kReorderHoldUs = 200;
+  // (send at, frame); each queue is in time order because its delay is constant.
+  std::deque<std::pair<uint64_t, rte_mbuf*>> delayed_, reordered_;
 };
 
 }  // namespace machnet::engine

@@ -70,11 +70,8 @@ bool PortIo::poll_st(uint64_t now_us) {
   now_us_ = now_us;
   if (faults_.active() && faults_.holding()) {
     fault_out_.clear();
-    faults_.due(fault_out_, now_us);
-    for (rte_mbuf* m : fault_out_) {
-      if (tx_count_ == kBurst) flush_tx_st();
-      tx_[tx_count_++] = m;  // straight in: already through the injector
-    }
+    faults_.due(fault_out_, now_us);  // already through the injector: straight out
+    if (!fault_out_.empty()) transmit_now_st(fault_out_.data(), static_cast<uint16_t>(fault_out_.size()));
   }
   std::array<rte_mbuf*, kBurst> rx;
   const uint16_t n = port_.rx_burst_st(rx.data(), kBurst);
@@ -155,14 +152,18 @@ void PortIo::queue_tx_st(rte_mbuf* m) {
 
 void PortIo::flush_tx_st() {
   if (tx_count_ == 0) return;
-  rte_mbuf** frames = tx_.data();
-  uint16_t count = tx_count_;
+  const uint16_t n = tx_count_;
+  tx_count_ = 0;
   if (faults_.active()) {
     fault_out_.clear();
-    faults_.on_tx(tx_.data(), tx_count_, fault_out_, now_us_);
-    frames = fault_out_.data();
-    count = static_cast<uint16_t>(fault_out_.size());
+    faults_.on_tx(tx_.data(), n, fault_out_, now_us_);
+    if (!fault_out_.empty()) transmit_now_st(fault_out_.data(), static_cast<uint16_t>(fault_out_.size()));
+    return;
   }
+  transmit_now_st(tx_.data(), n);
+}
+
+void PortIo::transmit_now_st(rte_mbuf** frames, uint16_t count) {
   uint64_t bytes = 0;  // counted before the PMD owns (and may free) the frames
   for (uint16_t i = 0; i < count; ++i) bytes += frames[i]->pkt_len;
   uint16_t sent = 0;
@@ -178,7 +179,6 @@ void PortIo::flush_tx_st() {
   }
   add(counters_.tx_frames, sent);
   add(counters_.tx_bytes, bytes);
-  tx_count_ = 0;
 }
 
 nlohmann::json PortIo::stats_json() const {

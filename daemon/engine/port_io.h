@@ -81,6 +81,7 @@ class PortIo {
  private:
   void handle_frame_st(rte_mbuf* m, uint64_t now_us);
   void send_arp_request_st(Ipv4Address ip);
+  void transmit_now_st(rte_mbuf** frames, uint16_t count);
   void add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
