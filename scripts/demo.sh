@@ -8,7 +8,8 @@
 # network namespaces joined by a veth pair, one machnetd in each drives its end through DPDK
 # net_af_packet (10.77.0.11 and 10.77.0.12, no hugepages needed), hello_world listens in
 # one namespace and the client in the other sends "Hello World!" across; the demo prints
-# what arrived and `machnetctl flows` on both daemons. Everything it made (namespaces,
+# what arrived; then msg_gen runs 1 KB request-reply for 3 s while `machnetctl flows`
+# shows the flow on both daemons. Everything it made (namespaces,
 # daemons, the temporary directory) is removed on exit, also on failure or Ctrl-C.
 # Exits 1 with a clear message when the message does not cross.
 #
@@ -40,6 +41,7 @@ build_dir="${MACHNET_BUILD_DIR:-build}"
 machnetd="$build_dir/daemon/machnetd"
 machnetctl="$build_dir/cli/machnetctl"
 hello_world="$build_dir/examples/hello_world"
+msg_gen="$build_dir/examples/msg_gen"
 work=$(mktemp -d /tmp/machnet-demo.XXXXXX)
 pids=()          # everything we started, stopped by PID in reverse order
 prefix="dm$$"    # namespaces dmPID-a, dmPID-b: unique to this run
@@ -181,10 +183,23 @@ sed 's/^/  /' "$work/client.out"
 echo "server printed:"
 sed 's/^/  /' "$work/server.out"
 
+# A short msg_gen run keeps a flow open, so `machnetctl flows` has something to show.
+echo "== msg_gen: 3 s of 1 KB request-reply from $ns_a to $ns_b (window 8), flows shown while it runs"
+MACHNET_SOCKET="$work/b.sock" ip netns exec "$ns_b" "$msg_gen" --local_ip "$ip_b" >"$work/msg_gen_server.out" 2>&1 &
+pids+=($!)
+sleep 0.3
+MACHNET_SOCKET="$work/a.sock" timeout 30 ip netns exec "$ns_a" "$msg_gen" --local_ip "$ip_a" --remote_ip "$ip_b" \
+  --msg_size 1024 --msg_window 8 --duration 3 >"$work/msg_gen.out" 2>&1 &
+msg_gen_pid=$!
+pids+=($msg_gen_pid)
+sleep 1.5
 for side in a b; do
   echo "== machnetctl flows ($([[ $side == a ]] && echo "$ns_a, $ip_a" || echo "$ns_b, $ip_b"))"
   "$machnetctl" --socket "$work/${side}ctl.sock" flows || echo "  (machnetctl flows failed)"
 done
+wait "$msg_gen_pid" || echo "demo: msg_gen client exited with an error" >&2
+echo "== msg_gen summary"
+tail -n 3 "$work/msg_gen.out" | sed 's/^/  /'
 
 if ((client_rc != 0)) || ! grep -q "^reply: Hello World!" "$work/client.out" || ! grep -q "^received: Hello World!" "$work/server.out"; then
   echo "== daemon logs (last lines)"

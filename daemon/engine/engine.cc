@@ -256,12 +256,20 @@ void Engine::remove_channel_st(EngineChannel* ch) {
   for (uint32_t i = 0; i <= ch->to_daemon.size() / kBurst && transmit_st(*ch); ++i) {
   }
   ring_doorbells_st();
-  // Its flows to other machines end: the channel's memory, which holds their unsent
-  // messages, goes away with it. Peers hear a reset; a connect under way fails.
+  // Its flows to other machines close in order: what the application sent before it left
+  // still reaches the peer (copied out of the channel's memory, which goes away), then a
+  // FIN. A connect under way fails.
   std::vector<RemoteFlow*> doomed_remote;
   for (auto& [key, f] : remote_)
     if (f->owner == ch) doomed_remote.push_back(f.get());
-  for (RemoteFlow* f : doomed_remote) f->flow.abort(transport::FlowError::kLocalAbort, f->flow.state() != transport::FlowState::kSynSent);
+  for (RemoteFlow* f : doomed_remote) {
+    if (f->flow.state() == transport::FlowState::kSynSent || f->arp_deadline_us) {
+      f->flow.abort(transport::FlowError::kLocalAbort, f->flow.state() == transport::FlowState::kSynSent);
+    } else {
+      f->orphan_st(now_us_);
+      mark_dirty_st(*f);
+    }
+  }
   if (port_) port_->flush_tx_st();
   reap_flows_st();
   ch->blocked_flows.clear();

@@ -46,6 +46,8 @@ void Engine::give_back_tx_record_st(TxRecord* r) {
   r->channel = nullptr;
   r->idx.clear();
   r->len.clear();
+  if (r->bytes.capacity() > (64u << 10)) std::vector<uint8_t>().swap(r->bytes);  // do not hoard big copies
+  r->bytes.clear();
   tx_records_.emplace_back(r);
 }
 

@@ -28,9 +28,11 @@ bool RemoteFlow::transmit(const net::MachnetHeader& h, const transport::TxMessag
   if (m == nullptr) [[unlikely]] return false;
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   net::write_machnet_headers(frame, addr, h, len, port.tx_checksum());
-  if (len > 0) {
+  const auto* rec = len > 0 ? static_cast<const TxRecord*>(msg->cookie) : nullptr;
+  if (rec && rec->channel == nullptr) {
+    std::memcpy(frame + net::kFrameOverhead, rec->bytes.data() + offset, len);
+  } else if (rec) {
     // Copy [offset, offset + len) of the message out of the sender's buffers.
-    const auto* rec = static_cast<const TxRecord*>(msg->cookie);
     const channel::ChannelView& v = rec->channel->view;
     uint8_t* out = frame + net::kFrameOverhead;
     uint32_t k = 0, skip = offset;
@@ -59,7 +61,7 @@ void RemoteFlow::tx_done(transport::TxMessage* msg) {
 }
 
 bool RemoteFlow::rx_begin(uint32_t msg_len) {
-  if (owner == nullptr) return false;
+  if (owner == nullptr) return true;  // orphaned: taken and dropped (rx_append/rx_end ignore it)
   EngineChannel& ch = *owner;
   const auto& g = ch.view.geometry();
   const uint32_t need = channel::buffers_for(msg_len, g.buffer_size);
@@ -82,6 +84,7 @@ bool RemoteFlow::rx_begin(uint32_t msg_len) {
 }
 
 void RemoteFlow::rx_append(const uint8_t* data, uint32_t len) {
+  if (!rx_open_) return;
   const channel::ChannelView& v = owner->view;
   const uint32_t bs = v.geometry().buffer_size;
   while (len > 0) {  // the flow never appends past rx_len_
@@ -95,6 +98,7 @@ void RemoteFlow::rx_append(const uint8_t* data, uint32_t len) {
 }
 
 void RemoteFlow::rx_end() {
+  if (!rx_open_) return;
   EngineChannel& ch = *owner;
   const channel::ChannelView& v = ch.view;
   const auto& g = v.geometry();
@@ -134,12 +138,33 @@ void RemoteFlow::rx_discard() {
 }
 
 uint32_t RemoteFlow::rx_room_packets() {
-  if (owner == nullptr) return 0;
+  if (owner == nullptr) return transport::kMaxWindow;  // orphaned: everything is dropped
   EngineChannel& ch = *owner;
   const auto& g = ch.view.geometry();
   if (ch.to_app.free_space(ch.rx_reserved_slots + 1) <= ch.rx_reserved_slots) return 0;
   const uint64_t bytes = uint64_t{ch.stash.size()} * g.buffer_size;
   return static_cast<uint32_t>(std::min<uint64_t>(bytes / engine.flow_params_.mss, 0xffff));
+}
+
+void RemoteFlow::orphan_st(uint64_t now_us) {
+  if (owner == nullptr) return;
+  rx_discard();
+  if (blocked_listed) std::erase(owner->blocked_flows, this);
+  blocked_listed = false;
+  flow.for_each_message([](transport::TxMessage* m) {
+    auto* rec = static_cast<TxRecord*>(m->cookie);
+    if (rec->channel == nullptr) return;
+    const channel::ChannelView& v = rec->channel->view;
+    rec->bytes.resize(m->len);
+    uint32_t off = 0;
+    for (size_t k = 0; k < rec->idx.size(); ++k) {
+      std::memcpy(rec->bytes.data() + off, v.data(rec->idx[k]), rec->len[k]);
+      off += rec->len[k];
+    }
+    rec->channel = nullptr;  // its buffers die with the channel; nothing goes back
+  });
+  owner = nullptr;
+  flow.close(now_us);
 }
 
 void RemoteFlow::release(void* handle) { rte_pktmbuf_free(static_cast<rte_mbuf*>(handle)); }

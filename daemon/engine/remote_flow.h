@@ -21,8 +21,9 @@ struct Command;
 // (the application may scribble on the shared descriptors afterwards; these copies are
 // what the engine trusts). Pooled by the engine: steady state allocates nothing.
 struct TxRecord {
-  EngineChannel* channel = nullptr;
+  EngineChannel* channel = nullptr;  // null once the bytes were copied out (channel gone)
   std::vector<uint32_t> idx, len;
+  std::vector<uint8_t> bytes;        // the message, when `channel` is null
   transport::TxMessage msg;
 };
 
@@ -43,6 +44,11 @@ class RemoteFlow final : public transport::FlowIo {
   void release(void* handle) override;
   void on_established() override;
   void on_closed(transport::FlowError why) override;
+
+  // The owning channel is going away: copy what is still to be sent out of its memory,
+  // drop what arrives from now on, and close the flow in order (the peer gets everything
+  // the application sent before it left, then a FIN).
+  void orphan_st(uint64_t now_us);
 
   Engine& engine;
   const FlowKey key;  // src = this host, dst = the peer: as the application names the flow

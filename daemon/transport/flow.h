@@ -86,6 +86,18 @@ class Flow {
   // Abort: drops everything, tells the peer with a reset (unless `tell_peer` is false).
   void abort(FlowError why, bool tell_peer);
 
+  // Calls fn(TxMessage*) once for every message the flow still holds (in flight or queued).
+  template <typename Fn>
+  void for_each_message(Fn&& fn) {
+    const TxMessage* last = nullptr;
+    for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
+      TxMessage* m = tx_ring_[s % kMaxWindow].msg;
+      if (m && m != last) fn(m), last = m;
+    }
+    for (TxMessage* m = queue_head_; m; m = m->next)
+      if (m != last) fn(m);
+  }
+
   FlowState state() const { return state_; }
   FlowError error() const { return error_; }
   uint32_t conn_id() const { return conn_id_; }
