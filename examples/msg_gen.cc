@@ -58,7 +58,7 @@ class MachnetTransport {
 };
 
 // machnet_recv() reports the end of a flow as -1 with ECONNRESET (reset), ETIMEDOUT (the
-// peer stopped answering) or ESHUTDOWN (closed by the peer).
+// peer stopped answering); ESHUTDOWN too, should a daemon ever report an orderly close.
 bool flow_ended(int err) { return err == ECONNRESET || err == ETIMEDOUT || err == ESHUTDOWN; }
 
 // Sends one reply, retrying while the channel is full. Bounded: a daemon that takes nothing

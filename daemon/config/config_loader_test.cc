@@ -214,6 +214,20 @@ TEST(ConfigLoader, TestingKeysNeedTestingEnabled) {
   EXPECT_TRUE(load("[testing]\nenabled = true\nsysfs_root = \"/tmp/sys\"\n").config);
 }
 
+TEST(ConfigLoader, FaultInjectionIsRefusedUnlessTestingIsEnabled) {
+  const auto e = single_error("[testing]\nrx_drop = 0.05\n");
+  EXPECT_EQ(e.key, "testing.rx_drop");
+  EXPECT_THAT(e.message, HasSubstr("enabled = true"));
+  const auto ok = load("[testing]\nenabled = true\nfault_seed = 7\nrx_drop = 0.05\ntx_duplicate = 1\ntx_delay_us = 200\n");
+  ASSERT_TRUE(ok.config);
+  EXPECT_DOUBLE_EQ(ok.config->testing.rx_drop, 0.05);
+  EXPECT_DOUBLE_EQ(ok.config->testing.tx_duplicate, 1.0);
+  EXPECT_EQ(ok.config->testing.tx_delay_us, 200u);
+  EXPECT_TRUE(ok.config->testing.faults());
+  EXPECT_THAT(single_error("[testing]\nenabled = true\ntx_drop = 1.5\n").message, HasSubstr("between 0.0 and 1.0"));
+  EXPECT_THAT(single_error("[testing]\nenabled = true\ntx_reorder = \"often\"\n").message, HasSubstr("probability"));
+}
+
 TEST(ConfigLoader, ReportsAllErrorsInFileOrder) {
   const auto result = load(R"([daemon]
 log_level = "loud"

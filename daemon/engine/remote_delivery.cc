@@ -24,14 +24,8 @@ int connect_errno(FlowError why) {
   }
 }
 
-// What machnet_recv reports when an established flow ends under the application.
-int ended_errno(FlowError why) {
-  switch (why) {
-    case FlowError::kRetransmitLimit: return ETIMEDOUT;
-    case FlowError::kPeerClosed: return ESHUTDOWN;
-    default: return ECONNRESET;
-  }
-}
+// What machnet_recv reports when an established flow fails under the application.
+int ended_errno(FlowError why) { return why == FlowError::kRetransmitLimit ? ETIMEDOUT : ECONNRESET; }
 
 }  // namespace
 
@@ -243,8 +237,9 @@ void Engine::flow_ended_st(RemoteFlow& f, FlowError why) {
     cmd.reason = fmt::format("connect to {}:{} failed: {}", Ipv4Address{f.key.dst_ip}.to_string(), f.key.dst_port,
                              transport::to_string(why));
     complete_st(cmd);
-  } else if (f.owner && (why == FlowError::kPeerReset || why == FlowError::kPeerClosed ||
-                         why == FlowError::kRetransmitLimit)) {
+  } else if (f.owner && (why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit)) {
+    // Failures only: a peer that closes in order after its last message is the normal end
+    // of a conversation, and upstream-style servers treat any -1 from recv as fatal.
     notify_flow_ended_st(*f.owner, f.key, ended_errno(why));
   }
   if (f.client) --port_refs_[f.key.src_port];

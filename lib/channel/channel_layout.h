@@ -133,8 +133,9 @@ struct BufferDesc {
 static_assert(sizeof(BufferDesc) == 32);
 
 // A zero-length message with this flag is not data: it tells the application that the
-// flow it names ended, with `reserved` holding the errno value that says why (ECONNRESET:
-// reset by the peer; ETIMEDOUT: the peer stopped answering; ESHUTDOWN: closed by the peer).
+// flow it names failed, with `reserved` holding the errno value that says why (ECONNRESET:
+// reset by the peer; ETIMEDOUT: the peer stopped answering). A peer's orderly close is not
+// reported: it is the normal end of a conversation.
 // machnet_recv returns -1 with that errno and fills in the flow.
 inline constexpr uint16_t kMsgFlowEnded = 0x8000;
 

@@ -91,10 +91,13 @@ int machnet_listen(void *channel, const char *local_ip, uint16_t port);
 
 /*
  * Connects a flow from local_ip to remote_ip:remote_port and fills *flow (src_* = this
- * side with a port the daemon chose, dst_* = the remote). Blocks until the daemon answers.
- * Returns 0, or -1 with errno EINVAL, EADDRNOTAVAIL (local_ip is not the daemon's),
- * ECONNREFUSED (nobody listens there), ENETUNREACH (no network to reach remote_ip: the
- * daemon has no NIC), EMFILE (no free port), ENOTCONN. Thread-safe.
+ * side with a port the daemon chose, dst_* = the remote). Blocks until the daemon answers:
+ * for a remote address, until the peer daemon accepted the flow, at most
+ * [transport] connect_timeout_ms. Returns 0, or -1 with errno EINVAL, EADDRNOTAVAIL
+ * (local_ip is not the daemon's), ECONNREFUSED (nobody listens there), EHOSTUNREACH (no
+ * ARP answer from remote_ip), ETIMEDOUT (no answer to the handshake), ENETUNREACH (the
+ * daemon has no NIC), EMFILE (no free port), ENOTCONN. machnet_last_error() says more.
+ * Thread-safe.
  */
 int machnet_connect(void *channel, const char *local_ip, const char *remote_ip,
                     uint16_t remote_port, MachnetFlow_t *flow);
@@ -121,8 +124,11 @@ int machnet_sendmmsg(const void *channel, const MachnetMsgHdr_t *msghdrs, int vl
  * nothing is pending (a zero-length message is also reported as 0: use machnet_recvmsg()
  * to tell them apart), or -1 with errno EMSGSIZE when the message is longer than len
  * (the message stays queued, nothing is cut: call again with a larger buffer), EINVAL,
- * EPROTO (the daemon handed over a malformed message; it is discarded). *flow (if not
- * NULL) gets the flow as travelled. Not thread-safe per channel.
+ * EPROTO (the daemon handed over a malformed message; it is discarded). When a flow of
+ * this channel failed, -1 once with errno ECONNRESET (reset by the peer) or ETIMEDOUT (the
+ * peer stopped answering), and *flow names the flow (a peer's orderly close is not an
+ * error and is not reported). *flow (if not NULL) gets the flow as travelled. Not thread-safe
+ * per channel.
  */
 ssize_t machnet_recv(const void *channel, void *buf, size_t len, MachnetFlow_t *flow);
 

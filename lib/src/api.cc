@@ -97,8 +97,7 @@ int recv_iov(lib::Channel* c, const MachnetIovec_t* iov, size_t iovcnt, size_t c
     release_message(c);
     const int err = head.reserved ? head.reserved : ECONNRESET;
     const char* why = err == ETIMEDOUT ? "the flow ended: the peer stopped answering"
-                      : err == ESHUTDOWN ? "the flow ended: closed by the peer"
-                                         : "the flow ended: reset by the peer";
+                                       : "the flow ended: reset by the peer";
     return lib::fail(err, why);
   }
   if (head.msg_len > cap)
@@ -282,18 +281,23 @@ ssize_t machnet_recv_timeout(const void* channel, void* buf, size_t len, Machnet
       waiting.store(0, std::memory_order_relaxed);
       continue;
     }
-    int wait_ms = -1;
+    // The time left in nanoseconds (ppoll), not whole milliseconds: rounding down would
+    // turn a 1 ms timeout into no wait at all and its caller into a spinner.
+    timespec left_ts{};
+    timespec* wait = nullptr;
     if (timeout_ms >= 0) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+      const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now()).count();
       if (left <= 0) {
         waiting.store(0, std::memory_order_relaxed);
         lib::fail(ETIMEDOUT, "no message within the timeout");
         return 0;
       }
-      wait_ms = static_cast<int>(left);
+      left_ts.tv_sec = static_cast<time_t>(left / 1'000'000'000);
+      left_ts.tv_nsec = static_cast<long>(left % 1'000'000'000);
+      wait = &left_ts;
     }
     pollfd p{c->event_fd, POLLIN, 0};
-    const int r = ::poll(&p, 1, wait_ms);
+    const int r = ::ppoll(&p, 1, wait, nullptr);
     waiting.store(0, std::memory_order_relaxed);
     if (r < 0) return lib::fail(errno, std::string("waiting for the doorbell: ") + std::strerror(errno));
     if (r > 0) {
