@@ -18,8 +18,15 @@
 namespace machnet {
 namespace {
 
-// Packet buffers of the port: RX ring + TX ring + in flight, with room to spare.
-constexpr uint32_t kPortMbufs = 8191;
+// Packet buffers of the port, from [dpdk] memory_mb: an eighth of it in mbufs of about
+// 2.3 KB (RX and TX rings, out-of-order segments held by flows, frames in flight), at
+// least 4095 and at most 262143 (2^n - 1 suits the mempool's ring).
+uint32_t port_mbufs(uint32_t memory_mb) {
+  const uint64_t n = uint64_t{memory_mb} * (1u << 20) / 8 / 2304;
+  uint32_t size = 4096;
+  while (size < n && size < (1u << 18)) size <<= 1;
+  return size - 1;
+}
 
 // Keys that a reload applies to the running daemon; every other change waits for a restart.
 constexpr std::string_view kLiveKeys[] = {"daemon.log_level"};
@@ -219,7 +226,7 @@ Result<void> Daemon::start_port(const Config& c) {
   auto eal = dpdk::init_eal(c);
   if (!eal) return eal.error();
   eal_ = *eal;
-  auto port = dpdk::Port::open_single(c.transport.mtu, kPortMbufs, c.nic.mac);
+  auto port = dpdk::Port::open_single(c.transport.mtu, port_mbufs(c.dpdk.memory_mb), c.nic.mac);
   if (!port) return port.error();
   port_ = std::move(*port);
   port_io_ = std::make_unique<engine::PortIo>(*port_, net::Interface{port_->info().mac, c.nic.ip->address}, c.testing);

@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "dpdk/hugepage_reserve.h"
+
 namespace machnet::dpdk {
 namespace {
 
@@ -97,7 +99,16 @@ std::vector<std::string> eal_arguments(const Config& config, bool use_hugepages,
 
 Result<EalInfo> init_eal(const Config& config) {
   if (g_eal_initialised) return make_error("the DPDK EAL is already initialised in this process");
-  auto huge = decide_hugepages(config.dpdk.hugepages, read_hugepage_state());
+  if (config.dpdk.reserve_hugepages > 0 && config.dpdk.hugepages != Hugepages::kOff) {
+    auto r = reserve_hugepages(config.dpdk.reserve_hugepages, config.testing.sysfs_root, config.testing.proc_root);
+    if (!r && config.dpdk.hugepages == Hugepages::kOn) return r.error();
+    if (!r) spdlog::warn("{}; running without hugepages", r.error().message);
+    else if (r->requested || r->mounted)
+      spdlog::info("hugepages: {} free of the {} wanted{}{}", r->free_after, config.dpdk.reserve_hugepages,
+                   r->requested ? fmt::format(" (asked the kernel for {} more)", r->requested) : "",
+                   r->mounted ? ", hugetlbfs mounted at /dev/hugepages" : "");
+  }
+  auto huge = decide_hugepages(config.dpdk.hugepages, read_hugepage_state(config.testing.proc_root));
   if (!huge) return huge.error();
   EalInfo info;
   info.hugepages = *huge;
