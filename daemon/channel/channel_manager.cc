@@ -106,7 +106,7 @@ void ChannelManager::on_readable(const std::shared_ptr<Session>& s) {
       // this application's next request only then (answers stay in order).
       return start_connect(s, req);
     }
-    int fds[2] = {-1, -1};
+    int fds[3] = {-1, -1, -1};
     const CtlResponse resp = handle(*s, req, fds);
     if (!send_response(s, resp, fds)) return;
   }
@@ -117,15 +117,17 @@ bool ChannelManager::send_response(const std::shared_ptr<Session>& s, const CtlR
   msghdr m{};
   m.msg_iov = &iov;
   m.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+  alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
   if (fds && fds[0] >= 0) {
+    // The channel memfd, its doorbell, and (when there is one) the engine's wake-up fd.
+    const size_t n = fds[2] >= 0 ? 3 : 2;
     m.msg_control = control;
-    m.msg_controllen = sizeof(control);
+    m.msg_controllen = CMSG_SPACE(n * sizeof(int));
     cmsghdr* c = CMSG_FIRSTHDR(&m);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(2 * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds, 2 * sizeof(int));
+    c->cmsg_len = CMSG_LEN(n * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds, n * sizeof(int));
   }
   if (::sendmsg(s->socket.native_handle(), &m, MSG_DONTWAIT | MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(resp))) {
     close_session(s, "did not take the answer");
@@ -286,6 +288,7 @@ void ChannelManager::attach(Session& s, CtlResponse& resp, int* fds_out) {
   engine_.execute(cmd);
   fds_out[0] = rec->memory.memfd();
   fds_out[1] = rec->memory.eventfd();
+  fds_out[2] = engine_.wake_fd();
   resp.channel_id = id;
   resp.channel_size = rec->memory.geometry().total_size;
   s.channels.push_back(id);

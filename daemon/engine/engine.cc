@@ -1,11 +1,14 @@
 // The engine's loop and its commands: channel registration, listeners and flows.
 #include "engine/engine.h"
 
+#include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <algorithm>
 #include <chrono>
 
@@ -39,6 +42,8 @@ Engine::Engine(const EngineConfig& config, const TransportConfig& transport, uin
       port_refs_(65536, 0),
       wheel_(monotonic_ns() / 1000),
       rng_(std::random_device{}()) {
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) spdlog::warn("engine: no wake-up eventfd ({}); idle sleeps end only by their timeout", std::strerror(errno));
   channels_.reserve(256);
   flows_.reserve(4096);
   remote_.reserve(4096);
@@ -59,7 +64,10 @@ Engine::Engine(const EngineConfig& config, const TransportConfig& transport, uin
   flow_params_.mss = static_cast<uint32_t>(net::payload_per_packet(transport.mtu));
 }
 
-Engine::~Engine() { stop(); }
+Engine::~Engine() {
+  stop();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
 
 void Engine::attach_port(PortIo* port) {
   port_ = port;
@@ -151,6 +159,8 @@ bool Engine::poll_once_st() {
     wheel_.advance(now_us_, [this](transport::TimerWheel::Timer& t) {
       auto* f = static_cast<transport::Flow*>(t.owner);
       f->on_timer(now_us_);
+      // What the timer could not send (no mbuf), or marked lost, goes on the next round.
+      if (auto* rf = static_cast<RemoteFlow*>(f->user())) mark_dirty_st(*rf);
     });
     if (now_us_ >= next_arp_tick_us_) {
       next_arp_tick_us_ = now_us_ + 10'000;
@@ -159,8 +169,11 @@ bool Engine::poll_once_st() {
     }
   }
   for (EngineChannel* ch : channels_) {
-    if (reclaim_st(*ch) > 0) {
-      work = true;
+    if (reclaim_st(*ch) > 0) work = true;
+    // Room may also have come from reclaims elsewhere this iteration or from a discarded
+    // reassembly: whatever made it, flows waiting for it go on.
+    if (ch->room_changed) {
+      ch->room_changed = false;
       if (!ch->blocked_flows.empty()) wake_blocked_st(*ch);
     }
     work |= transmit_st(*ch);
@@ -223,10 +236,39 @@ void Engine::run_st() {
     // acknowledgements the steps stay short (an ACK is due within an RTT and every
     // microsecond asleep adds to it), but they are still sleeps: on a small VM an engine
     // that spins through its peers' round trips steals the core they need to answer.
-    std::this_thread::sleep_for(std::chrono::nanoseconds(sleep_ns));
+    idle_sleep_st(sleep_ns);
     if (awaiting_acks_st()) sleep_ns = kFirstSleepNs;
     else sleep_ns = std::min(sleep_ns * 2, max_sleep_ns > 0 ? max_sleep_ns : kFirstSleepNs);
   }
+}
+
+// Sleeps up to sleep_ns, or until an application queues a message. Pairs with the
+// library's wake_engine(): we announce the sleep in every channel, then look at the rings
+// once more (both seq_cst), so a message queued meanwhile is either seen here or rings.
+void Engine::idle_sleep_st(uint64_t sleep_ns) {
+  auto announce = [this](uint32_t v) {
+    for (EngineChannel* ch : channels_)
+      std::atomic_ref<uint32_t>(ch->view.header()->engine_sleeping).store(v, std::memory_order_seq_cst);
+  };
+  if (wake_fd_ < 0) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(sleep_ns));
+    return;
+  }
+  announce(1);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (EngineChannel* ch : channels_) {
+    if (ch->to_daemon.available(1) > 0) {
+      announce(0);
+      return;
+    }
+  }
+  pollfd p{wake_fd_, POLLIN, 0};
+  const timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000), static_cast<long>(sleep_ns % 1'000'000'000)};
+  if (::ppoll(&p, 1, &ts, nullptr) > 0) {
+    uint64_t count;
+    [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof(count));
+  }
+  announce(0);
 }
 
 bool Engine::awaiting_acks_st() const {
@@ -237,14 +279,14 @@ bool Engine::awaiting_acks_st() const {
 
 // The application read and gave buffers back: flows that waited for room go on.
 void Engine::wake_blocked_st(EngineChannel& ch) {
-  std::vector<RemoteFlow*> waiting;
-  waiting.swap(ch.blocked_flows);  // a flow still short of room puts itself back
-  for (RemoteFlow* f : waiting) {
+  waking_.swap(ch.blocked_flows);  // a flow still short of room puts itself back
+  for (RemoteFlow* f : waking_) {
     f->blocked_listed = false;
     if (f->ended) continue;
     f->flow.on_rx_room(now_us_);
     mark_dirty_st(*f);
   }
+  waking_.clear();  // keeps its capacity: no allocation on the next wake
 }
 
 void Engine::add_channel_st(EngineChannel* ch) { channels_.push_back(ch); }
@@ -264,7 +306,8 @@ void Engine::remove_channel_st(EngineChannel* ch) {
     if (f->owner == ch) doomed_remote.push_back(f.get());
   for (RemoteFlow* f : doomed_remote) {
     if (f->flow.state() == transport::FlowState::kSynSent || f->arp_deadline_us) {
-      f->flow.abort(transport::FlowError::kLocalAbort, f->flow.state() == transport::FlowState::kSynSent);
+      // A RST only if a SYN went out (not while ARP was still resolving: no MAC to send to).
+      f->flow.abort(transport::FlowError::kLocalAbort, !f->arp_deadline_us && f->flow.state() == transport::FlowState::kSynSent);
     } else {
       f->orphan_st(now_us_);
       mark_dirty_st(*f);

@@ -78,6 +78,9 @@ class Engine final : public PortSink {
   bool running() const { return thread_.joinable(); }
   uint64_t loops() const { return loops_.load(std::memory_order_relaxed); }
   uint64_t busy_loops() const { return busy_loops_.load(std::memory_order_relaxed); }
+  // The eventfd applications write to wake the engine from an idle sleep (passed to them
+  // with each channel).
+  int wake_fd() const { return wake_fd_; }
 
   // PortSink (engine thread).
   bool on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p) override;
@@ -123,6 +126,7 @@ class Engine final : public PortSink {
   void reap_flows_st();
   void wake_blocked_st(EngineChannel& ch);
   bool awaiting_acks_st() const;
+  void idle_sleep_st(uint64_t sleep_ns);
   void check_arp_waiters_st();
   TxRecord* take_tx_record_st();
   void give_back_tx_record_st(TxRecord* r);
@@ -138,6 +142,7 @@ class Engine final : public PortSink {
   std::atomic<uint64_t> loops_{0};
   std::atomic<uint64_t> busy_loops_{0};
   std::thread thread_;
+  int wake_fd_ = -1;
 
   // Engine-thread state.
   PortIo* port_ = nullptr;
@@ -153,6 +158,7 @@ class Engine final : public PortSink {
   std::vector<RemoteFlow*> dirty_, dirty_next_;
   std::vector<std::unique_ptr<RemoteFlow>> ended_;
   std::vector<RemoteFlow*> arp_waiters_;
+  std::vector<RemoteFlow*> waking_;  // scratch of wake_blocked_st
   std::vector<std::unique_ptr<TxRecord>> tx_records_;  // free list
   uint64_t next_arp_tick_us_ = 0;
   std::mt19937 rng_;

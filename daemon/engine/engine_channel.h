@@ -60,7 +60,8 @@ struct EngineChannel {
   bool ring_doorbell = false;         // delivered this iteration
   uint64_t hold_since_ns = 0;         // when the head message started waiting (0: not waiting)
   bool stats_dirty = true;
-  uint32_t rx_reserved_slots = 0;            // to_app slots promised to messages being reassembled
+  uint32_t rx_reserved_slots = 0;
+  bool room_changed = false;  // buffers or slots came free: flows in blocked_flows may go on            // to_app slots promised to messages being reassembled
   std::vector<RemoteFlow*> blocked_flows;  // flows waiting for this channel to have room
   ChannelCounters counters;
 };

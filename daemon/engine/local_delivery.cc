@@ -51,6 +51,7 @@ uint32_t Engine::reclaim_st(EngineChannel& ch) {
     ch.stash.push_back(b);
   }
   ch.daemon_free.advance(k);
+  if (k > 0) ch.room_changed = true;
   return k;
 }
 
@@ -106,7 +107,8 @@ Engine::Outcome Engine::deliver_st(EngineChannel& src, uint32_t head) {
   }
   const uint32_t need = channel::buffers_for(m.msg_len, dg.buffer_size);
   if (dst->stash.size() < need) reclaim_st(*dst);
-  const bool ring_ok = dst->to_app.free_space(1) > 0;
+  // Slots promised to remote messages being reassembled are not ours to take.
+  const bool ring_ok = dst->to_app.free_space(dst->rx_reserved_slots + 1) > dst->rx_reserved_slots;
   if (dst->to_app.corrupt()) [[unlikely]] {
     // The receiver broke its own ring: it cannot take anything, do not make the sender wait.
     dst->to_app.clear_corrupt();

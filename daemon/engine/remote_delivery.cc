@@ -1,5 +1,6 @@
 // Flows to other machines: connect (ARP, then the handshake), accept, demultiplexing of
 // received packets, sending messages, pumping flows, and flows ending. Engine thread.
+#include <algorithm>
 #include <cerrno>
 
 #include <fmt/format.h>
@@ -61,8 +62,14 @@ void Engine::connect_remote_st(Command& cmd) {
   };
   if (port_ == nullptr)
     return fail(ENETUNREACH, "this daemon has no network port ([nic] mode = \"none\"): only its own address is reachable");
-  const uint16_t port = ephemeral_port_st();
-  if (port == 0) return fail(EMFILE, "no free ephemeral port");
+  uint16_t port = ephemeral_port_st();
+  // A former listener port may still carry (orphaned) flows to this very peer: skip those.
+  for (uint32_t tries = 0; port != 0 && remote_.contains(FlowKey{local_ip_, cmd.remote_ip, port, cmd.remote_port}) &&
+                           tries < 64;
+       ++tries)
+    port = ephemeral_port_st();
+  if (port == 0 || remote_.contains(FlowKey{local_ip_, cmd.remote_ip, port, cmd.remote_port}))
+    return fail(EMFILE, "no free ephemeral port");
   const FlowKey key{local_ip_, cmd.remote_ip, port, cmd.remote_port};
   uint32_t conn_id = rng_();
   if (conn_id == 0) conn_id = 1;
@@ -86,6 +93,7 @@ void Engine::on_arp_resolved_st(Ipv4Address ip, const MacAddress& mac) {
     }
     arp_waiters_[i] = arp_waiters_.back();
     arp_waiters_.pop_back();
+    if (f->ended) continue;
     f->arp_deadline_us = 0;
     f->addr.dst_mac = mac;
     f->flow.connect(now_us_);
@@ -197,6 +205,8 @@ Engine::Outcome Engine::send_remote_st(EngineChannel& src, RemoteFlow& f, uint32
   r->channel = &src;
   r->idx.assign(idx, idx + count);
   r->len.assign(len, len + count);
+  const uint32_t bs = src.view.geometry().buffer_size;
+  r->uniform = std::all_of(len, len + count - 1, [bs](uint32_t l) { return l == bs; });
   r->msg.len = msg_len;
   r->msg.cookie = r;
   f.flow.send(&r->msg);

@@ -18,6 +18,7 @@ RemoteFlow::RemoteFlow(Engine& e, const FlowKey& k, EngineChannel* o, bool is_cl
   addr.dst_port = k.dst_port;
   if (engine.port_) addr.src_mac = engine.port_->interface().mac;
   if (owner) rx_bufs_.reserve(owner->view.geometry().max_chain);
+  flow.set_user(this);
 }
 
 RemoteFlow::~RemoteFlow() = default;
@@ -37,7 +38,7 @@ bool RemoteFlow::transmit(const net::MachnetHeader& h, const transport::TxMessag
     uint8_t* out = frame + net::kFrameOverhead;
     uint32_t k = 0, skip = offset;
     const uint32_t bs = v.geometry().buffer_size;
-    if (rec->len[0] == bs) {  // full buffers first (what libmachnet writes): jump straight there
+    if (rec->uniform) {  // full buffers first (what libmachnet writes): jump straight there
       k = std::min<uint32_t>(offset / bs, static_cast<uint32_t>(rec->idx.size()) - 1);
       skip = offset - k * bs;
     }
@@ -65,6 +66,12 @@ bool RemoteFlow::rx_begin(uint32_t msg_len) {
   EngineChannel& ch = *owner;
   const auto& g = ch.view.geometry();
   const uint32_t need = channel::buffers_for(msg_len, g.buffer_size);
+  if (msg_len > g.max_message_bytes || need > g.daemon_pool_count) [[unlikely]] {
+    // Could never fit this channel (a peer configured for larger messages): waiting would
+    // block the flow for good. Taken and dropped (rx_append/rx_end ignore it), counted.
+    engine.count_drop_st(ch, channel::kDropBadLength);
+    return true;
+  }
   if (ch.stash.size() < need) engine.reclaim_st(ch);
   const bool slot = ch.to_app.free_space(ch.rx_reserved_slots + 1) > ch.rx_reserved_slots;
   if (ch.stash.size() < need || !slot) {
@@ -118,7 +125,17 @@ void RemoteFlow::rx_end() {
   h->src_port = key.dst_port;
   h->dst_port = key.src_port;
   --ch.rx_reserved_slots;
-  ch.to_app.enqueue(rx_bufs_[0]);  // the slot was reserved in rx_begin
+  if (!ch.to_app.enqueue(rx_bufs_[0])) [[unlikely]] {
+    // Only a corrupted ring (the application wrote its consumer index) gets here: the slot
+    // was reserved in rx_begin. The buffers come back; the message is counted as dropped.
+    for (uint32_t b : rx_bufs_) ch.lent[b - g.daemon_pool_first] = 0;
+    ch.stash.insert(ch.stash.end(), rx_bufs_.begin(), rx_bufs_.end());
+    ch.to_app.clear_corrupt();
+    engine.count_drop_st(ch, channel::kDropBadRingIndex);
+    rx_open_ = false;
+    rx_bufs_.clear();
+    return;
+  }
   bump(ch.counters.msgs_out);
   bump(ch.counters.bytes_out, rx_len_);
   ch.stats_dirty = true;
@@ -132,6 +149,7 @@ void RemoteFlow::rx_discard() {
   if (owner) {
     owner->stash.insert(owner->stash.end(), rx_bufs_.begin(), rx_bufs_.end());
     --owner->rx_reserved_slots;
+    owner->room_changed = true;
   }
   rx_bufs_.clear();
   rx_open_ = false;
@@ -164,6 +182,7 @@ void RemoteFlow::orphan_st(uint64_t now_us) {
     rec->channel = nullptr;  // its buffers die with the channel; nothing goes back
   });
   owner = nullptr;
+  flow.on_rx_room(now_us);  // a message that waited for room is now simply dropped
   flow.close(now_us);
 }
 

@@ -24,6 +24,7 @@ struct TxRecord {
   EngineChannel* channel = nullptr;  // null once the bytes were copied out (channel gone)
   std::vector<uint32_t> idx, len;
   std::vector<uint8_t> bytes;        // the message, when `channel` is null
+  bool uniform = false;              // every buffer but the last is full: offsets compute directly
   transport::TxMessage msg;
 };
 

@@ -265,7 +265,10 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
   if (state_ == FlowState::kClosed) return false;
   if (h.flags & net::kFlagRst) {
     if (state_ == FlowState::kSynSent) finish(FlowError::kRefused);
-    else if (state_ == FlowState::kClosing && !fin_queued_ && snd_una_ == snd_nxt_) finish(FlowError::kLocalClose);
+    // Closing with everything but the FIN acknowledged: the peer got it all and has already
+    // ended (our FIN's ACK was lost). An orderly close, not a reset.
+    else if (state_ == FlowState::kClosing && !fin_queued_ && !queue_head_ && snd_nxt_ - snd_una_ <= 1)
+      finish(FlowError::kLocalClose);
     else finish(FlowError::kPeerReset);
     return false;
   }
@@ -316,7 +319,8 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
   uint32_t newly = 0;
   uint64_t latest_delivered_sent = 0;
   bool fin_acked = false;
-  if (seq_gt(a, snd_una_)) {
+  const bool advanced = seq_gt(a, snd_una_);
+  if (advanced) {
     for (uint32_t s = snd_una_; s != a; ++s) {
       TxSegment& seg = tx_ring_[s % kMaxWindow];
       if (seg.sacked) --sacked_;
@@ -358,7 +362,7 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
     }
   }
   peer_window_ = h.window;
-  if (undo_tsval_ != 0 && newly > 0 && h.tsecr != 0) {
+  if (undo_tsval_ != 0 && seq_gt(a, undo_una_) && h.tsecr != 0) {
     // Eifel (RFC 3522): an ACK for data echoing a timestamp from before the timeout was
     // caused by the original transmission, so the timeout was spurious (a late ACK, not a
     // loss). Undo its window cut and its retransmission marks.
@@ -372,6 +376,8 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
     }
     undo_tsval_ = 0;
   }
+  // An RTT sample from every ACK that reports new data (cumulatively or by SACK): the
+  // receiver echoes the newest timestamp it has seen, so the sample is fresh either way.
   uint32_t sample = 0;
   if (newly > 0 && h.tsecr != 0) {
     sample = static_cast<uint32_t>(now_us) - h.tsecr;
@@ -411,13 +417,18 @@ void Flow::detect_losses(uint32_t highest_sacked, uint64_t latest_delivered_sent
 
 void Flow::handle_data(const MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, bool* kept) {
   ack_pending_ = true;
-  ts_recent_ = h.tsval;
   const int32_t d = seq_diff(h.seq, rcv_nxt_);
+  // Echo the newest timestamp of new data. Not a duplicate's (the sender's spurious-timeout
+  // test would take a late original for proof that nothing was lost), and never an older
+  // one than we echo already (an out-of-order original arriving after its retransmission).
+  // Newer than RFC 7323's in-order-only rule on purpose: under heavy loss that rule echoes
+  // stale timestamps, inflates the RTT to tens of milliseconds and stalls recovery.
+  if (d >= 0 && (ts_recent_ == 0 || seq_gt(h.tsval, ts_recent_))) ts_recent_ = h.tsval;
   if (d < 0) {
     ++stats_.rx_duplicates;
     return;
   }
-  if (static_cast<uint32_t>(d) >= params_.rx_window || static_cast<uint32_t>(d) + 1 >= kMaxWindow) {
+  if (static_cast<uint32_t>(d) >= std::min(params_.rx_window, kMaxWindow)) {
     ++stats_.rx_beyond_window;
     return;
   }
@@ -522,7 +533,10 @@ void Flow::arm_timer(uint64_t deadline_us) { wheel_.arm(timer_, deadline_us); }
 
 void Flow::on_timer(uint64_t now_us) {
   if (state_ == FlowState::kSynSent) {
-    if (now_us >= connect_deadline_us_) return finish(FlowError::kConnectTimeout);
+    if (now_us >= connect_deadline_us_) {
+      send_control(net::kFlagRst, now_us);  // a SYN may have arrived: no half-open flow there
+      return finish(FlowError::kConnectTimeout);
+    }
     syn_interval_us_ = std::min<uint64_t>(uint64_t{syn_interval_us_} * 2, params_.rto_max_us);
     send_control(net::kFlagSyn, now_us);
     arm_timer(std::min(now_us + syn_interval_us_, connect_deadline_us_));
@@ -550,6 +564,7 @@ void Flow::on_retransmit_timeout(uint64_t now_us) {
   if (timeouts_in_row_ == 1) {
     undo_tsval_ = static_cast<uint32_t>(now_us);  // as header() stamps it: never 0
     if (undo_tsval_ == 0) undo_tsval_ = 1;
+    undo_una_ = snd_una_;  // judged by the ACK that moves past the segment that timed out
     undo_cwnd_ = cc_.exact_window();
   }
   rtt_.back_off();

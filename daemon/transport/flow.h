@@ -98,6 +98,10 @@ class Flow {
       if (m != last) fn(m);
   }
 
+  // The owner's pointer, for callbacks that only have the flow (its timer).
+  void set_user(void* user) { user_ = user; }
+  void* user() const { return user_; }
+
   FlowState state() const { return state_; }
   FlowError error() const { return error_; }
   uint32_t conn_id() const { return conn_id_; }
@@ -148,6 +152,7 @@ class Flow {
   TimerWheel& wheel_;
   TimerWheel::Timer timer_;
   const uint32_t conn_id_;
+  void* user_ = nullptr;
   FlowState state_ = FlowState::kSynSent;
   FlowError error_ = FlowError::kNone;
   FlowStats stats_;
@@ -173,6 +178,7 @@ class Flow {
   uint32_t syn_interval_us_ = 0;
   uint32_t undo_tsval_ = 0;   // our clock at the first timeout of a run (0: none to judge)
   double undo_cwnd_ = 0;      // the window before it
+  uint32_t undo_una_ = 0;     // snd_una_ then
 
   // Receiver.
   uint32_t rcv_nxt_ = 0;

@@ -107,13 +107,18 @@ struct ChannelHeader {
   // Doorbell (cache line 3): the application sets app_waiting to 1 before it sleeps on the
   // channel's eventfd; the daemon, after delivering, swaps it to 0 and writes the eventfd.
   alignas(kCacheLine) uint32_t app_waiting;  // 192
-  uint8_t reserved1[kCacheLine - 4];
+  // The reverse direction: the engine sets engine_sleeping to 1 before it sleeps; an
+  // application that queued a message and sees it swaps it to 0 and writes the engine's
+  // wake-up eventfd (the third descriptor of the attach answer).
+  uint32_t engine_sleeping;                  // 196
+  uint8_t reserved1[kCacheLine - 8];
 };
 static_assert(sizeof(ChannelHeader) == 4 * kCacheLine);
 static_assert(offsetof(ChannelHeader, stats_offset) == 56);
 static_assert(offsetof(ChannelHeader, to_daemon) == 96);
 static_assert(offsetof(ChannelHeader, desc_offset) == 160);
 static_assert(offsetof(ChannelHeader, app_waiting) == 192);
+static_assert(offsetof(ChannelHeader, engine_sleeping) == 196);
 
 // Metadata of one buffer, in an array apart from the payload so that payload buffers keep
 // their full, aligned size. The first buffer of a message carries msg_len, flags and the

@@ -53,6 +53,7 @@ inline void write_header(ChannelHeader* h, const ChannelGeometry& g, uint32_t ch
   h->desc_offset = g.desc_offset;
   h->data_offset = g.data_offset;
   h->app_waiting = 0;
+  h->engine_sleeping = 0;
 }
 
 // Reads a header back into a geometry and checks that everything it names lies inside a

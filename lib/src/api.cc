@@ -36,6 +36,18 @@ bool parse_ip(const char* text, uint32_t* out) {
   return true;
 }
 
+// Wakes the engine if it sleeps. Pairs with the engine, which sets engine_sleeping and
+// then looks at the rings once more: we published the message, then look at the flag
+// (both seq_cst), so one of us sees the other. A syscall only when the engine sleeps.
+void wake_engine(lib::Channel* c) {
+  if (c->engine_fd < 0) return;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  std::atomic_ref<uint32_t> sleeping(c->view.header()->engine_sleeping);
+  if (sleeping.load(std::memory_order_relaxed) == 0 || sleeping.exchange(0) == 0) return;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = ::write(c->engine_fd, &one, sizeof(one));  // EAGAIN: already rung
+}
+
 int send_iov(lib::Channel* c, const MachnetFlow_t& flow, const MachnetIovec_t* iov, size_t iovcnt,
              size_t len, uint16_t flags) {
   const auto& g = c->view.geometry();
@@ -63,6 +75,7 @@ int send_iov(lib::Channel* c, const MachnetFlow_t& flow, const MachnetIovec_t* i
   // The release store of the ring's producer index publishes the descriptors and data.
   if (!c->to_daemon.enqueue(idx[0])) return lib::fail(ENOBUFS, "send ring full");
   c->stash.resize(c->stash.size() - need);
+  wake_engine(c);
   return 0;
 }
 
@@ -125,10 +138,11 @@ void* machnet_attach(void) {
   lib::clear_error();
   lib::Response resp;
   if (lib::request(lib::make_request(CtlType::kAttach, 0), &resp) != 0) return nullptr;
-  const int memfd = resp.fds[0], evfd = resp.fds[1];
+  const int memfd = resp.fds[0], evfd = resp.fds[1], engine_fd = resp.fds[2];  // engine_fd: optional
   auto give_up = [&](int err, std::string why) -> void* {
     if (memfd >= 0) ::close(memfd);
     if (evfd >= 0) ::close(evfd);
+    if (engine_fd >= 0) ::close(engine_fd);
     lib::fail(err, std::move(why));
     return nullptr;
   };
@@ -140,21 +154,18 @@ void* machnet_attach(void) {
   ch::ChannelGeometry g;
   if (const char* why = ch::read_header(static_cast<ch::ChannelHeader*>(base), size, &g)) {
     ::munmap(base, size);
-    ::close(evfd);
-    lib::fail(EPROTO, why);
-    return nullptr;
+    return give_up(EPROTO, why);
   }
   auto* c = new (std::nothrow) lib::Channel;
   if (!c) {
     ::munmap(base, size);
-    ::close(evfd);
-    lib::fail(ENOMEM, "out of memory");
-    return nullptr;
+    return give_up(ENOMEM, "out of memory");
   }
   c->id = resp.msg.channel_id;
   c->base = static_cast<uint8_t*>(base);
   c->mapped = size;
   c->event_fd = evfd;
+  c->engine_fd = engine_fd;
   c->view = ch::ChannelView(c->base, g);
   auto prod = [&](const ch::RingRef& r) { return reinterpret_cast<ch::RingHeader*>(c->base + r.offset)->producer; };
   auto cons = [&](const ch::RingRef& r) { return reinterpret_cast<ch::RingHeader*>(c->base + r.offset)->consumer; };
@@ -328,6 +339,7 @@ int machnet_detach(void* channel) {
   const int err = errno;
   ::munmap(c->base, c->mapped);
   ::close(c->event_fd);
+  if (c->engine_fd >= 0) ::close(c->engine_fd);
   c->handle_magic = 0;
   delete c;
   errno = err;

@@ -26,7 +26,8 @@ struct Channel {
   uint32_t id = 0;
   uint8_t* base = nullptr;
   uint64_t mapped = 0;
-  int event_fd = -1;
+  int event_fd = -1;   // our doorbell: the daemon rings it when we sleep and it delivers
+  int engine_fd = -1;  // the engine's: we ring it when it sleeps and we queued a message
   channel::ChannelView view;
   channel::RingProducer to_daemon;
   channel::RingConsumer to_app;
@@ -37,10 +38,10 @@ struct Channel {
 };
 
 // The application socket. Requests are serialised by a mutex; each gets one response.
-// `fds` receives up to two descriptors passed with the answer (-1 when absent).
+// `fds` receives up to three descriptors passed with the answer (-1 when absent).
 struct Response {
   channel::CtlResponse msg{};
-  int fds[2] = {-1, -1};
+  int fds[3] = {-1, -1, -1};
 };
 int connect_daemon();  // 0 or fail()
 int request(const channel::CtlRequest& req, Response* out);  // 0, or fail(); checks msg.error

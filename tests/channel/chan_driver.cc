@@ -190,7 +190,7 @@ int run_hostile(const Args& a) {
     if (send(fd, &req, sizeof(req), 0) != sizeof(req)) die("send request");
     CtlResponse resp{};
     iovec iov{&resp, sizeof(resp)};
-    alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+    alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
     msghdr m{};
     m.msg_iov = &iov;
     m.msg_iovlen = 1;
