@@ -75,6 +75,7 @@ if ((sanitize && !only_fuzz)); then
   else
     export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1
     export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+    export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
     run_suite build-sanitize "sanitizer (ASan+UBSan)" --no-suite packaging || status=1
   fi
   rm -f /tmp/machnet-sanitize.$$.log
