@@ -206,9 +206,9 @@ if ((client_rc != 0)) || ! grep -q "^reply: Hello World!" "$work/client.out" || 
   tail -n 15 "$work/a.log" "$work/b.log"
   echo >&2
   echo "demo: FAILED: \"Hello World!\" did not cross from $ip_a ($ns_a) to $ip_b ($ns_b) and back." >&2
-  echo "demo: both daemons started on their ports, but no flow crossed the wire: the remote" >&2
-  echo "demo: data path (handshake, transport) is not working in this build. The one-daemon demo" >&2
-  echo "demo: works today: $0 --local" >&2
+  echo "demo: both daemons started on their ports, but the message did not make the round" >&2
+  echo "demo: trip: see the client's error and the daemon logs above (machnetctl stats shows" >&2
+  echo "demo: dropped frames by reason). The one-daemon demo needs no network: $0 --local" >&2
   exit 1
 fi
 echo "demo: \"Hello World!\" crossed from $ns_a to $ns_b and back; done"

@@ -8,7 +8,7 @@ kernel can make AF_XDP sockets and DPDK has the driver; skipped with the reason 
 - two daemons on af_xdp: hello_world and flow_check (2 000 messages log-uniform from 1 B to
   1 MiB, plus one of 8 MiB), every byte checked both ways and in order.
 
-The message tests fail (they do not skip) until flows cross the wire. Needs root."""
+Needs root."""
 
 import json
 import signal

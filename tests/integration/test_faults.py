@@ -13,8 +13,7 @@ transport's retransmissions reported from `machnetctl flows --json` (printed in 
   every message arrives.
 
 Message sizes here are log-uniform from 1 B to 64 KiB (not 8 MiB as in test_two_daemons) so
-that the whole file runs in a few minutes on two cores under loss. These tests fail (they do
-not skip) until flows cross the wire. Needs root."""
+that the whole file runs in a few minutes on two cores under loss. Needs root."""
 
 import json
 import threading

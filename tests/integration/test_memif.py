@@ -8,7 +8,7 @@ link): daemon A (10.77.0.11) owns the memif socket (role=server) and must be up 
 - flow_check: 10 000 messages log-uniform from 1 B to 1 MiB plus three of 8 MiB, every byte
   checked both ways and in order; flows on both sides agree on the counts.
 
-The message tests fail (they do not skip) until flows cross the wire. Needs root (DPDK)."""
+Needs root (DPDK)."""
 
 import os
 

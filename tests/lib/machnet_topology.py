@@ -370,10 +370,22 @@ class TwoDaemonTest(TempDirTest):
                                  server_port, messages):
         """The client side's flow and the server side's flow agree: what one sent the other
         received, both ways. Returns (client_flow, server_flow)."""
-        cf = wait_for(lambda: self.flow_between(client_daemon, client_ip, client_port, server_ip, server_port),
-                      10, f"flow {client_ip}:{client_port} -> {server_ip}:{server_port} in machnetctl flows")
-        sf = wait_for(lambda: self.flow_between(server_daemon, server_ip, server_port, client_ip, client_port),
-                      10, f"flow {server_ip}:{server_port} <- {client_ip}:{client_port} in machnetctl flows")
+        # tx_msgs counts acknowledged messages: the last ACKs may still be on their way (or
+        # lost and due again), so wait until both sides agree or 15 s have passed.
+        def both():
+            c = self.flow_between(client_daemon, client_ip, client_port, server_ip, server_port)
+            s = self.flow_between(server_daemon, server_ip, server_port, client_ip, client_port)
+            if c is None or s is None:
+                return None
+            settled = c["tx_msgs"] == s["rx_msgs"] and s["tx_msgs"] == c["rx_msgs"]
+            return (c, s) if settled else None
+        try:
+            cf, sf = wait_for(both, 15, "both ends of the flow to agree on their counts", interval=0.1)
+        except AssertionError:
+            cf = self.flow_between(client_daemon, client_ip, client_port, server_ip, server_port)
+            sf = self.flow_between(server_daemon, server_ip, server_port, client_ip, client_port)
+            self.assertIsNotNone(cf, f"flow {client_ip}:{client_port} -> {server_ip}:{server_port} in machnetctl flows")
+            self.assertIsNotNone(sf, f"flow {server_ip}:{server_port} <- {client_ip}:{client_port} in machnetctl flows")
         print(f"client-side flow: {json.dumps(cf)}\nserver-side flow: {json.dumps(sf)}")
         self.assertEqual(cf["state"], "established")
         self.assertEqual(sf["state"], "established")
