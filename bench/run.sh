@@ -5,6 +5,8 @@
 #   bench/run.sh [--quick] [--runs N] [--duration S] [--sizes "64 1024 65536"]
 #                [--windows "1 32"] [--links "kernel-udp kernel-tcp af_packet af_xdp memif local"]
 #                [--polling adaptive|busy]   ([engine] polling of every daemon; default adaptive)
+#                [--engine-toml 'KEYS']      (more [engine] keys for every daemon, e.g. 'adaptive_spin_us = 20')
+#                [--daemon-toml 'TOML']      (more tables for every daemon, e.g. '[transport]\ncongestion_control = "fixed"')
 #
 # Links (rows), each set up once, then every size x window runs against one server:
 #   kernel-udp/tcp  bench/kernel_rr between netns P-a (10.77.0.1) and P-b (10.77.0.2), veth
@@ -34,6 +36,8 @@ sizes="64 1024 65536"
 windows="1 32"
 links="kernel-udp kernel-tcp af_packet af_xdp memif local"
 polling=adaptive
+daemon_toml=""
+engine_toml=""
 while (($#)); do
   case "$1" in
     --quick) runs=1; duration=2; shift ;;
@@ -43,6 +47,8 @@ while (($#)); do
     --windows) windows=$2; shift 2 ;;
     --links) links=$2; shift 2 ;;
     --polling) polling=$2; shift 2 ;;
+    --daemon-toml) daemon_toml=$2; shift 2 ;;
+    --engine-toml) engine_toml=$2; shift 2 ;;
     -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -101,8 +107,8 @@ cpu_ticks() {  # utime+stime of a live process, in clock ticks (0 if gone)
 # until its admin socket answers. Returns 1 with the log's last lines in $work/NAME.why.
 start_daemon() {
   local name=$1 ns=$2 nic=$3 pid
-  printf '[daemon]\napp_socket = "%s"\nadmin_socket = "%s"\n%s\n[engine]\npolling = "%s"\n[dpdk]\nhugepages = "off"\nmemory_mb = 256\n' \
-    "$work/$name.sock" "$work/$name-ctl.sock" "$nic" "$polling" >"$work/$name.toml"
+  printf '[daemon]\napp_socket = "%s"\nadmin_socket = "%s"\n%s\n[engine]\npolling = "%s"\n%b\n[dpdk]\nhugepages = "off"\nmemory_mb = 256\n%b\n' \
+    "$work/$name.sock" "$work/$name-ctl.sock" "$nic" "$polling" "$engine_toml" "$daemon_toml" >"$work/$name.toml"
   if [[ -n "$ns" ]]; then
     ip netns exec "$ns" "$machnetd" --config "$work/$name.toml" >"$work/$name.log" 2>&1 &
   else

@@ -46,7 +46,7 @@ struct NicConfig {
 struct EngineConfig {
   std::vector<uint32_t> cores;  // CPU ids, one engine each; empty: one engine, not pinned
   Polling polling = Polling::kAdaptive;
-  uint32_t adaptive_spin_us = 200;      // spin this long without work before sleeping
+  uint32_t adaptive_spin_us = 20;      // spin this long without work before sleeping
   uint32_t adaptive_max_sleep_us = 1000;  // longest single sleep when idle
 };
 
@@ -71,7 +71,7 @@ struct TransportConfig {
   uint32_t initial_window = 32;  // packets
   uint32_t min_window = 2;
   uint32_t max_window = 128;  // the SACK bitmap's reach
-  uint32_t target_delay_us = 500;  // round trip
+  uint32_t target_delay_us = 2000;  // round trip; see config/machnet.toml for why this high
   uint32_t rto_min_us = 1000;
   uint32_t rto_max_us = 200000;
   uint32_t max_retransmits = 12;

@@ -3,6 +3,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sched.h>
 #include <unistd.h>
@@ -212,13 +213,17 @@ void Engine::run_st() {
   const bool adaptive = config_.polling == Polling::kAdaptive;
   const uint64_t spin_ns = uint64_t{config_.adaptive_spin_us} * 1000;
   const uint64_t max_sleep_ns = uint64_t{config_.adaptive_max_sleep_us} * 1000;
-  uint64_t idle_since = 0;
+  // Our sleeps are short and their length matters: without this the kernel may stretch
+  // each by its default 50 us of timer slack.
+  if (adaptive) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  uint64_t idle_since = 0, last_work = 0;
   uint64_t sleep_ns = kFirstSleepNs;
   while (!stop_.load(std::memory_order_relaxed)) {
     const bool work = poll_once_st();
 
     if (work) {
       idle_since = 0;
+      last_work = now_ns_;
       sleep_ns = kFirstSleepNs;
       continue;
     }
@@ -236,8 +241,10 @@ void Engine::run_st() {
     // acknowledgements the steps stay short (an ACK is due within an RTT and every
     // microsecond asleep adds to it), but they are still sleeps: on a small VM an engine
     // that spins through its peers' round trips steals the core they need to answer.
+    // The steps also stay short for a while after the last work: in a conversation the
+    // next packet (the reply, the next request) comes from the port, which cannot wake us.
     idle_sleep_st(sleep_ns);
-    if (awaiting_acks_st()) sleep_ns = kFirstSleepNs;
+    if (awaiting_acks_st() || now - last_work < kConversationNs) sleep_ns = kFirstSleepNs;
     else sleep_ns = std::min(sleep_ns * 2, max_sleep_ns > 0 ? max_sleep_ns : kFirstSleepNs);
   }
 }
