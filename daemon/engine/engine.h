@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -103,6 +104,7 @@ class Engine final : public PortSink {
   void erase_endpoint_st(const FlowKey& key);
   uint16_t ephemeral_port_st();
   void flows_json_st(nlohmann::json& out);
+  nlohmann::json flow_row_st(const RemoteFlow& f) const;
 
   // Channel work (engine/local_delivery.cc).
   uint32_t reclaim_st(EngineChannel& ch);
@@ -159,6 +161,10 @@ class Engine final : public PortSink {
   std::vector<std::unique_ptr<RemoteFlow>> ended_;
   std::vector<RemoteFlow*> arp_waiters_;
   std::vector<RemoteFlow*> waking_;  // scratch of wake_blocked_st
+  // Flows that ended in failure (reset, peer gone): (when, their last `flows` row).
+  std::deque<std::pair<uint64_t, nlohmann::json>> failed_;
+  static constexpr size_t kFailedFlowsKept = 64;
+  static constexpr uint64_t kFailedFlowsShownUs = 60'000'000;
   std::vector<std::unique_ptr<TxRecord>> tx_records_;  // free list
   uint64_t next_arp_tick_us_ = 0;
   std::mt19937 rng_;

@@ -252,6 +252,11 @@ void Engine::flow_ended_st(RemoteFlow& f, FlowError why) {
     // of a conversation, and upstream-style servers treat any -1 from recv as fatal.
     notify_flow_ended_st(*f.owner, f.key, ended_errno(why));
   }
+  if (why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit) {
+    failed_.emplace_back(now_us_, flow_row_st(f));
+    failed_.back().second["state"] = "reset";
+    if (failed_.size() > kFailedFlowsKept) failed_.pop_front();
+  }
   if (f.client) --port_refs_[f.key.src_port];
   auto it = remote_.find(f.key);
   if (it != remote_.end() && it->second.get() == &f) {
@@ -294,42 +299,52 @@ void Engine::reap_flows_st() {
   ended_.clear();
 }
 
+nlohmann::json Engine::flow_row_st(const RemoteFlow& f) const {
+  const auto& s = f.flow.stats();
+  const auto& r = f.flow.rtt();
+  const FlowKey& key = f.key;
+  return {
+      {"engine", 0},
+      {"local_ip", Ipv4Address{key.src_ip}.to_string()},
+      {"local_port", key.src_port},
+      {"remote_ip", Ipv4Address{key.dst_ip}.to_string()},
+      {"remote_port", key.dst_port},
+      {"state", f.arp_deadline_us ? "arp" : transport::to_string(f.flow.state())},
+      {"role", f.client ? "client" : "server"},
+      {"channel", f.owner ? f.owner->id : 0},
+      {"tx_msgs", s.tx_msgs},
+      {"tx_bytes", s.tx_bytes},
+      {"rx_msgs", s.rx_msgs},
+      {"rx_bytes", s.rx_bytes},
+      {"tx_packets", s.tx_packets},
+      {"rx_packets", s.rx_packets},
+      {"retransmissions", s.retransmissions},
+      {"rto_timeouts", s.rto_timeouts},
+      {"fast_retransmits", s.fast_retransmits},
+      {"spurious_timeouts", s.spurious_timeouts},
+      {"rx_duplicates", s.rx_duplicates},
+      {"rx_out_of_order", s.rx_out_of_order},
+      {"rx_no_room", s.rx_no_room},
+      {"protocol_errors", s.protocol_errors},
+      {"srtt_us", r.srtt_us()},
+      {"rttvar_us", r.rttvar_us()},
+      {"rto_us", r.rto_us()},
+      {"cwnd", f.flow.cwnd()},
+      {"peer_window", f.flow.peer_window()},
+      {"inflight", f.flow.inflight()},
+      {"queued_msgs", f.flow.queued_messages()},
+      {"error", transport::to_string(f.flow.error())},
+  };
+}
+
 void Engine::flows_json_st(nlohmann::json& out) {
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& [key, f] : remote_) {
-    const auto& s = f->flow.stats();
-    const auto& r = f->flow.rtt();
-    list.push_back({
-        {"engine", 0},
-        {"local_ip", Ipv4Address{key.src_ip}.to_string()},
-        {"local_port", key.src_port},
-        {"remote_ip", Ipv4Address{key.dst_ip}.to_string()},
-        {"remote_port", key.dst_port},
-        {"state", f->arp_deadline_us ? "arp" : transport::to_string(f->flow.state())},
-        {"role", f->client ? "client" : "server"},
-        {"channel", f->owner ? f->owner->id : 0},
-        {"tx_msgs", s.tx_msgs},
-        {"tx_bytes", s.tx_bytes},
-        {"rx_msgs", s.rx_msgs},
-        {"rx_bytes", s.rx_bytes},
-        {"tx_packets", s.tx_packets},
-        {"rx_packets", s.rx_packets},
-        {"retransmissions", s.retransmissions},
-        {"rto_timeouts", s.rto_timeouts},
-        {"fast_retransmits", s.fast_retransmits},
-        {"rx_duplicates", s.rx_duplicates},
-        {"rx_out_of_order", s.rx_out_of_order},
-        {"rx_no_room", s.rx_no_room},
-        {"protocol_errors", s.protocol_errors},
-        {"srtt_us", r.srtt_us()},
-        {"rttvar_us", r.rttvar_us()},
-        {"rto_us", r.rto_us()},
-        {"cwnd", f->flow.cwnd()},
-        {"peer_window", f->flow.peer_window()},
-        {"inflight", f->flow.inflight()},
-        {"queued_msgs", f->flow.queued_messages()},
-        {"error", transport::to_string(f->flow.error())},
-    });
+  for (const auto& [key, f] : remote_) list.push_back(flow_row_st(*f));
+  // Flows that failed lately stay listed a while, with their error, for whoever looks.
+  while (!failed_.empty() && now_us_ - failed_.front().first > kFailedFlowsShownUs) failed_.pop_front();
+  for (const auto& [at, row] : failed_) {
+    list.push_back(row);
+    list.back()["ended_s_ago"] = (now_us_ - at) / 1'000'000;
   }
   for (const auto& [key, ep] : flows_) {
     list.push_back({

@@ -9,6 +9,9 @@ joined by a veth pair that each drives through DPDK net_af_packet (scripts/topol
   the other way round (client in P-b);
 - `machnetctl flows --json` on both sides shows the flow established with tx_msgs on one side
   equal to rx_msgs on the other, both ways;
+- a peer daemon that dies mid-transfer: after [transport] max_retransmits timeouts the flow
+  is reset, the application's machnet_recv fails with ETIMEDOUT, and `machnetctl flows` keeps
+  showing the flow as "reset" with the reason;
 - connect to an address where no daemon answers: -1 with ETIMEDOUT/EHOSTUNREACH within
   [transport] connect_timeout_ms; connect to a port nobody listens on: -1 ECONNREFUSED at once.
 
@@ -17,9 +20,9 @@ flows cross the wire. Needs root; skips otherwise."""
 
 import json
 
-from machnet_testlib import main
-from machnet_topology import (A_IP, B_IP, DATA_PATH_HINT, FLOW_PORT, HELLO_WORLD, KERNEL_A_IP, KERNEL_B_IP,
-                              NO_DAEMON_IP, Proc, TwoDaemonTest)
+from machnet_testlib import main, wait_for
+from machnet_topology import (A_IP, B_IP, DATA_PATH_HINT, FLOW_CHECK, FLOW_PORT, HELLO_WORLD, KERNEL_A_IP,
+                              KERNEL_B_IP, NO_DAEMON_IP, Proc, TwoDaemonTest)
 
 CONNECT_TIMEOUT_MS = 1500
 
@@ -84,6 +87,25 @@ class TwoDaemonsTest(TwoDaemonTest):
         self.assertFalse(result["ok"], "connected to a port nobody listens on")
         self.assertEqual(result["errno"], "ECONNREFUSED", f"connect to {B_IP}:4444: {result} ({DATA_PATH_HINT})")
         self.assertLess(result["seconds"], 0.5, "ECONNREFUSED should come from the peer's RST, not a timeout")
+
+
+    def test_a_peer_that_vanishes_resets_the_flow_and_the_application_hears(self):
+        server = self.flow_server(self.b, self.topo.ns_b, B_IP)
+        client = Proc(self, "client", [FLOW_CHECK, "client", "--local_ip", A_IP, "--remote_ip", B_IP,
+                                       "--port", FLOW_PORT, "--count", 1000000, "--seed", 5,
+                                       "--max_size", 65536, "--timeout_s", 60], self.app_env(self.a), self.topo.ns_a)
+        wait_for(lambda: any(f.get("state") == "established" and f.get("tx_msgs", 0) > 100 for f in self.flows(self.a)),
+                 30, "the flow to carry messages")
+        self.b.proc.kill()  # the whole peer daemon vanishes, nothing says goodbye
+        self.b.proc.wait()
+        server.kill()
+        rc = client.finish(30)  # 12 timeouts with backoff capped at 200 ms: about 1.5 s
+        self.assertNotEqual(rc, 0, client.text()[-2000:])
+        self.assertIn("ETIMEDOUT", client.text(), "machnet_recv must say the peer stopped answering")
+        row = wait_for(lambda: next((f for f in self.flows(self.a) if f.get("state") == "reset"), None), 10,
+                       "the failed flow in machnetctl flows")
+        self.assertIn("retransmission limit", row["error"])
+        self.assertGreaterEqual(row["rto_timeouts"], 12)
 
 
 if __name__ == "__main__":
