@@ -11,6 +11,8 @@
 #include <cstring>
 #include <utility>
 
+#include "net/checksum.h"
+
 namespace machnet::net {
 namespace {
 
@@ -80,8 +82,7 @@ void finish_udp_checksum(uint8_t* frame) {
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + kEthernetHeaderSize);
   auto* udp = reinterpret_cast<rte_udp_hdr*>(frame + kEthernetHeaderSize + kIpv4HeaderSize);
   udp->dgram_cksum = 0;
-  // rte_ipv4_udptcp_cksum already maps a computed 0 to 0xffff, as RFC 768 asks for UDP.
-  udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+  udp->dgram_cksum = udp_checksum(ip, udp, rte_be_to_cpu_16(ip->total_length) - kIpv4HeaderSize);
 }
 
 uint32_t build_arp_request(uint8_t* frame, const MacAddress& my_mac, Ipv4Address my_ip, Ipv4Address target_ip) {

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "net/checksum.h"
+
 namespace machnet::net {
 namespace {
 
@@ -27,16 +29,6 @@ MacAddress mac_of(const rte_ether_addr& a) {
 
 bool is_broadcast(const rte_ether_addr& a) {
   return std::all_of(std::begin(a.addr_bytes), std::end(a.addr_bytes), [](uint8_t b) { return b == 0xff; });
-}
-
-// One's-complement sum over the UDP datagram and its pseudo-header must be all ones.
-// (rte_ipv4_udptcp_cksum_verify does this too, but is still experimental API in 22.11.)
-bool udp_checksum_ok(const rte_ipv4_hdr* ip, const rte_udp_hdr* udp, uint32_t udp_len) {
-  uint32_t sum = rte_raw_cksum(udp, udp_len);
-  sum += rte_ipv4_phdr_cksum(ip, 0);
-  sum = (sum & 0xffff) + (sum >> 16);
-  sum = (sum & 0xffff) + (sum >> 16);
-  return sum == 0xffff;
 }
 
 ParsedFrame parse_arp(const uint8_t* frame, uint32_t len, const Interface& me) {
@@ -86,7 +78,7 @@ ParsedFrame parse_udp(const uint8_t* frame, uint32_t l3, uint32_t ip_len, uint32
     return drop(DropReason::kBadUdpLength);
   // Machnet always checksums: a zero checksum ("none") is as bad as a wrong one, since
   // the checksum is what catches corruption on links that do not.
-  if (!offloads.l4_checksum_good && (udp->dgram_cksum == 0 || !udp_checksum_ok(ip, udp, udp_len)))
+  if (!offloads.l4_checksum_good && (udp->dgram_cksum == 0 || !udp_checksum_verifies(ip, udp, udp_len)))
       [[unlikely]]
     return drop(DropReason::kBadUdpChecksum);
   if (udp_len < sizeof(rte_udp_hdr) + kMachnetHeaderSize) [[unlikely]]
