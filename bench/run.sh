@@ -83,7 +83,14 @@ stop_pid() {  # TERM, 5 s grace, then KILL
   wait "$pid" 2>/dev/null || true
 }
 stop_all() {
-  local pid
+  local pid sock
+  # Each daemon's counters and flows (retransmissions, drops by reason) as the runs left
+  # them, for reading a slow or noisy row.
+  for sock in "$work"/*-ctl.sock; do
+    [[ -S $sock ]] || continue
+    "$machnetctl" --socket "$sock" stats --json >"${sock%-ctl.sock}.stats.json" 2>/dev/null || true
+    "$machnetctl" --socket "$sock" flows --json >"${sock%-ctl.sock}.flows.json" 2>/dev/null || true
+  done
   for pid in "${pids[@]}"; do stop_pid "$pid"; done
   pids=()
   daemon_pids=()
@@ -93,7 +100,7 @@ cleanup() {
   stop_all
   ((topology_up)) && scripts/topology.sh down --prefix "$prefix" >/dev/null 2>&1
   # Daemon logs, configs and server output, for the post-mortem of a failed row.
-  mkdir -p "$OUT/logs" && cp "$work"/*.log "$work"/*.out "$work"/*.toml "$OUT/logs/" 2>/dev/null
+  mkdir -p "$OUT/logs" && cp "$work"/*.log "$work"/*.out "$work"/*.toml "$work"/*.json "$OUT/logs/" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT

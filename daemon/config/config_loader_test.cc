@@ -86,6 +86,7 @@ restore_on_stop = false
 [engine]
 cores = [2, 3]
 polling = "busy"
+adaptive_yield_us = 0
 [dpdk]
 eal_args = ["--log-level=8", "-a", "x"]
 memory_mb = 2048
@@ -104,6 +105,7 @@ memory_mb = 2048
   EXPECT_FALSE(c.nic.restore_on_stop);
   EXPECT_THAT(c.engine.cores, ElementsAre(2u, 3u));
   EXPECT_EQ(c.engine.polling, Polling::kBusy);
+  EXPECT_EQ(c.engine.adaptive_yield_us, 0u);
   EXPECT_THAT(c.dpdk.eal_args, ElementsAre("--log-level=8", "-a", "x"));
   EXPECT_EQ(c.dpdk.memory_mb, 2048u);
 }

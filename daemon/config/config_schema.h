@@ -95,6 +95,7 @@ void visit(V& v, C& c) {
   v.integer_list("cores", c.engine.cores, 0u, 4095u, 64u);
   v.choice("polling", c.engine.polling, NameTable<Polling>(kPollings));
   v.integer("adaptive_spin_us", c.engine.adaptive_spin_us, 0u, 1000000u);
+  v.integer("adaptive_yield_us", c.engine.adaptive_yield_us, 0u, 1000000u);
   v.integer("adaptive_max_sleep_us", c.engine.adaptive_max_sleep_us, 1u, 100000u);
 
   v.section("dpdk");
