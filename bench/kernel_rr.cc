@@ -105,7 +105,10 @@ int udp_server(int fd, const mb::Options& o, mb::Reporter& rep) {
     socklen_t from_len = sizeof(from);
     const ssize_t n = recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
     if (n < 0) {
-      if (would_block()) continue;
+      if (would_block()) {
+        mb::spin_pause();
+        continue;
+      }
       return rep.finish(mb::now_ns(), err("recvfrom"));
     }
     last_activity = mb::now_ns();
@@ -284,6 +287,7 @@ int tcp_server(int listen_fd, const mb::Options& o, mb::Reporter& rep) {
     const bool reading = c->pending_out() < kMaxPendingOut;
     const short events = static_cast<short>((reading ? POLLIN : 0) | (c->pending_out() ? POLLOUT : 0));
     if (timeout && wait_fd(c->fd(), events, timeout) <= 0) continue;
+    const uint64_t echoed_before = echoed;
     bool ok = !reading || c->fill();
     for (auto f = c->next_frame(); f.first; f = c->next_frame()) {
       c->queue(f.first, f.second);
@@ -291,6 +295,7 @@ int tcp_server(int listen_fd, const mb::Options& o, mb::Reporter& rep) {
       ++echoed;
       last_activity = mb::now_ns();
     }
+    if (!timeout && echoed == echoed_before) mb::spin_pause();  // spinning, and nothing came
     ok = c->flush() && ok && c->next_frame().second != SIZE_MAX;
     if (!ok) c.reset();  // the client left (or spoke garbage): wait for the next one
   }

@@ -106,7 +106,10 @@ int run_server(void* channel, const mb::Options& o) {
       }
       return rep.finish(mb::now_ns(), "machnet_recv: " + last_error());
     }
-    if (n == 0) continue;
+    if (n == 0) {
+      if (!idle) mb::spin_pause();
+      continue;
+    }
     last_activity = mb::now_ns();
     // The reply goes back on the flow as travelled, source and destination swapped.
     const MachnetFlow_t reply{from.dst_ip, from.src_ip, from.dst_port, from.src_port};
