@@ -16,10 +16,11 @@ inline constexpr uint32_t kReclaimBurst = 256;
 // Shorter reacts faster after a lull, longer burns less CPU on an idle host.
 inline constexpr uint64_t kFirstSleepNs = 20'000;
 
-// After the last work, idle sleeps stay at kFirstSleepNs this long before they grow: the
-// gap between the packets of a conversation (request, reply, next request) arriving from
-// the port, which has no doorbell. Longer keeps latency low across slower conversations,
-// at about 50 K short sleeps per second of CPU cost while it lasts.
+// After the last work (and after [engine] adaptive_yield_us of yielding), idle sleeps stay
+// at kFirstSleepNs this long before they grow: the gap between the packets of a slower
+// conversation (request, reply, next request) arriving from the port, which has no
+// doorbell. Longer keeps latency low across slower conversations, at the CPU cost of up to
+// 50 K short sleeps per second while it lasts.
 inline constexpr uint64_t kConversationNs = 10'000'000;
 
 // How long a message may wait for a full receiver before it is dropped (counted as
