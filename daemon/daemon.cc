@@ -74,17 +74,29 @@ Result<void> Daemon::start() {
   }
   group_ = control::lookup_group(c.daemon.group);
   register_admin_commands();
+  // The port's configuration: as written for modes "pci" and "vdev"; for "auto", the NIC
+  // that detection chose and the binding plan prepared, opened as mode "pci" would.
+  Config port_config = c;
   if (c.nic.mode == NicMode::kAuto) {
     // After the socket locks, so a second daemon never touches the NIC of the first.
     notifier_.status("Detecting the cloud and the NIC");
     nic_ = std::make_unique<nic::NicManager>(c);
     if (auto r = nic_->start(); !r) return r;
+    auto target = nic_->port_target();
+    if (!target) return target.error();
+    if (*target && c.testing.enabled && c.testing.sysfs_root != TestingConfig{}.sysfs_root) {
+      // A fake sysfs tree has no device behind it for DPDK to open.
+      spdlog::warn("[testing] sysfs_root is a fake tree: not opening the DPDK port on {} ({})", (*target)->eal_device,
+                   (*target)->ip.to_string());
+    } else if (*target) {
+      port_config = nic::port_config(c, **target);
+    }
   }
-  // With a port (mode "vdev"/"pci") flows reach other daemons; without one (mode "none")
-  // the daemon's address is the configured one or 127.0.0.1 and channels connect to it
-  // only, delivered locally.
-  if (auto r = start_port(c); !r) return r;
-  const uint32_t local_ip = c.nic.ip ? c.nic.ip->address.value : 0x7f000001u;
+  // With a port (mode "vdev"/"pci", or "auto" with a NIC) flows reach other daemons;
+  // without one the daemon's address is the configured one or 127.0.0.1 and channels
+  // connect to it only, delivered locally.
+  if (auto r = start_port(port_config); !r) return r;
+  const uint32_t local_ip = port_config.nic.ip ? port_config.nic.ip->address.value : 0x7f000001u;
   engine_ = std::make_unique<engine::Engine>(c.engine, c.transport, c.channels.max_message_bytes, local_ip);
   if (port_io_) engine_->attach_port(port_io_.get());
   engine_->start();

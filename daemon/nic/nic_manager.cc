@@ -53,6 +53,12 @@ Result<void> NicManager::start() {
   return {};
 }
 
+Result<std::optional<PortTarget>> NicManager::port_target() const {
+  std::lock_guard lock(mutex_);
+  if (!detection_) return std::optional<PortTarget>{};
+  return nic::port_target(*detection_);
+}
+
 void NicManager::stop() {
   std::lock_guard lock(mutex_);
   if (!applied_) return;

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "nic/detector.h"
 #include "nic/env.h"
+#include "nic/port_target.h"
 #include "util/result.h"
 
 namespace machnet::nic {
@@ -26,6 +27,9 @@ class NicManager {
   // No cloud and no NIC named in [nic] is not an error: the daemon runs without a NIC.
   Result<void> start();
   void stop();
+
+  // After start(): the NIC the DPDK port is to open (nullopt: none was chosen).
+  Result<std::optional<PortTarget>> port_target() const;
 
   nlohmann::json status() const;     // cloud and chosen NIC, for `machnetctl status`
   nlohmann::json detect_now() const;  // a fresh detection that changes nothing

@@ -6,7 +6,6 @@ and an application built from the installed headers and pkg-config file. Not cov
 network (there is none in this mode)."""
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -14,7 +13,7 @@ import tempfile
 import textwrap
 import time
 
-from machnet_testlib import TempDirTest, main, wait_for
+from machnet_testlib import Proc, TempDirTest, main, wait_for
 
 DRIVER = os.environ["CHAN_DRIVER"]
 HELLO = os.environ["HELLO_WORLD"]
@@ -22,42 +21,11 @@ BUILD_ROOT = os.environ["MACHNET_BUILD_ROOT"]
 NONE_MODE = '[nic]\nmode = "none"\n'
 
 
-class App:
-    """A driver process whose stdout lines are collected in a file we can wait on."""
-
-    def __init__(self, test, args, env):
-        self.out_path = os.path.join(test.dir, f"app-{len(test.apps)}.out")
-        self.out = open(self.out_path, "wb")
-        self.proc = subprocess.Popen(args, env=env, stdout=self.out, stderr=subprocess.STDOUT)
-        test.apps.append(self)
-        test.addCleanup(self.kill)
-
-    def text(self):
-        with open(self.out_path, errors="replace") as f:
-            return f.read()
-
-    def wait_line(self, pattern, timeout):
-        def seen():
-            if re.search(pattern, self.text(), re.M):
-                return True
-            if self.proc.poll() is not None:
-                raise AssertionError(f"app exited {self.proc.returncode} before '{pattern}':\n{self.text()}")
-            return False
-        wait_for(seen, timeout, pattern, interval=0.02)
-
-    def finish(self, timeout):
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"app did not finish within {timeout} s:\n{self.text()[-2000:]}")
-        return self.proc.returncode
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.out.close()
+def App(test, args, env):
+    """A driver process whose output we can wait on, numbered in test.apps."""
+    app = Proc(test, f"app-{len(test.apps)}", args, env)
+    test.apps.append(app)
+    return app
 
 
 class ChannelTest(TempDirTest):

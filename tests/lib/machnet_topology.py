@@ -15,7 +15,6 @@ Layout (see docs/testing-topologies.md): daemon A = 10.77.0.11 in P-a on P-a0, d
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -23,7 +22,7 @@ import textwrap
 import time
 import unittest
 
-from machnet_testlib import SOURCE_ROOT, TempDirTest, require_root, wait_for
+from machnet_testlib import SOURCE_ROOT, Proc, TempDirTest, require_root, wait_for  # Proc: re-exported for the tests
 
 TOPOLOGY_SH = os.path.join(SOURCE_ROOT, "scripts", "topology.sh")
 FLOW_CHECK = os.environ.get("FLOW_CHECK", "flow_check")
@@ -148,60 +147,6 @@ def port_toml(vdev, ip, connect_timeout_ms=2000, faults=None, buffers_per_channe
         for key, value in faults.items():
             text += f"{key} = {float(value) if key in ('rx_drop', 'tx_drop', 'tx_duplicate', 'tx_reorder') else int(value)}\n"
     return text + textwrap.dedent(extra)
-
-
-class Proc:
-    """A program (optionally in a namespace) whose output goes to a file we can wait on."""
-
-    def __init__(self, test, name, cmd, env, netns=None):
-        self.name = name
-        self.out_path = os.path.join(test.dir, f"{name}.out")
-        self.out = open(self.out_path, "wb")
-        if netns:
-            cmd = ["ip", "netns", "exec", netns] + cmd
-        self.cmd = [str(c) for c in cmd]
-        # ip netns exec execs the program: self.proc.pid is the program itself.
-        self.proc = subprocess.Popen(self.cmd, env=env, stdout=self.out, stderr=subprocess.STDOUT)
-        test.addCleanup(self.kill)
-
-    def text(self):
-        with open(self.out_path, errors="replace") as f:
-            return f.read()
-
-    def wait_line(self, pattern, timeout):
-        def seen():
-            m = re.search(pattern, self.text(), re.M)
-            if m:
-                return m
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited {self.proc.returncode} before '{pattern}':\n{self.text()[-3000:]}")
-            return None
-        return wait_for(seen, timeout, f"'{pattern}' from {self.name}", interval=0.02)
-
-    def finish(self, timeout):
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"{self.name} did not finish within {timeout} s:\n{self.text()[-3000:]}")
-
-    def json_lines(self):
-        out = []
-        for line in self.text().splitlines():
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass
-        return out
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if not self.out.closed:
-            self.out.close()
 
 
 def rss_kib(pid):
