@@ -261,8 +261,8 @@ void Engine::run_st() {
     // but let any runnable thread have the core first. On a small VM the applications and
     // the peer daemon share our cores: a yield gives them the core as a sleep would, but
     // costs no timer and no wake-up, and the next packet from the port (which has no
-    // doorbell) is seen at once. Measured on 2 vCPUs, memif, 1 KB: window 32 +35 % msgs/s,
-    // window 1 p50 -30 %, daemon CPU per message lower (docs/PERFORMANCE.md).
+    // doorbell) is seen at once. Measured on 2 vCPUs, memif, 1 KB: window 32 about 1.5x
+    // the msgs/s, window 1 p50 about -25 %, less daemon CPU per message (docs/PERFORMANCE.md).
     if (now - last_work < yield_ns) {
       sched_yield();
       continue;
