@@ -6,7 +6,7 @@
 // engine's cycles with 1 KB messages over memif. The one's-complement sum does not care
 // how the words are grouped (RFC 1071 2(B)), so we add 32-bit words into four independent
 // 64-bit accumulators (no carry to propagate until the end: 2^32 words fit) and fold
-// once: the same 16-bit result, 1 KB in ~50 ns instead of ~200 ns on this machine.
+// once: the same 16-bit result, 1 KB in ~65 ns instead of ~200 ns on this machine.
 #pragma once
 
 #include <rte_ip.h>
@@ -52,18 +52,22 @@ inline uint16_t raw_sum(const void* buf, size_t len) {
   return fold_sum(sum + tail);
 }
 
-// The UDP checksum field for a datagram of udp_len bytes (header included, its checksum
-// field zero) behind the IPv4 header ip: never 0, which in UDP means "no checksum".
+// The one's-complement sum over the IPv4 pseudo-header and a UDP datagram of udp_len bytes
+// (header included), folded.
+inline uint16_t udp_sum(const rte_ipv4_hdr* ip, const void* udp, uint32_t udp_len) {
+  return fold_sum(uint64_t{raw_sum(udp, udp_len)} + rte_ipv4_phdr_cksum(ip, 0));
+}
+
+// The UDP checksum field for a datagram whose checksum field is zero: never 0, which in
+// UDP means "no checksum".
 inline uint16_t udp_checksum(const rte_ipv4_hdr* ip, const void* udp, uint32_t udp_len) {
-  const uint16_t sum = fold_sum(uint64_t{raw_sum(udp, udp_len)} + rte_ipv4_phdr_cksum(ip, 0));
-  const uint16_t field = static_cast<uint16_t>(~sum);
+  const uint16_t field = static_cast<uint16_t>(~udp_sum(ip, udp, udp_len));
   return field == 0 ? 0xffff : field;
 }
 
-// True when a received datagram's checksum (in place) verifies: the sum over the
-// pseudo-header and the datagram must be all ones.
+// True when a received datagram's checksum (in place) verifies: the sum must be all ones.
 inline bool udp_checksum_verifies(const rte_ipv4_hdr* ip, const void* udp, uint32_t udp_len) {
-  return fold_sum(uint64_t{raw_sum(udp, udp_len)} + rte_ipv4_phdr_cksum(ip, 0)) == 0xffff;
+  return udp_sum(ip, udp, udp_len) == 0xffff;
 }
 
 }  // namespace machnet::net
