@@ -1,9 +1,11 @@
 #include "daemon.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "channel/channel_manager.h"
@@ -35,6 +37,35 @@ bool is_live(const std::string& key) {
   for (auto live : kLiveKeys)
     if (key == live) return true;
   return false;
+}
+
+// Every CPU in [engine] cores must be one this process may run on. Checked before the EAL
+// starts: it pins the main thread, whose affinity we would read.
+Result<void> check_engine_cores(const Config& c) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return {};
+  for (uint32_t core : c.engine.cores) {
+    if (core >= CPU_SETSIZE || !CPU_ISSET(core, &allowed))
+      return make_error(fmt::format("[engine] cores: CPU {} does not exist or is not available to machnetd "
+                                    "(it may use {} CPU(s); see `nproc`)",
+                                    core, CPU_COUNT(&allowed)));
+  }
+  return {};
+}
+
+// Adds every number of `part` into `total`, recursively (the port counters of each queue).
+void add_counters(nlohmann::json& total, const nlohmann::json& part) {
+  for (auto it = part.begin(); it != part.end(); ++it) {
+    if (it->is_object()) {
+      if (!total.contains(it.key())) total[it.key()] = nlohmann::json::object();
+      add_counters(total[it.key()], *it);
+    } else if (it->is_number_unsigned()) {
+      total[it.key()] = total.value(it.key(), uint64_t{0}) + it->get<uint64_t>();
+    } else {
+      total[it.key()] = *it;
+    }
+  }
 }
 
 }  // namespace
@@ -92,22 +123,27 @@ Result<void> Daemon::start() {
       port_config = nic::port_config(c, **target);
     }
   }
+  if (auto r = check_engine_cores(c); !r) return r;
   // With a port (mode "vdev"/"pci", or "auto" with a NIC) flows reach other daemons;
   // without one the daemon's address is the configured one or 127.0.0.1 and channels
   // connect to it only, delivered locally.
   if (auto r = start_port(port_config); !r) return r;
   const uint32_t local_ip = port_config.nic.ip ? port_config.nic.ip->address.value : 0x7f000001u;
-  engine_ = std::make_unique<engine::Engine>(c.engine, c.transport, c.channels.max_message_bytes, local_ip);
-  if (port_io_) engine_->attach_port(port_io_.get());
-  engine_->start();
-  channel_manager_ = std::make_unique<channel::ChannelManager>(c.channels, c.dpdk.hugepages != Hugepages::kOff, *engine_);
-  // Healthy = the engine loop went round since the last watchdog ping. An engine stuck in
-  // a loop iteration (a bug, a hung device) stops the pings and systemd restarts us.
+  if (auto r = start_engines(port_config, local_ip); !r) return r;
+  std::vector<engine::Engine*> engines;
+  for (auto& e : engines_) engines.push_back(e.get());
+  channel_manager_ = std::make_unique<channel::ChannelManager>(c.channels, c.dpdk.hugepages != Hugepages::kOff, engines);
+  // Healthy = every engine loop went round since the last watchdog ping. An engine stuck
+  // in a loop iteration (a bug, a hung device) stops the pings and systemd restarts us.
   control_plane_ = std::make_unique<control::ControlPlane>(c.daemon, group_, *admin_commands_,
-                                                           [this, last = uint64_t{0}]() mutable {
-                                                             const uint64_t now = engine_->loops();
-                                                             const bool progressed = now != last;
-                                                             last = now;
+                                                           [this, last = std::vector<uint64_t>()]() mutable {
+                                                             last.resize(engines_.size(), 0);
+                                                             bool progressed = true;
+                                                             for (size_t i = 0; i < engines_.size(); ++i) {
+                                                               const uint64_t now = engines_[i]->loops();
+                                                               progressed = progressed && now != last[i];
+                                                               last[i] = now;
+                                                             }
                                                              return progressed;
                                                            });
   control_plane_->app_server().set_connection_handler(
@@ -120,10 +156,11 @@ Result<void> Daemon::start() {
 
 void Daemon::stop() {
   if (control_plane_) control_plane_->stop();
-  channel_manager_.reset();  // control thread stopped; the engine still answers its removals
-  if (engine_) engine_->stop();
-  engine_.reset();
-  port_io_.reset();  // after the engine, its only user, stopped
+  channel_manager_.reset();  // control thread stopped; the engines still answer its removals
+  for (auto& e : engines_) e->stop();
+  engines_.clear();
+  port_ios_.clear();  // after the engines, their only users, stopped
+  engine_shared_.reset();  // the steering rings, after every engine let go of them
   port_.reset();
   if (eal_) dpdk::cleanup_eal();
   eal_.reset();
@@ -220,7 +257,7 @@ nlohmann::json Daemon::status_json() const {
       {"cloud", nic_status.is_object() ? nic_status["cloud"] : nlohmann::json()},
       {"nic", nic_status.is_object() ? nic_status["nic"] : nlohmann::json()},
       {"port", port_json()},
-      {"engines", engine_ && engine_->running() ? 1 : 0},
+      {"engines", engines_json()},
       {"channels", channel_manager_ ? channel_manager_->channel_count() : 0},
       {"applications", channel_manager_ ? channel_manager_->app_count() : 0},
       {"reloads", reloads},
@@ -238,15 +275,74 @@ Result<void> Daemon::start_port(const Config& c) {
   auto eal = dpdk::init_eal(c);
   if (!eal) return eal.error();
   eal_ = *eal;
-  auto port = dpdk::Port::open_single(c.transport.mtu, port_mbufs(c.dpdk.memory_mb), c.nic.mac);
+  const auto queues = static_cast<uint16_t>(std::max<size_t>(1, c.engine.cores.size()));
+  auto port = dpdk::Port::open_single(c.transport.mtu, port_mbufs(c.dpdk.memory_mb), c.nic.mac, queues,
+                                      engine::RssSteering::kKey.data(),
+                                      static_cast<uint8_t>(engine::RssSteering::kKey.size()));
   if (!port) return port.error();
   port_ = std::move(*port);
-  port_io_ = std::make_unique<engine::PortIo>(*port_, net::Interface{port_->info().mac, c.nic.ip->address}, c.testing);
+  neighbours_ = std::make_unique<engine::Neighbours>();
+  for (uint16_t q = 0; q < queues; ++q)
+    port_ios_.push_back(std::make_unique<engine::PortIo>(*port_, q, *neighbours_,
+                                                         net::Interface{port_->info().mac, c.nic.ip->address}, c.testing));
   if (c.testing.enabled && c.testing.faults())
     spdlog::warn("[testing] fault injection is ON: rx_drop {} tx_drop {} tx_duplicate {} tx_reorder {} tx_delay_us {}",
                  c.testing.rx_drop, c.testing.tx_drop, c.testing.tx_duplicate, c.testing.tx_reorder, c.testing.tx_delay_us);
   spdlog::info("port {} serves {} at {}", port_->info().name, c.nic.ip->to_string(), port_->info().mac.to_string());
   return {};
+}
+
+// One engine per [engine] cores entry (one unpinned engine when the list is empty), each
+// with its queue pair; without a port (mode "none") one engine serves every channel.
+Result<void> Daemon::start_engines(const Config& c, uint32_t local_ip) {
+  std::vector<int> cores(c.engine.cores.begin(), c.engine.cores.end());
+  if (cores.empty()) cores.push_back(-1);
+  if (!port_ && cores.size() > 1) {
+    spdlog::warn("[engine] cores lists {} cores, but without a port (nic mode \"{}\") one engine serves all "
+                 "channels: on CPU {}",
+                 cores.size(), to_string(c.nic.mode), cores.front());
+    cores.resize(1);
+  }
+  engine_shared_ = std::make_unique<engine::EngineShared>();
+  if (port_ && cores.size() > 1) {
+    auto steering = engine::Steering::create(static_cast<uint32_t>(cores.size()));
+    if (!steering) return steering.error();
+    engine_shared_->steering = std::move(*steering);
+    if (!port_->info().reta.empty()) engine_shared_->rss.emplace(port_->info().reta);
+  }
+  for (uint32_t i = 0; i < cores.size(); ++i) {
+    engines_.push_back(std::make_unique<engine::Engine>(i, cores[i], *engine_shared_, c.engine, c.transport,
+                                                        c.channels.max_message_bytes, local_ip));
+    if (port_) engines_.back()->attach_port(port_ios_[i].get());
+  }
+  for (auto& e : engines_) e->start();
+  if (engines_.size() > 1)
+    spdlog::info("{} engines on CPUs {}; packets for another engine's flows go through the steering rings{}",
+                 engines_.size(), fmt::join(c.engine.cores, ", "),
+                 engine_shared_->rss ? " (the port's RSS steers most flows directly)" : "");
+  return {};
+}
+
+nlohmann::json Daemon::engines_json() const {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& e : engines_) {
+    const auto& k = e->counters();
+    const uint64_t loops = e->loops(), busy = e->busy_loops();
+    auto get = [](const auto& c) { return c.load(std::memory_order_relaxed); };
+    list.push_back({{"id", e->id()},
+                    {"core", e->core()},
+                    {"queue", e->id()},
+                    {"running", e->running()},
+                    {"flows", get(k.flows)},
+                    {"channels", get(k.channels)},
+                    {"loops", loops},
+                    {"busy_loops", busy},
+                    {"busy_fraction", loops ? double(busy) / double(loops) : 0.0},
+                    {"steered_in", get(k.steered_in)},
+                    {"steered_out", get(k.steered_out)},
+                    {"steer_drops", get(k.steer_drops)}});
+  }
+  return list;
 }
 
 nlohmann::json Daemon::port_json() const {
@@ -273,22 +369,17 @@ void Daemon::register_admin_commands() {
                        [this](const nlohmann::json&) { return status_json(); });
   admin_commands_->add("stats", Access::kRead, "port counters and drops by reason", [this](const nlohmann::json&) {
     nlohmann::json out = nlohmann::json::object();
-    if (port_io_) {
+    if (!port_ios_.empty()) {
       const auto eth = port_->stats();
-      out["port"] = port_io_->stats_json();
+      out["port"] = nlohmann::json::object();
+      for (const auto& io : port_ios_) add_counters(out["port"], io->stats_json());
       out["port"]["device"] = {{"ipackets", eth.ipackets}, {"opackets", eth.opackets}, {"ibytes", eth.ibytes},
                                {"obytes", eth.obytes},     {"imissed", eth.imissed},     {"ierrors", eth.ierrors},
                                {"oerrors", eth.oerrors},   {"rx_nombuf", eth.rx_nombuf}};
       out["port"]["mempool_free"] = rte_mempool_avail_count(port_->pool());
       out["port"]["mempool_in_use"] = rte_mempool_in_use_count(port_->pool());
     }
-    if (engine_) {
-      const uint64_t loops = engine_->loops(), busy = engine_->busy_loops();
-      out["engines"] = nlohmann::json::array({{{"id", 0},
-                                               {"loops", loops},
-                                               {"busy_loops", busy},
-                                               {"busy_fraction", loops ? double(busy) / double(loops) : 0.0}}});
-    }
+    out["engines"] = engines_json();
     if (channel_manager_) {
       const auto ch = channel_manager_->channels_json();
       uint64_t msgs_in = 0, msgs_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;
@@ -306,18 +397,21 @@ void Daemon::register_admin_commands() {
   });
   admin_commands_->add("flows", Access::kRead, "flows: addresses, state, owner, counters, RTT, window",
                        [this](const nlohmann::json&) {
-                         nlohmann::json out;
-                         if (!engine_) return nlohmann::json{{"flows", nlohmann::json::array()}, {"count", 0}};
-                         engine::Command cmd{.kind = engine::Command::Kind::kFlows, .out = &out};
-                         engine_->execute(cmd);
-                         if (channel_manager_) channel_manager_->add_owners(out["flows"]);
-                         return out;
+                         nlohmann::json list = nlohmann::json::array();
+                         for (auto& e : engines_) {
+                           nlohmann::json part;
+                           engine::Command cmd{.kind = engine::Command::Kind::kFlows, .out = &part};
+                           e->execute(cmd);
+                           for (auto& row : part["flows"]) list.push_back(std::move(row));
+                         }
+                         if (channel_manager_) channel_manager_->add_owners(list);
+                         return nlohmann::json{{"flows", list}, {"count", list.size()}};
                        });
   admin_commands_->add("arp", Access::kRead, "the port's ARP table", [this](const nlohmann::json&) {
     nlohmann::json out;
-    if (!engine_) return nlohmann::json{{"entries", nlohmann::json::array()}, {"pending", nlohmann::json::array()}};
+    if (engines_.empty()) return nlohmann::json{{"entries", nlohmann::json::array()}, {"pending", nlohmann::json::array()}};
     engine::Command cmd{.kind = engine::Command::Kind::kArp, .out = &out};
-    engine_->execute(cmd);
+    engines_.front()->execute(cmd);  // the table is the port's, shared by its engines
     return out;
   });
   admin_commands_->add("channels", Access::kRead, "channels: owner, rings, messages, drops by reason",

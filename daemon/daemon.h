@@ -23,7 +23,10 @@
 
 namespace machnet {
 
-namespace engine { class Engine; }
+namespace engine {
+class Engine;
+struct EngineShared;
+}
 namespace channel { class ChannelManager; }
 
 namespace nic { class NicManager; }
@@ -71,11 +74,16 @@ class Daemon {
   // [nic] mode = "vdev" or "pci": the EAL, the port and the engine's side of it.
   Result<void> start_port(const Config& c);
   nlohmann::json port_json() const;
+  nlohmann::json engines_json() const;
   std::optional<dpdk::EalInfo> eal_;
   std::unique_ptr<dpdk::Port> port_;
-  std::unique_ptr<engine::PortIo> port_io_;
   std::unique_ptr<nic::NicManager> nic_;  // [nic] mode = "auto": detection, binding, restore
-  std::unique_ptr<engine::Engine> engine_;                    // local delivery (issue 4)
+  // The engines, one per [engine] cores entry, each with its queue pair of the port.
+  Result<void> start_engines(const Config& c, uint32_t local_ip);
+  std::unique_ptr<engine::EngineShared> engine_shared_;
+  std::unique_ptr<engine::Neighbours> neighbours_;
+  std::vector<std::unique_ptr<engine::PortIo>> port_ios_;
+  std::vector<std::unique_ptr<engine::Engine>> engines_;
   std::unique_ptr<channel::ChannelManager> channel_manager_;  // control thread's app side
 };
 

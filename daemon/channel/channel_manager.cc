@@ -49,8 +49,8 @@ void set_message(CtlResponse& r, int error, std::string_view text) {
 
 }  // namespace
 
-ChannelManager::ChannelManager(const ChannelsConfig& config, bool try_hugetlb, engine::Engine& engine)
-    : config_(config), try_hugetlb_(try_hugetlb), engine_(engine) {}
+ChannelManager::ChannelManager(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines)
+    : config_(config), try_hugetlb_(try_hugetlb), engines_(std::move(engines)) {}
 
 ChannelManager::~ChannelManager() {
   for (auto& [id, s] : sessions_) s->closed = true;
@@ -158,7 +158,7 @@ void ChannelManager::start_connect(const std::shared_ptr<Session>& s, const CtlR
       if (send_response(s, resp, nullptr)) read_next(s);
     });
   };
-  engine_.submit(*cmd);
+  rec->engine->submit(*cmd);
 }
 
 void ChannelManager::add_owners(nlohmann::json& flows) const {
@@ -187,7 +187,7 @@ void ChannelManager::remove_channel(uint32_t id) {
   auto it = channels_.find(id);
   if (it == channels_.end()) return;
   engine::Command cmd{.kind = engine::Command::Kind::kRemoveChannel, .channel = it->second->engine_channel.get()};
-  engine_.execute(cmd);
+  it->second->engine->execute(cmd);
   channels_.erase(it);  // after the engine let go: unmaps and closes the memfd
   channel_count_.store(static_cast<uint32_t>(channels_.size()), std::memory_order_relaxed);
 }
@@ -241,7 +241,7 @@ CtlResponse ChannelManager::handle(Session& s, const CtlRequest& req, int* fds_o
   cmd.local_port = req.local_port;
   cmd.remote_port = req.remote_port;
   cmd.flow = req.flow;
-  engine_.execute(cmd);
+  rec->engine->execute(cmd);
   if (cmd.error) {
     set_message(resp, cmd.error, cmd.reason);
     return resp;
@@ -284,11 +284,12 @@ void ChannelManager::attach(Session& s, CtlResponse& resp, int* fds_out) {
   rec->memory = std::move(*memory);
   rec->engine_channel = std::make_unique<engine::EngineChannel>(id, rec->memory.base(), rec->memory.geometry(),
                                                                rec->memory.eventfd());
+  rec->engine = engines_[next_engine_++ % engines_.size()];
   engine::Command cmd{.kind = engine::Command::Kind::kAddChannel, .channel = rec->engine_channel.get()};
-  engine_.execute(cmd);
+  rec->engine->execute(cmd);
   fds_out[0] = rec->memory.memfd();
   fds_out[1] = rec->memory.eventfd();
-  fds_out[2] = engine_.wake_fd();
+  fds_out[2] = rec->engine->wake_fd();
   resp.channel_id = id;
   resp.channel_size = rec->memory.geometry().total_size;
   s.channels.push_back(id);
@@ -311,6 +312,7 @@ nlohmann::json ChannelManager::channels_json() const {
     uint8_t* base = rec->memory.base();
     list.push_back({
         {"id", id},
+        {"engine", rec->engine->id()},
         {"pid", rec->pid},
         {"uid", rec->uid},
         {"command", rec->comm},

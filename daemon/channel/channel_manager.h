@@ -27,7 +27,8 @@ class ChannelManager {
  public:
   using Socket = boost::asio::generic::seq_packet_protocol::socket;
 
-  ChannelManager(const ChannelsConfig& config, bool try_hugetlb, engine::Engine& engine);
+  // Channels are spread over `engines` in turn; each is served by one engine for its life.
+  ChannelManager(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines);
   ~ChannelManager();  // removes every channel from the engine, then frees its memory
 
   void on_connection(Socket socket);
@@ -50,6 +51,7 @@ class ChannelManager {
     std::string comm;
     ChannelMemory memory;
     std::unique_ptr<engine::EngineChannel> engine_channel;
+    engine::Engine* engine = nullptr;  // the one that serves it
     std::vector<uint16_t> listening;  // ports
   };
 
@@ -66,7 +68,8 @@ class ChannelManager {
 
   const ChannelsConfig config_;
   const bool try_hugetlb_;
-  engine::Engine& engine_;
+  const std::vector<engine::Engine*> engines_;
+  uint32_t next_engine_ = 0;
   std::map<uint64_t, std::shared_ptr<Session>> sessions_;
   std::map<uint32_t, std::unique_ptr<Record>> channels_;
   uint64_t next_session_ = 1;

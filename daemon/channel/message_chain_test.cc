@@ -87,7 +87,8 @@ class ChainTest : public ::testing::Test {
   uint64_t drops(engine::EngineChannel& ch, uint32_t reason) { return ch.counters.drops[reason].load(); }
 
   EngineConfig cfg;
-  engine::Engine eng{cfg, TransportConfig{}, 8u << 20, kIp};
+  engine::EngineShared shared;
+  engine::Engine eng{0, -1, shared, cfg, TransportConfig{}, 8u << 20, kIp};
   ChannelMemory a_mem, b_mem;
   std::unique_ptr<engine::EngineChannel> a_ch, b_ch;
   engine::FlowKey flow{};

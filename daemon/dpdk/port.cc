@@ -18,7 +18,8 @@ std::string dpdk_error(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
 
 }  // namespace
 
-Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbufs, std::optional<MacAddress> want_mac) {
+Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbufs, std::optional<MacAddress> want_mac,
+                                                uint16_t queues, const uint8_t* rss_key, uint8_t rss_key_len) {
   const uint16_t count = rte_eth_dev_count_avail();
   if (count == 0)
     return make_error("DPDK found no port: check [nic] vdev (or pci) and that its driver is loaded");
@@ -62,8 +63,29 @@ Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbuf
   if (info.mtu < mtu) spdlog::warn("port {}: MTU {} capped to the port's maximum {}", info.name, mtu, info.mtu);
   conf.rxmode.mtu = info.mtu;
 
-  if (int rc = rte_eth_dev_configure(port_id, 1, 1, &conf); rc != 0)
-    return make_error(fmt::format("port {}: configure failed: {}", info.name, dpdk_error(rc)));
+  // One queue pair per engine: the device must have them.
+  info.max_queues = std::min(dev.max_rx_queues, dev.max_tx_queues);
+  if (queues > info.max_queues)
+    return make_error(fmt::format("[engine] cores lists {} cores (one engine and queue pair each), but port {} ({}) "
+                                  "has only {} queue pair(s): list at most {} cores{}",
+                                  queues, info.name, info.driver, info.max_queues, info.max_queues,
+                                  info.driver == "net_af_packet" ? ", or add qpairs=N to the vdev's arguments" : ""));
+  info.queues = queues;
+  // RSS spreads flows over the queues where the device can hash UDP/IPv4; elsewhere
+  // (af_packet fans out by the kernel's hash, memif has none) the engines steer packets
+  // to each other.
+  const uint64_t rss_hf = dev.flow_type_rss_offloads & (RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_IPV4);
+  const bool rss = queues > 1 && (rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_UDP) && dev.reta_size > 0 &&
+                   (dev.hash_key_size == 0 || dev.hash_key_size == rss_key_len);
+  if (rss) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_key = const_cast<uint8_t*>(rss_key);
+    conf.rx_adv_conf.rss_conf.rss_key_len = rss_key_len;
+    conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+  }
+
+  if (int rc = rte_eth_dev_configure(port_id, queues, queues, &conf); rc != 0)
+    return make_error(fmt::format("port {}: configure with {} queue pair(s) failed: {}", info.name, queues, dpdk_error(rc)));
   uint16_t rx_ring = kRingSize, tx_ring = kRingSize;
   rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_ring, &tx_ring);
 
@@ -75,20 +97,39 @@ Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbuf
   if (port->pool_ == nullptr)
     return make_error(fmt::format("port {}: cannot create a pool of {} packet buffers: {}; raise [dpdk] memory_mb",
                                   info.name, pool_mbufs, rte_strerror(rte_errno)));
-  if (int rc = rte_eth_rx_queue_setup(port_id, 0, rx_ring, socket, nullptr, port->pool_); rc != 0)
-    return make_error(fmt::format("port {}: RX queue setup failed: {}", info.name, dpdk_error(rc)));
   rte_eth_txconf txconf = dev.default_txconf;
   txconf.offloads = conf.txmode.offloads;
-  if (int rc = rte_eth_tx_queue_setup(port_id, 0, tx_ring, socket, &txconf); rc != 0)
-    return make_error(fmt::format("port {}: TX queue setup failed: {}", info.name, dpdk_error(rc)));
+  for (uint16_t q = 0; q < queues; ++q) {
+    if (int rc = rte_eth_rx_queue_setup(port_id, q, rx_ring, socket, nullptr, port->pool_); rc != 0)
+      return make_error(fmt::format("port {}: RX queue {} setup failed: {}", info.name, q, dpdk_error(rc)));
+    if (int rc = rte_eth_tx_queue_setup(port_id, q, tx_ring, socket, &txconf); rc != 0)
+      return make_error(fmt::format("port {}: TX queue {} setup failed: {}", info.name, q, dpdk_error(rc)));
+  }
   if (int rc = rte_eth_dev_start(port_id); rc != 0)
     return make_error(fmt::format("port {}: start failed: {}", info.name, dpdk_error(rc)));
   port->started_ = true;
+  if (rss) {
+    // Entry i to queue i mod queues, written explicitly: the engines compute the same.
+    std::vector<rte_eth_rss_reta_entry64> reta((dev.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+    info.reta.resize(dev.reta_size);
+    for (uint16_t i = 0; i < dev.reta_size; ++i) {
+      info.reta[i] = static_cast<uint16_t>(i % queues);
+      auto& group = reta[i / RTE_ETH_RETA_GROUP_SIZE];
+      group.mask |= uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
+      group.reta[i % RTE_ETH_RETA_GROUP_SIZE] = info.reta[i];
+    }
+    if (int rc = rte_eth_dev_rss_reta_update(port_id, reta.data(), dev.reta_size); rc != 0) {
+      spdlog::warn("port {}: cannot program the RSS redirection table ({}); engines steer packets to each other",
+                   info.name, dpdk_error(rc));
+      info.reta.clear();
+    }
+  }
   // Frames for our MAC are enough, but virtual devices (af_packet) hand up whatever the
   // interface sees; the parser drops what is not ours.
   rte_eth_promiscuous_disable(port_id);
-  spdlog::info("port {} ({}): MAC {}, MTU {}, checksum offload tx {} rx {}", info.name, info.driver,
-               info.mac.to_string(), info.mtu, info.tx_udp_checksum ? "yes" : "no", info.rx_checksum ? "yes" : "no");
+  spdlog::info("port {} ({}): MAC {}, MTU {}, checksum offload tx {} rx {}, {} queue pair(s){}", info.name, info.driver,
+               info.mac.to_string(), info.mtu, info.tx_udp_checksum ? "yes" : "no", info.rx_checksum ? "yes" : "no",
+               info.queues, info.queues > 1 ? (info.reta.empty() ? ", no RSS: engines steer" : ", RSS") : "");
   return port;
 }
 

@@ -1,5 +1,5 @@
-// One DPDK ethdev port with one RX and one TX queue (one engine), its mbuf pool, and what
-// the daemon needs to know about it: MAC, link, checksum offloads, counters.
+// One DPDK ethdev port with one RX/TX queue pair per engine, its mbuf pool, and what the
+// daemon needs to know about it: MAC, link, checksum offloads, RSS, counters.
 #pragma once
 
 #include <rte_ethdev.h>
@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/net_types.h"
 #include "util/result.h"
@@ -24,6 +25,11 @@ struct PortInfo {
   bool tx_ip_checksum = false;   // the port computes IPv4 header checksums on transmit
   bool tx_udp_checksum = false;  // ... and UDP checksums
   bool rx_checksum = false;      // it verifies them on receive
+  uint16_t queues = 1;           // queue pairs configured: one per engine
+  uint16_t max_queues = 1;       // what the device offers
+  // Set when the port spreads received packets over its queues by RSS (Toeplitz with the
+  // key the daemon programmed): the queue of each redirection-table entry.
+  std::vector<uint16_t> reta;
 };
 
 struct LinkState {
@@ -33,9 +39,11 @@ struct LinkState {
 
 class Port {
  public:
-  // Opens the only port the EAL found (mode "vdev" or "pci"), with `pool_mbufs` buffers.
-  // `mac`, when set, replaces the port's own address.
-  static Result<std::unique_ptr<Port>> open_single(uint32_t mtu, uint32_t pool_mbufs, std::optional<MacAddress> mac);
+  // Opens the only port the EAL found (mode "vdev" or "pci"), with `pool_mbufs` buffers and
+  // `queues` queue pairs. `mac`, when set, replaces the port's own address. With several
+  // queues, programs RSS with `rss_key` where the device can.
+  static Result<std::unique_ptr<Port>> open_single(uint32_t mtu, uint32_t pool_mbufs, std::optional<MacAddress> mac,
+                                                  uint16_t queues, const uint8_t* rss_key, uint8_t rss_key_len);
   ~Port();
 
   const PortInfo& info() const { return info_; }
@@ -44,8 +52,13 @@ class Port {
   rte_mempool* pool() const { return pool_; }
 
   // Engine thread only.
-  uint16_t rx_burst_st(rte_mbuf** mbufs, uint16_t n) { return rte_eth_rx_burst(info_.port_id, 0, mbufs, n); }
-  uint16_t tx_burst_st(rte_mbuf** mbufs, uint16_t n) { return rte_eth_tx_burst(info_.port_id, 0, mbufs, n); }
+  // Engine thread only: each engine uses its own queue.
+  uint16_t rx_burst_st(uint16_t queue, rte_mbuf** mbufs, uint16_t n) {
+    return rte_eth_rx_burst(info_.port_id, queue, mbufs, n);
+  }
+  uint16_t tx_burst_st(uint16_t queue, rte_mbuf** mbufs, uint16_t n) {
+    return rte_eth_tx_burst(info_.port_id, queue, mbufs, n);
+  }
 
  private:
   Port() = default;

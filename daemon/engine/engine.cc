@@ -1,18 +1,19 @@
-// The engine's loop and its commands: channel registration, listeners and flows.
+// The engine's thread: its loop, as a checklist, and its idle policy.
 #include "engine/engine.h"
 
 #include <poll.h>
 #include <pthread.h>
-#include <sys/prctl.h>
-#include <sys/eventfd.h>
 #include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
+#include <fmt/format.h>
 #include <rte_cycles.h>
 #include <rte_lcore.h>
 #include <spdlog/spdlog.h>
@@ -27,9 +28,9 @@ uint64_t steady_ns() {
       .count();
 }
 
-// The engine's clock: the TSC once DPDK measured its frequency (a few cycles a read),
+// The engines' clock: the TSC once DPDK measured its frequency (a few cycles a read),
 // else the vDSO clock (tens of nanoseconds: a tenth of a busy engine's time was spent
-// there). Anchored to the steady clock, so both agree; read by the engine thread only.
+// there). Anchored to the steady clock, so both agree. Set once, before any engine starts.
 struct TscClock {
   double ns_per_tick = 0;
   uint64_t tsc0 = 0, ns0 = 0;
@@ -46,37 +47,47 @@ inline void cpu_relax() {
 #endif
 }
 
+transport::FlowParams flow_params(const TransportConfig& transport, uint32_t max_message_bytes) {
+  transport::FlowParams p;
+  p.cc.algorithm =
+      transport.congestion_control == CongestionControl::kFixed ? transport::CcAlgorithm::kFixed : transport::CcAlgorithm::kSwift;
+  p.cc.initial_window = transport.initial_window;
+  p.cc.min_window = transport.min_window;
+  p.cc.max_window = transport.max_window;
+  p.cc.target_delay_us = transport.target_delay_us;
+  p.rto_min_us = transport.rto_min_us;
+  p.rto_max_us = transport.rto_max_us;
+  p.initial_rto_us = std::clamp<uint32_t>(10'000, transport.rto_min_us, transport.rto_max_us);
+  p.max_retransmits = transport.max_retransmits;
+  p.connect_timeout_us = transport.connect_timeout_ms * 1000;
+  p.max_message_bytes = max_message_bytes;
+  p.mss = static_cast<uint32_t>(net::payload_per_packet(transport.mtu));
+  return p;
+}
+
 }  // namespace
 
-Engine::Engine(const EngineConfig& config, const TransportConfig& transport, uint32_t max_message_bytes,
-               uint32_t local_ip)
-    : config_(config),
+Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& config,
+               const TransportConfig& transport, uint32_t max_message_bytes, uint32_t local_ip)
+    : id_(id),
+      core_(core),
+      shared_(shared),
+      config_(config),
       transport_(transport),
       max_message_bytes_(max_message_bytes),
       local_ip_(local_ip),
-      port_refs_(65536, 0),
+      flow_params_(flow_params(transport, max_message_bytes)),
       wheel_(monotonic_ns() / 1000),
+      flow_context_{nullptr, tx_records_, *this, wheel_, flow_params_},
+      port_uses_(65536, 0),
       rng_(std::random_device{}()) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) spdlog::warn("engine: no wake-up eventfd ({}); idle sleeps end only by their timeout", std::strerror(errno));
+  if (wake_fd_ < 0) spdlog::warn("engine {}: no wake-up eventfd ({}); idle sleeps end only by their timeout", id_, std::strerror(errno));
   channels_.reserve(256);
-  flows_.reserve(4096);
-  remote_.reserve(4096);
   dirty_.reserve(1024);
   dirty_next_.reserve(1024);
-  flow_params_.cc.algorithm =
-      transport.congestion_control == CongestionControl::kFixed ? transport::CcAlgorithm::kFixed : transport::CcAlgorithm::kSwift;
-  flow_params_.cc.initial_window = transport.initial_window;
-  flow_params_.cc.min_window = transport.min_window;
-  flow_params_.cc.max_window = transport.max_window;
-  flow_params_.cc.target_delay_us = transport.target_delay_us;
-  flow_params_.rto_min_us = transport.rto_min_us;
-  flow_params_.rto_max_us = transport.rto_max_us;
-  flow_params_.initial_rto_us = std::clamp<uint32_t>(10'000, transport.rto_min_us, transport.rto_max_us);
-  flow_params_.max_retransmits = transport.max_retransmits;
-  flow_params_.connect_timeout_us = transport.connect_timeout_ms * 1000;
-  flow_params_.max_message_bytes = max_message_bytes;
-  flow_params_.mss = static_cast<uint32_t>(net::payload_per_packet(transport.mtu));
+  steer_out_.reserve(64);
+  steer_out_engine_.reserve(64);
 }
 
 Engine::~Engine() {
@@ -87,6 +98,7 @@ Engine::~Engine() {
 void Engine::attach_port(PortIo* port) {
   port_ = port;
   port_->set_sink(this);
+  flow_context_.port = port;
   // The port may cap the MTU below the configured one.
   flow_params_.mss = static_cast<uint32_t>(net::payload_per_packet(std::min(transport_.mtu, port->mtu())));
 }
@@ -106,7 +118,7 @@ void Engine::stop() {
   if (thread_.joinable()) thread_.join();
   // Flows end with the engine: peers hear a reset, waiting connects an error.
   std::vector<RemoteFlow*> all;
-  for (auto& [key, f] : remote_) all.push_back(f.get());
+  flows_.for_each_remote([&](RemoteFlow& f) { all.push_back(&f); });
   for (RemoteFlow* f : all) f->flow.abort(transport::FlowError::kLocalAbort, true);
   if (port_) port_->flush_tx_st();
   reap_flows_st();
@@ -131,51 +143,20 @@ void Engine::submit(Command& cmd) {
   while (!commands_.push(&cmd)) std::this_thread::sleep_for(std::chrono::microseconds(50));
 }
 
-// A command is answered once: its waiter (execute) wakes, its callback (submit) runs.
-void Engine::complete_st(Command& cmd) {
-  auto on_done = std::move(cmd.on_done);
-  cmd.done.store(1, std::memory_order_release);
-  cmd.done.notify_one();
-  if (on_done) on_done();  // may free cmd: nothing touches it after this
-}
-
-bool Engine::poll_commands_st() {
-  Command* cmd;
-  bool any = false;
-  while (commands_.pop(&cmd)) {
-    run_command_st(*cmd);
-    any = true;
-  }
-  return any;
-}
-
-void Engine::run_command_st(Command& cmd) {
-  cmd.error = 0;
-  cmd.reason.clear();
-  now_ns_ = monotonic_ns();
-  now_us_ = now_ns_ / 1000;
-  switch (cmd.kind) {
-    case Command::Kind::kAddChannel: add_channel_st(cmd.channel); break;
-    case Command::Kind::kRemoveChannel: remove_channel_st(cmd.channel); break;
-    case Command::Kind::kListen: listen_st(cmd); break;
-    case Command::Kind::kConnect:
-      connect_st(cmd);
-      return;  // completes itself, maybe later (the handshake)
-    case Command::Kind::kCloseFlow: close_flow_st(cmd); break;
-    case Command::Kind::kFlows: flows_json_st(*cmd.out); break;
-    case Command::Kind::kArp:
-      *cmd.out = port_ ? port_->arp_json_st(now_us_) : nlohmann::json{{"entries", nlohmann::json::array()}, {"pending", nlohmann::json::array()}};
-      break;
-  }
-  complete_st(cmd);
-}
+// One iteration, as a checklist: commands -> receive burst and demultiplex (packets to
+// flows, or to the engine that owns them) -> frames other engines handed us -> timers ->
+// per channel (buffers back, messages out) -> flows transmit -> port TX -> doorbells ->
+// counters.
+uint64_t Engine::clock_ns() { return monotonic_ns(); }
 
 bool Engine::poll_once_st() {
   now_ns_ = monotonic_ns();
   now_us_ = now_ns_ / 1000;
   bool work = poll_commands_st();
   if (port_) {
-    work |= port_->poll_st(now_us_);  // received packets reach their flows (on_machnet_st)
+    work |= port_->poll_st(now_us_);  // packets reach their flows (on_machnet_st)
+    steer_flush_st();
+    work |= receive_steered_st();
     wheel_.advance(now_us_, [this](transport::TimerWheel::Timer& t) {
       auto* f = static_cast<transport::Flow*>(t.owner);
       f->on_timer(now_us_);
@@ -189,14 +170,14 @@ bool Engine::poll_once_st() {
     }
   }
   for (EngineChannel* ch : channels_) {
-    if (reclaim_st(*ch) > 0) work = true;
+    if (ch->reclaim_st() > 0) work = true;
     // Room may also have come from reclaims elsewhere this iteration or from a discarded
     // reassembly: whatever made it, flows waiting for it go on.
     if (ch->room_changed) {
       ch->room_changed = false;
       if (!ch->blocked_flows.empty()) wake_blocked_st(*ch);
     }
-    work |= transmit_st(*ch);
+    work |= take_from_app_st(*ch);
   }
   if (port_) {
     work |= !dirty_.empty();
@@ -206,28 +187,66 @@ bool Engine::poll_once_st() {
   }
   ring_doorbells_st();
   for (EngineChannel* ch : channels_)
-    if (ch->stats_dirty) publish_stats_st(*ch);
-  loops_.store(loops_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (work) busy_loops_.store(busy_loops_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (ch->stats_dirty) ch->publish_stats_st();
+  bump(counters_.loops);
+  if (work) bump(counters_.busy_loops);
   return work;
 }
 
-// The loop, as a checklist: commands -> receive burst (packets to flows) -> timers ->
-// per channel (buffers back, messages out) -> flows transmit -> doorbells -> counters ->
-// idle policy.
-void Engine::run_st() {
-  pthread_setname_np(pthread_self(), "machnet-eng0");
-  if (!config_.cores.empty()) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(config_.cores.front(), &set);
-    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
-      spdlog::warn("engine: cannot pin to CPU {}; running unpinned", config_.cores.front());
+// Frames this engine received for flows another engine owns, sent on in one burst per
+// destination.
+void Engine::steer_flush_st() {
+  if (steer_out_.empty()) return;
+  const uint32_t n = static_cast<uint32_t>(steer_out_.size());
+  std::vector<rte_mbuf*>& frames = steer_out_;
+  for (uint32_t to = 0; to < shared_.steering->engines(); ++to) {
+    rte_mbuf* batch[64];
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; ++i)
+      if (steer_out_engine_[i] == to) batch[k++] = frames[i];
+    if (k == 0) continue;
+    const uint32_t sent = shared_.steering->send(id_, to, batch, k);
+    bump(counters_.steered_out, sent);
+    if (sent < k) {
+      bump(counters_.steer_drops, k - sent);
+      for (uint32_t i = sent; i < k; ++i) rte_pktmbuf_free(batch[i]);
+    }
   }
+  steer_out_.clear();
+  steer_out_engine_.clear();
+}
+
+bool Engine::receive_steered_st() {
+  if (!shared_.steering) return false;
+  rte_mbuf* frames[32];
+  const uint32_t n = shared_.steering->receive(id_, frames, 32);
+  if (n == 0) return false;
+  bump(counters_.steered_in, n);
+  for (uint32_t i = 0; i < n; ++i) port_->handle_steered_st(frames[i], now_us_);
+  return true;
+}
+
+void Engine::pin_st() {
+  pthread_setname_np(pthread_self(), fmt::format("machnet-eng{}", id_).c_str());
+  if (core_ < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(core_, &set);
+  if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+    spdlog::warn("engine {}: cannot pin to CPU {}; running unpinned", id_, core_);
+}
+
+void Engine::publish_counts_st() {
+  counters_.flows.store(static_cast<uint32_t>(flows_.size()), std::memory_order_relaxed);
+  counters_.channels.store(static_cast<uint32_t>(channels_.size()), std::memory_order_relaxed);
+}
+
+void Engine::run_st() {
+  pin_st();
   if (port_) {
     // An lcore id gives this thread the mempool's per-core cache.
-    if (rte_thread_register() != 0) spdlog::warn("engine: cannot register with DPDK; running without mempool cache");
-    port_->announce_st();
+    if (rte_thread_register() != 0) spdlog::warn("engine {}: cannot register with DPDK; running without mempool cache", id_);
+    if (id_ == 0) port_->announce_st();
   }
   const bool adaptive = config_.polling == Polling::kAdaptive;
   const uint64_t spin_ns = uint64_t{config_.adaptive_spin_us} * 1000;
@@ -309,160 +328,11 @@ void Engine::idle_sleep_st(uint64_t sleep_ns) {
 }
 
 bool Engine::awaiting_acks_st() const {
-  for (const auto& [key, f] : remote_)
-    if (f->flow.inflight() > 0 || f->flow.queued_messages() > 0) return true;
-  return false;
-}
-
-// The application read and gave buffers back: flows that waited for room go on.
-void Engine::wake_blocked_st(EngineChannel& ch) {
-  waking_.swap(ch.blocked_flows);  // a flow still short of room puts itself back
-  for (RemoteFlow* f : waking_) {
-    f->blocked_listed = false;
-    if (f->ended) continue;
-    f->flow.on_rx_room(now_us_);
-    mark_dirty_st(*f);
-  }
-  waking_.clear();  // keeps its capacity: no allocation on the next wake
-}
-
-void Engine::add_channel_st(EngineChannel* ch) { channels_.push_back(ch); }
-
-void Engine::remove_channel_st(EngineChannel* ch) {
-  // Messages the application queued before it detached or exited are still delivered
-  // locally (an app that sends and exits at once must not lose its last message); bounded
-  // by the ring.
-  for (uint32_t i = 0; i <= ch->to_daemon.size() / kBurst && transmit_st(*ch); ++i) {
-  }
-  ring_doorbells_st();
-  // Its flows to other machines close in order: what the application sent before it left
-  // still reaches the peer (copied out of the channel's memory, which goes away), then a
-  // FIN. A connect under way fails.
-  std::vector<RemoteFlow*> doomed_remote;
-  for (auto& [key, f] : remote_)
-    if (f->owner == ch) doomed_remote.push_back(f.get());
-  for (RemoteFlow* f : doomed_remote) {
-    if (f->flow.state() == transport::FlowState::kSynSent || f->arp_deadline_us) {
-      // A RST only if a SYN went out (not while ARP was still resolving: no MAC to send to).
-      f->flow.abort(transport::FlowError::kLocalAbort, !f->arp_deadline_us && f->flow.state() == transport::FlowState::kSynSent);
-    } else {
-      f->orphan_st(now_us_);
-      mark_dirty_st(*f);
-    }
-  }
-  if (port_) port_->flush_tx_st();
-  reap_flows_st();
-  ch->blocked_flows.clear();
-  std::vector<FlowKey> doomed;
-  for (auto& [key, ep] : flows_) {
-    if (ep.owner == ch) doomed.push_back(key);
-  }
-  for (const auto& key : doomed) erase_endpoint_st(key);
-  for (auto it = listeners_.begin(); it != listeners_.end();) {
-    it = it->second == ch ? listeners_.erase(it) : std::next(it);
-  }
-  std::erase(channels_, ch);
-}
-
-// Erases one end; the other end stays (its owner may still hold the flow) but has no peer.
-void Engine::erase_endpoint_st(const FlowKey& key) {
-  auto it = flows_.find(key);
-  if (it == flows_.end()) return;
-  const FlowKey peer_key{key.dst_ip, key.src_ip, key.dst_port, key.src_port};
-  if (auto p = flows_.find(peer_key); p != flows_.end() && p->second.peer == it->second.owner) p->second.peer = nullptr;
-  if (it->second.connector) --port_refs_[key.src_port];
-  flows_.erase(it);
-}
-
-void Engine::listen_st(Command& cmd) {
-  if (cmd.local_ip != local_ip_) {
-    cmd.error = EADDRNOTAVAIL;
-    cmd.reason = "not this daemon's address";
-    return;
-  }
-  if (cmd.local_port == 0) {
-    cmd.error = EINVAL;
-    cmd.reason = "port 0 cannot be listened on";
-    return;
-  }
-  auto it = listeners_.find(cmd.local_port);
-  if (it != listeners_.end()) {
-    if (it->second == cmd.channel) return;  // listening twice is harmless
-    cmd.error = EADDRINUSE;
-    cmd.reason = "another channel listens on that port";
-    return;
-  }
-  if (port_refs_[cmd.local_port] != 0) {
-    cmd.error = EADDRINUSE;
-    cmd.reason = "the port is in use by a connected flow";
-    return;
-  }
-  listeners_.emplace(cmd.local_port, cmd.channel);
-}
-
-// An ephemeral port no live flow and no listener uses; 0 when all are taken.
-uint16_t Engine::ephemeral_port_st() {
-  for (uint32_t tries = 0; tries < 65536u - kFirstEphemeral; ++tries) {
-    const uint16_t p = next_ephemeral_;
-    next_ephemeral_ = next_ephemeral_ == 65535 ? kFirstEphemeral : next_ephemeral_ + 1;
-    if (port_refs_[p] == 0 && !listeners_.contains(p)) return p;
-  }
-  return 0;
-}
-
-void Engine::connect_st(Command& cmd) {
-  if (cmd.local_ip != local_ip_) {
-    cmd.error = EADDRNOTAVAIL;
-    cmd.reason = "local_ip is not this daemon's address";
-    return complete_st(cmd);
-  }
-  if (cmd.remote_ip != local_ip_) return connect_remote_st(cmd);
-  auto l = listeners_.find(cmd.remote_port);
-  if (l == listeners_.end()) {
-    cmd.error = ECONNREFUSED;
-    cmd.reason = "nobody listens on that port";
-    return complete_st(cmd);
-  }
-  const uint16_t port = ephemeral_port_st();
-  if (port == 0) {
-    cmd.error = EMFILE;
-    cmd.reason = "no free ephemeral port";
-    return complete_st(cmd);
-  }
-  const FlowKey mine{local_ip_, cmd.remote_ip, port, cmd.remote_port};
-  const FlowKey theirs{cmd.remote_ip, local_ip_, cmd.remote_port, port};
-  erase_endpoint_st(theirs);  // a stale, peerless end left over from an earlier flow
-  flows_[mine] = Endpoint{cmd.channel, l->second, true};
-  flows_[theirs] = Endpoint{l->second, cmd.channel, false};
-  ++port_refs_[port];
-  cmd.flow = channel::CtlFlow{mine.src_ip, mine.dst_ip, mine.src_port, mine.dst_port};
-  complete_st(cmd);
-}
-
-void Engine::close_flow_st(Command& cmd) {
-  const FlowKey as_sent{cmd.flow.src_ip, cmd.flow.dst_ip, cmd.flow.src_port, cmd.flow.dst_port};
-  const FlowKey swapped{cmd.flow.dst_ip, cmd.flow.src_ip, cmd.flow.dst_port, cmd.flow.src_port};
-  for (const FlowKey& key : {as_sent, swapped}) {
-    auto r = remote_.find(key);
-    if (r != remote_.end() && r->second->owner == cmd.channel) {
-      r->second->flow.close(now_us_);  // orderly: what is queued still goes, then a FIN
-      mark_dirty_st(*r->second);
-      return;
-    }
-  }
-  for (const FlowKey& key : {as_sent, swapped}) {
-    auto it = flows_.find(key);
-    if (it != flows_.end() && it->second.owner == cmd.channel) {
-      const FlowKey peer_key{key.dst_ip, key.src_ip, key.dst_port, key.src_port};
-      auto p = flows_.find(peer_key);
-      const bool peer_live = p != flows_.end() && p->second.peer == cmd.channel;
-      erase_endpoint_st(key);
-      if (peer_live) erase_endpoint_st(peer_key);  // both ends stop
-      return;
-    }
-  }
-  cmd.error = ENOENT;
-  cmd.reason = "no such flow on this channel";
+  bool waiting = false;
+  flows_.for_each_remote([&](const RemoteFlow& f) {
+    waiting = waiting || f.flow.inflight() > 0 || f.flow.queued_messages() > 0;
+  });
+  return waiting;
 }
 
 }  // namespace machnet::engine

@@ -1,31 +1,39 @@
-// An engine: one thread that owns its channels and flows and moves messages between them.
-// A message on a flow whose other end is a channel of this daemon is copied straight into
-// that channel (local delivery); a flow to another machine goes through the transport
-// (transport/flow.h) and the port (port_io.h).
+// An engine: one thread, pinned to one core, that owns one queue pair of the port, its
+// channels and its flows, and moves messages between them. A message on a flow whose other
+// end is a channel of this daemon is copied straight into that channel (local delivery); a
+// flow to another machine goes through the transport (transport/flow.h) and the port
+// (port_io.h). Several engines share nothing on the per-packet path: a packet that reached
+// the wrong engine goes to its owner through the steering rings (steering.h).
 //
 // Threading: the public methods without _st run on the control thread and talk to the engine
 // only through the command queue; methods ending in _st run on the engine thread.
 #pragma once
 
 #include <atomic>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "channel/chain_validator.h"
 #include "channel/control_protocol.h"
 #include "config/config.h"
 #include "engine/command_queue.h"
 #include "engine/engine_channel.h"
 #include "engine/flow_key.h"
+#include "engine/flow_table.h"
+#include "engine/port_directory.h"
 #include "engine/port_io.h"
 #include "engine/remote_flow.h"
+#include "engine/rss.h"
+#include "engine/steering.h"
+#include "engine/tx_record_pool.h"
 #include "transport/timer_wheel.h"
 
 namespace machnet::engine {
@@ -47,20 +55,28 @@ struct Command {
   std::atomic<uint32_t> done{0};
 };
 
-// One end of a flow between two channels of this daemon: messages its owner sends with
-// this key go to `peer`.
-struct Endpoint {
-  EngineChannel* owner = nullptr;
-  EngineChannel* peer = nullptr;  // null once the other end closed or died
-  bool connector = false;         // this end chose the ephemeral port
+// What the engines of one daemon share: set up before they start, then read-mostly.
+struct EngineShared {
+  PortDirectory ports;                       // which engine holds each local UDP port
+  std::unique_ptr<Steering> steering;        // null with one engine
+  std::optional<RssSteering> rss;            // set when the port spreads by RSS over several queues
 };
 
-class Engine final : public PortSink {
+// Counters any thread may read; the engine writes them (relaxed).
+struct EngineCounters {
+  std::atomic<uint64_t> loops{0}, busy_loops{0};
+  std::atomic<uint64_t> steered_out{0}, steered_in{0}, steer_drops{0};
+  std::atomic<uint32_t> flows{0}, channels{0};
+};
+
+class Engine final : public PortSink, public FlowEvents {
  public:
-  Engine(const EngineConfig& config, const TransportConfig& transport, uint32_t max_message_bytes, uint32_t local_ip);
+  // Engine `id` (its queue on the port), pinned to `core` (-1: not pinned).
+  Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& config, const TransportConfig& transport,
+         uint32_t max_message_bytes, uint32_t local_ip);
   ~Engine() override;
 
-  // Gives the engine a port to poll (ARP, ping, Machnet packets). Before start().
+  // Gives the engine its queue of the port (ARP, ping, Machnet packets). Before start().
   void attach_port(PortIo* port);
 
   void start();
@@ -75,23 +91,37 @@ class Engine final : public PortSink {
   // One loop iteration without the thread, for tests that drive the engine by hand.
   bool poll_once_st();
 
+  uint32_t id() const { return id_; }
+  int core() const { return core_; }
   uint32_t local_ip() const { return local_ip_; }
   bool running() const { return thread_.joinable(); }
-  uint64_t loops() const { return loops_.load(std::memory_order_relaxed); }
-  uint64_t busy_loops() const { return busy_loops_.load(std::memory_order_relaxed); }
+  const EngineCounters& counters() const { return counters_; }
+  uint64_t loops() const { return counters_.loops.load(std::memory_order_relaxed); }
+  uint64_t busy_loops() const { return counters_.busy_loops.load(std::memory_order_relaxed); }
   // The eventfd applications write to wake the engine from an idle sleep (passed to them
   // with each channel).
   int wake_fd() const { return wake_fd_; }
 
   // PortSink (engine thread).
-  bool on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p) override;
+  bool on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool steered) override;
   void on_arp_resolved_st(Ipv4Address ip, const MacAddress& mac) override;
   void on_arp_failed_st(Ipv4Address ip) override;
+  // FlowEvents (engine thread).
+  void flow_established_st(RemoteFlow& f) override;
+  void flow_ended_st(RemoteFlow& f, transport::FlowError why) override;
 
  private:
-  friend class RemoteFlow;
-
+  // The loop and its idle policy (engine.cc).
+  static uint64_t clock_ns();  // the engines' clock: the TSC once DPDK is up
   void run_st();
+  void pin_st();
+  void idle_sleep_st(uint64_t sleep_ns);
+  bool awaiting_acks_st() const;
+  bool receive_steered_st();
+  void steer_flush_st();
+  void publish_counts_st();
+
+  // Commands (commands.cc).
   bool poll_commands_st();
   void run_command_st(Command& cmd);
   void complete_st(Command& cmd);
@@ -99,40 +129,42 @@ class Engine final : public PortSink {
   void remove_channel_st(EngineChannel* ch);
   void listen_st(Command& cmd);
   void connect_st(Command& cmd);
+  void connect_local_st(Command& cmd);
   void connect_remote_st(Command& cmd);
   void close_flow_st(Command& cmd);
-  void erase_endpoint_st(const FlowKey& key);
-  uint16_t ephemeral_port_st();
   void flows_json_st(nlohmann::json& out);
-  nlohmann::json flow_row_st(const RemoteFlow& f) const;
 
-  // Channel work (engine/local_delivery.cc).
-  uint32_t reclaim_st(EngineChannel& ch);
-  bool transmit_st(EngineChannel& ch);
+  // Local ports (commands.cc): taken in the shared directory on first use, given back on last.
+  bool take_port_st(uint16_t port);
+  void give_back_port_st(uint16_t port);
+  uint16_t ephemeral_port_st(uint32_t remote_ip, uint16_t remote_port);
+  // Removes a local end; the other end stays (its owner may still hold the flow), peerless.
+  void erase_local_end_st(const FlowKey& key);
+
+  // Channels: messages from apps, local delivery, doorbells (local_delivery.cc).
+  bool take_from_app_st(EngineChannel& ch);
   enum class Outcome { kDelivered, kDropped, kHold };
-  Outcome deliver_st(EngineChannel& src, uint32_t head);
-  void return_to_app_st(EngineChannel& ch, const uint32_t* idx, uint32_t n);
-  void count_drop_st(EngineChannel& ch, uint32_t reason);
+  Outcome route_message_st(EngineChannel& src, uint32_t head);
+  Outcome deliver_local_st(EngineChannel& src, const FlowEntry& e, const channel::CheckedMessage& m,
+                           const uint32_t* idx, const uint32_t* len);
   void ring_doorbells_st();
-  void publish_stats_st(EngineChannel& ch);
+  void wake_blocked_st(EngineChannel& ch);
 
-  // Remote flows (engine/remote_delivery.cc).
+  // Flows to other machines (remote_delivery.cc).
   Outcome send_remote_st(EngineChannel& src, RemoteFlow& f, uint32_t msg_len, const uint32_t* idx,
                          const uint32_t* len, uint32_t count);
-  RemoteFlow* create_remote_st(const FlowKey& key, EngineChannel* owner, bool client, uint32_t conn_id);
+  RemoteFlow& create_remote_st(const FlowKey& key, EngineChannel* owner, bool client, uint32_t conn_id);
   void send_reset_st(const net::MachnetPacketInfo& p);
   void mark_dirty_st(RemoteFlow& f);
   void pump_flows_st();
-  void flow_ended_st(RemoteFlow& f, transport::FlowError why);
-  void notify_flow_ended_st(EngineChannel& ch, const FlowKey& key, int err);
   void reap_flows_st();
-  void wake_blocked_st(EngineChannel& ch);
-  bool awaiting_acks_st() const;
-  void idle_sleep_st(uint64_t sleep_ns);
   void check_arp_waiters_st();
-  TxRecord* take_tx_record_st();
-  void give_back_tx_record_st(TxRecord* r);
+  void fail_arp_waiter_st(RemoteFlow& f, int err, std::string reason);
+  nlohmann::json flow_row_st(const RemoteFlow& f) const;
 
+  const uint32_t id_;
+  const int core_;
+  EngineShared& shared_;
   const EngineConfig config_;
   const TransportConfig transport_;
   const uint32_t max_message_bytes_;
@@ -141,31 +173,32 @@ class Engine final : public PortSink {
   uint64_t now_ns_ = 0;  // one timestamp per loop iteration
   uint64_t now_us_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> loops_{0};
-  std::atomic<uint64_t> busy_loops_{0};
+  EngineCounters counters_;
   std::thread thread_;
   int wake_fd_ = -1;
 
   // Engine-thread state.
   PortIo* port_ = nullptr;
   transport::FlowParams flow_params_;
+  transport::TimerWheel wheel_;
+  TxRecordPool tx_records_;
+  FlowContext flow_context_;
   std::vector<EngineChannel*> channels_;
-  std::unordered_map<FlowKey, Endpoint, FlowKeyHash> flows_;  // local delivery
-  std::unordered_map<FlowKey, std::unique_ptr<RemoteFlow>, FlowKeyHash> remote_;
+  FlowTable flows_;
   std::unordered_map<uint16_t, EngineChannel*> listeners_;
-  std::vector<uint16_t> port_refs_;  // flows using each port as their connector's source port
+  std::vector<uint16_t> port_uses_;  // per local port: listeners and connected flows of ours using it
   uint16_t next_ephemeral_ = kFirstEphemeral;
   static constexpr uint16_t kFirstEphemeral = 49152;
-  transport::TimerWheel wheel_;
   std::vector<RemoteFlow*> dirty_, dirty_next_;
   std::vector<std::unique_ptr<RemoteFlow>> ended_;
   std::vector<RemoteFlow*> arp_waiters_;
   std::vector<RemoteFlow*> waking_;  // scratch of wake_blocked_st
+  std::vector<rte_mbuf*> steer_out_;  // scratch: frames for other engines, by destination
+  std::vector<uint32_t> steer_out_engine_;
   // Flows that ended in failure (reset, peer gone): (when, their last `flows` row).
   std::deque<std::pair<uint64_t, nlohmann::json>> failed_;
   static constexpr size_t kFailedFlowsKept = 64;
   static constexpr uint64_t kFailedFlowsShownUs = 60'000'000;
-  std::vector<std::unique_ptr<TxRecord>> tx_records_;  // free list
   uint64_t next_arp_tick_us_ = 0;
   std::mt19937 rng_;
 };

@@ -1,6 +1,7 @@
-// One channel as its engine sees it. Created by the control thread (ChannelManager), handed
-// to the engine with an AddChannel command; from then until the RemoveChannel command
-// completes, every field but `counters` is the engine's alone.
+// One channel as its engine sees it, and the buffer bookkeeping every path that fills or
+// drains it shares (local delivery, remote flows, flow-ended notices). Created by the
+// control thread, handed to one engine with an AddChannel command; from then until the
+// RemoveChannel command completes, every field but `counters` is that engine's alone.
 #pragma once
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include "channel/channel_layout.h"
 #include "channel/channel_view.h"
 #include "channel/spsc_ring.h"
+#include "engine/flow_key.h"
 
 namespace machnet::engine {
 
@@ -45,6 +47,21 @@ struct EngineChannel {
     for (uint32_t i = 0; i < g.daemon_pool_count; ++i) stash.push_back(g.daemon_pool_first + g.daemon_pool_count - 1 - i);
   }
 
+  // Takes back daemon-pool buffers the app finished with (up to a burst) into `stash`.
+  // Returns how many came back.
+  uint32_t reclaim_st();
+  // Gives app-pool buffers back to the app (a message was sent or dropped).
+  void return_to_app_st(const uint32_t* idx, uint32_t n);
+  void count_drop_st(uint32_t reason);
+  // Room in to_app for one more message beyond the slots promised to reassemblies.
+  bool to_app_has_slot() { return to_app.free_space(rx_reserved_slots + 1) > rx_reserved_slots; }
+  // Queues a zero-length message flagged kMsgFlowEnded: machnet_recv returns -1 with `err`
+  // for the flow `key` (named as this channel's app names it). False when there was no room
+  // (counted as receiver_full: the app will not hear of it).
+  bool notify_flow_ended_st(const FlowKey& key, int err);
+  // Copies the counters into the channel's shared memory for the app's machnet_stats.
+  void publish_stats_st();
+
   const uint32_t id;
   const channel::ChannelView view;
   channel::RingConsumer to_daemon;    // messages from the app
@@ -60,9 +77,10 @@ struct EngineChannel {
   bool ring_doorbell = false;         // delivered this iteration
   uint64_t hold_since_ns = 0;         // when the head message started waiting (0: not waiting)
   bool stats_dirty = true;
-  uint32_t rx_reserved_slots = 0;
-  bool room_changed = false;  // buffers or slots came free: flows in blocked_flows may go on            // to_app slots promised to messages being reassembled
+  uint32_t rx_reserved_slots = 0;  // to_app slots promised to messages being reassembled
+  bool room_changed = false;        // buffers or slots came free: blocked_flows may go on
   std::vector<RemoteFlow*> blocked_flows;  // flows waiting for this channel to have room
+  uint32_t engine_id = 0;           // the engine that serves it
   ChannelCounters counters;
 };
 

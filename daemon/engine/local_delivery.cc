@@ -1,6 +1,8 @@
-// Moving messages: take them from a channel's to_daemon ring, check them, copy them into
-// the receiving channel, give the buffers back. All engine thread; no syscalls, locks,
-// allocation or logging here except the doorbell write for a sleeping application.
+// Messages from applications: take them from a channel's to_daemon ring, check them, and
+// route each by its flow: into the receiving channel of this daemon (a local flow, copied
+// here) or to the transport (a remote flow, remote_delivery.cc). Doorbells for sleeping
+// applications. All engine thread; no syscalls, locks, allocation or logging here except
+// the doorbell write for a sleeping application.
 #include <unistd.h>
 
 #include <atomic>
@@ -15,106 +17,67 @@ namespace machnet::engine {
 using channel::BufferDesc;
 using channel::kNoBuffer;
 
-void Engine::count_drop_st(EngineChannel& ch, uint32_t reason) {
-  bump(ch.counters.drops[reason]);
-  ch.stats_dirty = true;
-}
-
-// Gives app-pool buffers back to their application. The ring holds a whole pool, so it is
-// never full unless the application corrupted it; buffers that do not fit then stay with
-// the daemon until the channel goes (only that channel loses them).
-void Engine::return_to_app_st(EngineChannel& ch, const uint32_t* idx, uint32_t n) {
-  const uint32_t k = ch.app_free.enqueue_burst(idx, n);
-  for (uint32_t i = 0; i < k; ++i) ch.app_owned[idx[i] - ch.view.geometry().app_pool_first] = 1;
-  if (k < n) [[unlikely]] {
-    count_drop_st(ch, channel::kDropBadRingIndex);
-    ch.app_free.clear_corrupt();
-  }
-}
-
-uint32_t Engine::reclaim_st(EngineChannel& ch) {
-  const uint32_t n = ch.daemon_free.available(kReclaimBurst);
-  if (ch.daemon_free.corrupt()) [[unlikely]] {
-    count_drop_st(ch, channel::kDropBadRingIndex);
-    ch.daemon_free.clear_corrupt();
-    return 0;
-  }
-  const uint32_t k = n < kReclaimBurst ? n : kReclaimBurst;
-  const auto& g = ch.view.geometry();
-  for (uint32_t i = 0; i < k; ++i) {
-    const uint32_t b = ch.daemon_free.peek(i);
-    if (!ch.view.in_daemon_pool(b) || !ch.lent[b - g.daemon_pool_first]) [[unlikely]] {
-      count_drop_st(ch, channel::kDropBadFreeIndex);
-      continue;
-    }
-    ch.lent[b - g.daemon_pool_first] = 0;
-    ch.stash.push_back(b);
-  }
-  ch.daemon_free.advance(k);
-  if (k > 0) ch.room_changed = true;
-  return k;
-}
-
-bool Engine::transmit_st(EngineChannel& ch) {
+bool Engine::take_from_app_st(EngineChannel& ch) {
   const uint32_t n = ch.to_daemon.available(kBurst);
   if (ch.to_daemon.corrupt()) [[unlikely]] {
-    count_drop_st(ch, channel::kDropBadRingIndex);
+    ch.count_drop_st(channel::kDropBadRingIndex);
     ch.to_daemon.clear_corrupt();
     return false;
   }
   const uint32_t burst = n < kBurst ? n : kBurst;
   uint32_t done = 0;
   for (; done < burst; ++done) {
-    if (deliver_st(ch, ch.to_daemon.peek(done)) == Outcome::kHold) break;
+    if (route_message_st(ch, ch.to_daemon.peek(done)) == Outcome::kHold) break;
   }
   ch.to_daemon.advance(done);
   return done > 0;
 }
 
-Engine::Outcome Engine::deliver_st(EngineChannel& src, uint32_t head) {
+Engine::Outcome Engine::route_message_st(EngineChannel& src, uint32_t head) {
   channel::CheckedMessage m;
   uint32_t claimed = 0;
   uint32_t* idx = src.chain_idx.data();
   uint32_t* len = src.chain_len.data();
   const uint32_t bad = channel::check_chain(src.view, head, src.app_owned, idx, len, &m, &claimed);
   if (bad != channel::kDropReasonCount) [[unlikely]] {
-    count_drop_st(src, bad);
-    return_to_app_st(src, idx, claimed);
+    src.count_drop_st(bad);
+    src.return_to_app_st(idx, claimed);
     return Outcome::kDropped;
   }
-  const FlowKey key{m.src_ip, m.dst_ip, m.src_port, m.dst_port};
-  if (m.dst_ip != local_ip_) {
-    const auto r = remote_.find(key);
-    if (r != remote_.end() && r->second->owner == &src) return send_remote_st(src, *r->second, m.msg_len, idx, len, m.count);
-  }
-  const auto it = flows_.find(key);
-  if (it == flows_.end() || it->second.owner != &src) [[unlikely]] {
-    count_drop_st(src, channel::kDropUnknownFlow);
-    return_to_app_st(src, idx, m.count);
+  FlowEntry* e = flows_.find(FlowKey{m.src_ip, m.dst_ip, m.src_port, m.dst_port});
+  if (e == nullptr || e->owner() != &src) [[unlikely]] {
+    src.count_drop_st(channel::kDropUnknownFlow);
+    src.return_to_app_st(idx, m.count);
     return Outcome::kDropped;
   }
-  EngineChannel* dst = it->second.peer;
+  if (e->is_remote()) return send_remote_st(src, *e->remote, m.msg_len, idx, len, m.count);
+  return deliver_local_st(src, *e, m, idx, len);
+}
+
+Engine::Outcome Engine::deliver_local_st(EngineChannel& src, const FlowEntry& e, const channel::CheckedMessage& m,
+                                         const uint32_t* idx, const uint32_t* len) {
+  EngineChannel* dst = e.local_peer;
   if (dst == nullptr) [[unlikely]] {
-    count_drop_st(src, channel::kDropPeerGone);
-    return_to_app_st(src, idx, m.count);
+    src.count_drop_st(channel::kDropPeerGone);
+    src.return_to_app_st(idx, m.count);
     return Outcome::kDropped;
   }
   const auto& dg = dst->view.geometry();
   if (m.msg_len > dg.max_message_bytes) [[unlikely]] {
-    count_drop_st(src, channel::kDropBadLength);
-    return_to_app_st(src, idx, m.count);
+    src.count_drop_st(channel::kDropBadLength);
+    src.return_to_app_st(idx, m.count);
     return Outcome::kDropped;
   }
   const uint32_t need = channel::buffers_for(m.msg_len, dg.buffer_size);
-  if (dst->stash.size() < need) reclaim_st(*dst);
+  if (dst->stash.size() < need) dst->reclaim_st();
   // Slots promised to remote messages being reassembled are not ours to take.
-  const bool ring_ok = dst->to_app.free_space(dst->rx_reserved_slots + 1) > dst->rx_reserved_slots;
+  const bool ring_ok = dst->to_app_has_slot();
   if (dst->to_app.corrupt()) [[unlikely]] {
     // The receiver broke its own ring: it cannot take anything, do not make the sender wait.
     dst->to_app.clear_corrupt();
-    count_drop_st(*dst, channel::kDropBadRingIndex);
-    count_drop_st(src, channel::kDropReceiverFull);
-    return_to_app_st(src, idx, m.count);
+    dst->count_drop_st(channel::kDropBadRingIndex);
+    src.count_drop_st(channel::kDropReceiverFull);
+    src.return_to_app_st(idx, m.count);
     return Outcome::kDropped;
   }
   if (dst->stash.size() < need || !ring_ok) [[unlikely]] {
@@ -125,8 +88,8 @@ Engine::Outcome Engine::deliver_st(EngineChannel& src, uint32_t head) {
       return Outcome::kHold;
     }
     src.hold_since_ns = 0;
-    count_drop_st(src, channel::kDropReceiverFull);
-    return_to_app_st(src, idx, m.count);
+    src.count_drop_st(channel::kDropReceiverFull);
+    src.return_to_app_st(idx, m.count);
     return Outcome::kDropped;
   }
   src.hold_since_ns = 0;
@@ -161,7 +124,7 @@ Engine::Outcome Engine::deliver_st(EngineChannel& src, uint32_t head) {
   h->dst_port = m.dst_port;
   dst->to_app.enqueue(out[0]);  // room checked above; the release store publishes the copy
   dst->stash.resize(dst->stash.size() - need);
-  return_to_app_st(src, idx, m.count);
+  src.return_to_app_st(idx, m.count);
 
   bump(src.counters.msgs_in);
   bump(src.counters.bytes_in, m.msg_len);
@@ -188,17 +151,16 @@ void Engine::ring_doorbells_st() {
   }
 }
 
-void Engine::publish_stats_st(EngineChannel& ch) {
-  ch.stats_dirty = false;
-  channel::ChannelStats* s = ch.view.stats();
-  auto put = [](uint64_t& field, const std::atomic<uint64_t>& v) {
-    std::atomic_ref<uint64_t>(field).store(v.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  };
-  put(s->msgs_in, ch.counters.msgs_in);
-  put(s->bytes_in, ch.counters.bytes_in);
-  put(s->msgs_out, ch.counters.msgs_out);
-  put(s->bytes_out, ch.counters.bytes_out);
-  for (uint32_t r = 0; r < channel::kDropSlots; ++r) put(s->drops[r], ch.counters.drops[r]);
+// The application read and gave buffers back: flows that waited for room go on.
+void Engine::wake_blocked_st(EngineChannel& ch) {
+  waking_.swap(ch.blocked_flows);  // a flow still short of room puts itself back
+  for (RemoteFlow* f : waking_) {
+    f->blocked_listed = false;
+    if (f->ended) continue;
+    f->flow.on_rx_room(now_us_);
+    mark_dirty_st(*f);
+  }
+  waking_.clear();  // keeps its capacity: no allocation on the next wake
 }
 
 }  // namespace machnet::engine

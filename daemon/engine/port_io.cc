@@ -10,8 +10,8 @@ net::TxChecksum checksum_mode(const dpdk::PortInfo& info) {
 }
 }  // namespace
 
-PortIo::PortIo(dpdk::Port& port, net::Interface me, const TestingConfig& testing)
-    : port_(port), me_(me), tx_checksum_(checksum_mode(port.info())), faults_(testing) {
+PortIo::PortIo(dpdk::Port& port, uint16_t queue, Neighbours& neighbours, net::Interface me, const TestingConfig& testing)
+    : port_(port), queue_(queue), me_(me), tx_checksum_(checksum_mode(port.info())), arp_(neighbours), faults_(testing) {
   fault_out_.reserve(4 * kBurst);
 }
 
@@ -74,7 +74,7 @@ bool PortIo::poll_st(uint64_t now_us) {
     if (!fault_out_.empty()) transmit_now_st(fault_out_.data(), static_cast<uint16_t>(fault_out_.size()));
   }
   std::array<rte_mbuf*, kBurst> rx;
-  const uint16_t n = port_.rx_burst_st(rx.data(), kBurst);
+  const uint16_t n = port_.rx_burst_st(queue_, rx.data(), kBurst);
   if (n > 0) add(counters_.rx_frames, n);
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < n; ++i) {
@@ -83,13 +83,15 @@ bool PortIo::poll_st(uint64_t now_us) {
       rte_pktmbuf_free(rx[i]);
       continue;
     }
-    handle_frame_st(rx[i], now_us);
+    handle_frame_st(rx[i], now_us, false);
   }
   if (bytes) add(counters_.rx_bytes, bytes);
   return n > 0;
 }
 
-void PortIo::handle_frame_st(rte_mbuf* m, uint64_t now_us) {
+void PortIo::handle_steered_st(rte_mbuf* m, uint64_t now_us) { handle_frame_st(m, now_us, true); }
+
+void PortIo::handle_frame_st(rte_mbuf* m, uint64_t now_us, bool steered) {
   // Frames we parse must be whole in the first segment; a chained frame is too long for us.
   if (m->nb_segs != 1) [[unlikely]] {
     add(counters_.drops[static_cast<size_t>(net::DropReason::kBadIpHeader)]);
@@ -124,7 +126,7 @@ void PortIo::handle_frame_st(rte_mbuf* m, uint64_t now_us) {
       queue_tx_st(m);
       return;
     case net::FrameKind::kMachnet:
-      if (sink_ && sink_->on_machnet_st(m, frame.machnet)) return;  // kept
+      if (sink_ && sink_->on_machnet_st(m, frame.machnet, steered)) return;  // kept
       break;
     case net::FrameKind::kDrop:
       add(counters_.drops[static_cast<size_t>(frame.drop)]);
@@ -169,7 +171,7 @@ void PortIo::transmit_now_st(rte_mbuf** frames, uint16_t count) {
   uint16_t sent = 0;
   // A full TX queue usually drains within a few tries; beyond that, drop (the transport
   // retransmits) rather than stall the loop.
-  for (int tries = 0; sent < count && tries < 4; ++tries) sent += port_.tx_burst_st(frames + sent, count - sent);
+  for (int tries = 0; sent < count && tries < 4; ++tries) sent += port_.tx_burst_st(queue_, frames + sent, count - sent);
   if (sent < count) {
     add(counters_.tx_full, count - sent);
     for (uint16_t i = sent; i < count; ++i) {

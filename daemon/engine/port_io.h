@@ -14,6 +14,7 @@
 
 #include "dpdk/port.h"
 #include "engine/fault_injector.h"
+#include "engine/neighbours.h"
 #include "net/arp_table.h"
 #include "net/drop_reason.h"
 #include "net/packet_builder.h"
@@ -40,20 +41,24 @@ class PortSink {
  public:
   virtual ~PortSink() = default;
   // A Machnet packet for this host. True when the sink keeps the mbuf (frees it later).
-  virtual bool on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p) = 0;
+  // `steered`: another engine received it and handed it over (handle_steered_st).
+  virtual bool on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool steered) = 0;
   virtual void on_arp_resolved_st(Ipv4Address ip, const MacAddress& mac) = 0;
   virtual void on_arp_failed_st(Ipv4Address ip) = 0;
 };
 
+// One queue pair of the port, as one engine drives it.
 class PortIo {
  public:
-  PortIo(dpdk::Port& port, net::Interface me, const TestingConfig& testing);
+  PortIo(dpdk::Port& port, uint16_t queue, Neighbours& neighbours, net::Interface me, const TestingConfig& testing);
   ~PortIo();
 
   void set_sink(PortSink* sink) { sink_ = sink; }
 
   // One receive burst and its answers. True when anything arrived.
   bool poll_st(uint64_t now_us);
+  // A Machnet frame another engine received for one of our flows.
+  void handle_steered_st(rte_mbuf* m, uint64_t now_us);
   // Announces our address (gratuitous ARP); the engine calls it once when it starts.
   void announce_st();
 
@@ -72,14 +77,16 @@ class PortIo {
   // ARP retries and failures; call every few milliseconds.
   void arp_tick_st(uint64_t now_us);
   void learn_st(Ipv4Address ip, const MacAddress& mac, uint64_t now_us) { arp_.learn(ip, mac, now_us); }
+  std::optional<MacAddress> lookup_st(Ipv4Address ip) const { return arp_.lookup(ip); }
   nlohmann::json arp_json_st(uint64_t now_us) const;
 
   nlohmann::json stats_json() const;  // any thread
   const net::Interface& interface() const { return me_; }
   uint32_t mtu() const { return port_.info().mtu; }
+  uint16_t queue() const { return queue_; }
 
  private:
-  void handle_frame_st(rte_mbuf* m, uint64_t now_us);
+  void handle_frame_st(rte_mbuf* m, uint64_t now_us, bool steered);
   void send_arp_request_st(Ipv4Address ip);
   void transmit_now_st(rte_mbuf** frames, uint16_t count);
   void add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
@@ -88,10 +95,11 @@ class PortIo {
 
   static constexpr uint16_t kBurst = 32;
   dpdk::Port& port_;
+  const uint16_t queue_;
   const net::Interface me_;
   const net::TxChecksum tx_checksum_;
   PortSink* sink_ = nullptr;
-  net::ArpTable arp_;
+  Neighbours& arp_;
   std::array<rte_mbuf*, kBurst> tx_{};
   uint16_t tx_count_ = 0;
   uint64_t now_us_ = 0;

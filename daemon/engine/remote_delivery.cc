@@ -30,58 +30,8 @@ int ended_errno(FlowError why) { return why == FlowError::kRetransmitLimit ? ETI
 
 }  // namespace
 
-TxRecord* Engine::take_tx_record_st() {
-  if (tx_records_.empty()) return new TxRecord();  // grows to the high-water mark, then reused
-  TxRecord* r = tx_records_.back().release();
-  tx_records_.pop_back();
-  return r;
-}
-
-void Engine::give_back_tx_record_st(TxRecord* r) {
-  r->channel = nullptr;
-  r->idx.clear();
-  r->len.clear();
-  if (r->bytes.capacity() > (64u << 10)) std::vector<uint8_t>().swap(r->bytes);  // do not hoard big copies
-  r->bytes.clear();
-  tx_records_.emplace_back(r);
-}
-
-RemoteFlow* Engine::create_remote_st(const FlowKey& key, EngineChannel* owner, bool client, uint32_t conn_id) {
-  auto flow = std::make_unique<RemoteFlow>(*this, key, owner, client, flow_params_, conn_id, rng_());
-  RemoteFlow* f = flow.get();
-  remote_[key] = std::move(flow);
-  if (client) ++port_refs_[key.src_port];
-  return f;
-}
-
-void Engine::connect_remote_st(Command& cmd) {
-  auto fail = [&](int err, std::string why) {
-    cmd.error = err;
-    cmd.reason = std::move(why);
-    complete_st(cmd);
-  };
-  if (port_ == nullptr)
-    return fail(ENETUNREACH, "this daemon has no network port ([nic] mode = \"none\"): only its own address is reachable");
-  uint16_t port = ephemeral_port_st();
-  // A former listener port may still carry (orphaned) flows to this very peer: skip those.
-  for (uint32_t tries = 0; port != 0 && remote_.contains(FlowKey{local_ip_, cmd.remote_ip, port, cmd.remote_port}) &&
-                           tries < 64;
-       ++tries)
-    port = ephemeral_port_st();
-  if (port == 0 || remote_.contains(FlowKey{local_ip_, cmd.remote_ip, port, cmd.remote_port}))
-    return fail(EMFILE, "no free ephemeral port");
-  const FlowKey key{local_ip_, cmd.remote_ip, port, cmd.remote_port};
-  uint32_t conn_id = rng_();
-  if (conn_id == 0) conn_id = 1;
-  RemoteFlow* f = create_remote_st(key, cmd.channel, true, conn_id);
-  f->pending_connect = &cmd;
-  if (auto mac = port_->resolve_st(Ipv4Address{cmd.remote_ip}, now_us_)) {
-    f->addr.dst_mac = *mac;
-    f->flow.connect(now_us_);
-  } else {
-    f->arp_deadline_us = now_us_ + uint64_t{transport_.connect_timeout_ms} * 1000;
-    arp_waiters_.push_back(f);
-  }
+RemoteFlow& Engine::create_remote_st(const FlowKey& key, EngineChannel* owner, bool client, uint32_t conn_id) {
+  return flows_.add_remote(std::make_unique<RemoteFlow>(flow_context_, key, owner, client, conn_id, rng_()));
 }
 
 void Engine::on_arp_resolved_st(Ipv4Address ip, const MacAddress& mac) {
@@ -100,56 +50,75 @@ void Engine::on_arp_resolved_st(Ipv4Address ip, const MacAddress& mac) {
   }
 }
 
+void Engine::fail_arp_waiter_st(RemoteFlow& f, int err, std::string reason) {
+  if (f.pending_connect) {
+    Command* cmd = f.pending_connect;
+    f.pending_connect = nullptr;
+    cmd->error = err;
+    cmd->reason = std::move(reason);
+    complete_st(*cmd);
+  }
+  f.flow.abort(FlowError::kConnectTimeout, false);
+}
+
 void Engine::on_arp_failed_st(Ipv4Address ip) {
   std::vector<RemoteFlow*> failed;
   for (RemoteFlow* f : arp_waiters_)
     if (f->key.dst_ip == ip.value) failed.push_back(f);
-  for (RemoteFlow* f : failed) {
-    if (f->pending_connect) {
-      f->pending_connect->error = EHOSTUNREACH;
-      f->pending_connect->reason = fmt::format("no ARP answer from {}: is a daemon running at that address?", ip.to_string());
-      Command* cmd = f->pending_connect;
-      f->pending_connect = nullptr;
-      complete_st(*cmd);
-    }
-    f->flow.abort(FlowError::kConnectTimeout, false);
-  }
+  for (RemoteFlow* f : failed)
+    fail_arp_waiter_st(*f, EHOSTUNREACH,
+                       fmt::format("no ARP answer from {}: is a daemon running at that address?", ip.to_string()));
 }
 
-// Connects still waiting for an ARP answer when their timeout passed.
+// Connects still waiting for an ARP answer: the answer may have reached another engine
+// (the neighbour table is shared), or their timeout passed.
 void Engine::check_arp_waiters_st() {
+  if (arp_waiters_.empty()) return;
   std::vector<RemoteFlow*> late;
-  for (RemoteFlow* f : arp_waiters_)
-    if (f->arp_deadline_us != 0 && now_us_ >= f->arp_deadline_us) late.push_back(f);
-  for (RemoteFlow* f : late) {
-    if (f->pending_connect) {
-      f->pending_connect->error = ETIMEDOUT;
-      f->pending_connect->reason =
-          fmt::format("no ARP answer from {} within {} ms ([transport] connect_timeout_ms)",
-                      Ipv4Address{f->key.dst_ip}.to_string(), transport_.connect_timeout_ms);
-      Command* cmd = f->pending_connect;
-      f->pending_connect = nullptr;
-      complete_st(*cmd);
+  for (size_t i = 0; i < arp_waiters_.size();) {
+    RemoteFlow* f = arp_waiters_[i];
+    if (auto mac = port_->lookup_st(Ipv4Address{f->key.dst_ip}); mac && !f->ended) {
+      arp_waiters_[i] = arp_waiters_.back();
+      arp_waiters_.pop_back();
+      f->arp_deadline_us = 0;
+      f->addr.dst_mac = *mac;
+      f->flow.connect(now_us_);
+      continue;
     }
-    f->flow.abort(FlowError::kConnectTimeout, false);
+    if (f->arp_deadline_us != 0 && now_us_ >= f->arp_deadline_us) late.push_back(f);
+    ++i;
   }
+  for (RemoteFlow* f : late)
+    fail_arp_waiter_st(*f, ETIMEDOUT,
+                       fmt::format("no ARP answer from {} within {} ms ([transport] connect_timeout_ms)",
+                                   Ipv4Address{f->key.dst_ip}.to_string(), transport_.connect_timeout_ms));
 }
 
-bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p) {
+// Demultiplexing: a Machnet packet for this host goes to its flow, or to the engine that
+// owns its local port, or starts a flow at a listener, or is answered with a reset.
+bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool steered) {
+  if (shared_.steering && !steered) {
+    const int owner = shared_.ports.owner(p.dst_port);
+    if (owner != PortDirectory::kNobody && owner != static_cast<int>(id_)) [[unlikely]] {
+      steer_out_.push_back(m);  // sent on after the burst (steer_flush_st)
+      steer_out_engine_.push_back(static_cast<uint32_t>(owner));
+      return true;
+    }
+  }
   const net::MachnetHeader& h = p.header;
   const FlowKey key{p.dst_ip.value, p.src_ip.value, p.dst_port, p.src_port};
-  auto it = remote_.find(key);
-  if (it != remote_.end() && it->second->flow.conn_id() != h.conn_id) {
+  FlowEntry* e = flows_.find(key);
+  if (e && e->is_remote() && e->remote->flow.conn_id() != h.conn_id) {
     if (h.flags & net::kFlagSyn) {
       // The peer started afresh on the same ports (it restarted): the old flow is dead.
-      it->second->flow.abort(FlowError::kPeerReset, false);
-      it = remote_.end();
+      e->remote->flow.abort(FlowError::kPeerReset, false);
+      e = nullptr;
     } else {
       if (!(h.flags & net::kFlagRst)) send_reset_st(p);  // a flow from before: stop it
       return false;
     }
   }
-  if (it == remote_.end()) {
+  if (e == nullptr) {
     if (!(h.flags & net::kFlagSyn)) {
       if (!(h.flags & net::kFlagRst)) send_reset_st(p);
       return false;
@@ -159,14 +128,18 @@ bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p) {
       send_reset_st(p);  // nobody listens: machnet_connect on the other side fails at once
       return false;
     }
-    RemoteFlow* f = create_remote_st(key, l->second, false, h.conn_id);
-    f->addr.dst_mac = p.src_mac;
+    RemoteFlow& f = create_remote_st(key, l->second, false, h.conn_id);
+    f.addr.dst_mac = p.src_mac;
     port_->learn_st(p.src_ip, p.src_mac, now_us_);
-    f->flow.accept(h, now_us_);
-    mark_dirty_st(*f);
+    f.flow.accept(h, now_us_);
+    mark_dirty_st(f);
     return false;
   }
-  RemoteFlow& f = *it->second;
+  if (!e->is_remote()) [[unlikely]] {  // a local flow's key from the wire: a forgery or a loop
+    send_reset_st(p);
+    return false;
+  }
+  RemoteFlow& f = *e->remote;
   const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*) + p.payload_offset;
   const bool kept = f.flow.receive(h, data, p.payload_len, m, now_us_);
   mark_dirty_st(f);
@@ -197,11 +170,11 @@ Engine::Outcome Engine::send_remote_st(EngineChannel& src, RemoteFlow& f, uint32
                                        const uint32_t* len, uint32_t count) {
   const FlowState st = f.flow.state();
   if (st != FlowState::kEstablished) {
-    count_drop_st(src, channel::kDropPeerGone);  // closing or closed: nothing more may go
-    return_to_app_st(src, idx, count);
+    src.count_drop_st(channel::kDropPeerGone);  // closing or closed: nothing more may go
+    src.return_to_app_st(idx, count);
     return Outcome::kDropped;
   }
-  TxRecord* r = take_tx_record_st();
+  TxRecord* r = tx_records_.take();
   r->channel = &src;
   r->idx.assign(idx, idx + count);
   r->len.assign(len, len + count);
@@ -237,6 +210,14 @@ void Engine::pump_flows_st() {
   dirty_next_.clear();
 }
 
+void Engine::flow_established_st(RemoteFlow& f) {
+  if (f.pending_connect == nullptr) return;
+  Command& cmd = *f.pending_connect;
+  f.pending_connect = nullptr;
+  cmd.flow = channel::CtlFlow{f.key.src_ip, f.key.dst_ip, f.key.src_port, f.key.dst_port};
+  complete_st(cmd);
+}
+
 void Engine::flow_ended_st(RemoteFlow& f, FlowError why) {
   if (f.ended) return;
   f.ended = true;
@@ -250,43 +231,15 @@ void Engine::flow_ended_st(RemoteFlow& f, FlowError why) {
   } else if (f.owner && (why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit)) {
     // Failures only: a peer that closes in order after its last message is the normal end
     // of a conversation, and upstream-style servers treat any -1 from recv as fatal.
-    notify_flow_ended_st(*f.owner, f.key, ended_errno(why));
+    f.owner->notify_flow_ended_st(f.key, ended_errno(why));
   }
   if (why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit) {
     failed_.emplace_back(now_us_, flow_row_st(f));
     failed_.back().second["state"] = "reset";
     if (failed_.size() > kFailedFlowsKept) failed_.pop_front();
   }
-  if (f.client) --port_refs_[f.key.src_port];
-  auto it = remote_.find(f.key);
-  if (it != remote_.end() && it->second.get() == &f) {
-    ended_.push_back(std::move(it->second));
-    remote_.erase(it);
-  }
-}
-
-// A zero-length message flagged kMsgFlowEnded: machnet_recv returns -1 with `err`.
-void Engine::notify_flow_ended_st(EngineChannel& ch, const FlowKey& key, int err) {
-  if (ch.stash.empty()) reclaim_st(ch);
-  if (ch.stash.empty() || ch.to_app.free_space(ch.rx_reserved_slots + 1) <= ch.rx_reserved_slots) {
-    count_drop_st(ch, channel::kDropReceiverFull);  // the application will not hear of it
-    return;
-  }
-  const uint32_t b = ch.stash.back();
-  ch.stash.pop_back();
-  channel::BufferDesc* d = ch.view.desc(b);
-  d->len = 0;
-  d->next = channel::kNoBuffer;
-  d->msg_len = 0;
-  d->flags = channel::kMsgFlowEnded;
-  d->reserved = static_cast<uint16_t>(err);
-  d->src_ip = key.dst_ip;
-  d->dst_ip = key.src_ip;
-  d->src_port = key.dst_port;
-  d->dst_port = key.src_port;
-  ch.lent[b - ch.view.geometry().daemon_pool_first] = 1;
-  ch.to_app.enqueue(b);
-  ch.ring_doorbell = true;
+  if (f.client) give_back_port_st(f.key.src_port);
+  if (FlowEntry* e = flows_.find(f.key); e && e->remote.get() == &f) ended_.push_back(flows_.erase(f.key));
 }
 
 void Engine::reap_flows_st() {
@@ -304,7 +257,7 @@ nlohmann::json Engine::flow_row_st(const RemoteFlow& f) const {
   const auto& r = f.flow.rtt();
   const FlowKey& key = f.key;
   return {
-      {"engine", 0},
+      {"engine", id_},
       {"local_ip", Ipv4Address{key.src_ip}.to_string()},
       {"local_port", key.src_port},
       {"remote_ip", Ipv4Address{key.dst_ip}.to_string()},
@@ -335,30 +288,6 @@ nlohmann::json Engine::flow_row_st(const RemoteFlow& f) const {
       {"queued_msgs", f.flow.queued_messages()},
       {"error", transport::to_string(f.flow.error())},
   };
-}
-
-void Engine::flows_json_st(nlohmann::json& out) {
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& [key, f] : remote_) list.push_back(flow_row_st(*f));
-  // Flows that failed lately stay listed a while, with their error, for whoever looks.
-  while (!failed_.empty() && now_us_ - failed_.front().first > kFailedFlowsShownUs) failed_.pop_front();
-  for (const auto& [at, row] : failed_) {
-    list.push_back(row);
-    list.back()["ended_s_ago"] = (now_us_ - at) / 1'000'000;
-  }
-  for (const auto& [key, ep] : flows_) {
-    list.push_back({
-        {"engine", 0},
-        {"local_ip", Ipv4Address{key.src_ip}.to_string()},
-        {"local_port", key.src_port},
-        {"remote_ip", Ipv4Address{key.dst_ip}.to_string()},
-        {"remote_port", key.dst_port},
-        {"state", ep.peer ? "local" : "closed"},
-        {"role", ep.connector ? "client" : "server"},
-        {"channel", ep.owner ? ep.owner->id : 0},
-    });
-  }
-  out = {{"flows", list}, {"count", list.size()}};
 }
 
 }  // namespace machnet::engine

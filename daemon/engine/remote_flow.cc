@@ -5,18 +5,18 @@
 #include <cstring>
 
 #include "channel/channel_layout.h"
-#include "engine/engine.h"
+#include "engine/port_io.h"
 
 namespace machnet::engine {
 
-RemoteFlow::RemoteFlow(Engine& e, const FlowKey& k, EngineChannel* o, bool is_client,
-                       const transport::FlowParams& params, uint32_t conn_id, uint32_t isn)
-    : engine(e), key(k), owner(o), client(is_client), flow(params, *this, e.wheel_, conn_id, isn) {
+RemoteFlow::RemoteFlow(FlowContext& ctx, const FlowKey& k, EngineChannel* o, bool is_client, uint32_t conn_id,
+                       uint32_t isn)
+    : key(k), owner(o), client(is_client), flow(ctx.params, *this, ctx.wheel, conn_id, isn), ctx_(ctx) {
   addr.src_ip = Ipv4Address{k.src_ip};
   addr.dst_ip = Ipv4Address{k.dst_ip};
   addr.src_port = k.src_port;
   addr.dst_port = k.dst_port;
-  if (engine.port_) addr.src_mac = engine.port_->interface().mac;
+  if (ctx.port) addr.src_mac = ctx.port->interface().mac;
   if (owner) rx_bufs_.reserve(owner->view.geometry().max_chain);
   flow.set_user(this);
 }
@@ -24,7 +24,7 @@ RemoteFlow::RemoteFlow(Engine& e, const FlowKey& k, EngineChannel* o, bool is_cl
 RemoteFlow::~RemoteFlow() = default;
 
 bool RemoteFlow::transmit(const net::MachnetHeader& h, const transport::TxMessage* msg, uint32_t offset, uint32_t len) {
-  PortIo& port = *engine.port_;
+  PortIo& port = *ctx_.port;
   rte_mbuf* m = port.alloc_st();
   if (m == nullptr) [[unlikely]] return false;
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
@@ -57,8 +57,8 @@ bool RemoteFlow::transmit(const net::MachnetHeader& h, const transport::TxMessag
 
 void RemoteFlow::tx_done(transport::TxMessage* msg) {
   auto* rec = static_cast<TxRecord*>(msg->cookie);
-  if (rec->channel) engine.return_to_app_st(*rec->channel, rec->idx.data(), static_cast<uint32_t>(rec->idx.size()));
-  engine.give_back_tx_record_st(rec);
+  if (rec->channel) rec->channel->return_to_app_st(rec->idx.data(), static_cast<uint32_t>(rec->idx.size()));
+  ctx_.records.give_back(rec);
 }
 
 bool RemoteFlow::rx_begin(uint32_t msg_len) {
@@ -69,11 +69,11 @@ bool RemoteFlow::rx_begin(uint32_t msg_len) {
   if (msg_len > g.max_message_bytes || need > g.daemon_pool_count) [[unlikely]] {
     // Could never fit this channel (a peer configured for larger messages): waiting would
     // block the flow for good. Taken and dropped (rx_append/rx_end ignore it), counted.
-    engine.count_drop_st(ch, channel::kDropBadLength);
+    ch.count_drop_st(channel::kDropBadLength);
     return true;
   }
-  if (ch.stash.size() < need) engine.reclaim_st(ch);
-  const bool slot = ch.to_app.free_space(ch.rx_reserved_slots + 1) > ch.rx_reserved_slots;
+  if (ch.stash.size() < need) ch.reclaim_st();
+  const bool slot = ch.to_app_has_slot();
   if (ch.stash.size() < need || !slot) {
     if (!blocked_listed) {
       blocked_listed = true;
@@ -131,7 +131,7 @@ void RemoteFlow::rx_end() {
     for (uint32_t b : rx_bufs_) ch.lent[b - g.daemon_pool_first] = 0;
     ch.stash.insert(ch.stash.end(), rx_bufs_.begin(), rx_bufs_.end());
     ch.to_app.clear_corrupt();
-    engine.count_drop_st(ch, channel::kDropBadRingIndex);
+    ch.count_drop_st(channel::kDropBadRingIndex);
     rx_open_ = false;
     rx_bufs_.clear();
     return;
@@ -159,9 +159,9 @@ uint32_t RemoteFlow::rx_room_packets() {
   if (owner == nullptr) return transport::kMaxWindow;  // orphaned: everything is dropped
   EngineChannel& ch = *owner;
   const auto& g = ch.view.geometry();
-  if (ch.to_app.free_space(ch.rx_reserved_slots + 1) <= ch.rx_reserved_slots) return 0;
+  if (!ch.to_app_has_slot()) return 0;
   const uint64_t bytes = uint64_t{ch.stash.size()} * g.buffer_size;
-  return static_cast<uint32_t>(std::min<uint64_t>(bytes / engine.flow_params_.mss, 0xffff));
+  return static_cast<uint32_t>(std::min<uint64_t>(bytes / ctx_.params.mss, 0xffff));
 }
 
 void RemoteFlow::orphan_st(uint64_t now_us) {
@@ -188,14 +188,8 @@ void RemoteFlow::orphan_st(uint64_t now_us) {
 
 void RemoteFlow::release(void* handle) { rte_pktmbuf_free(static_cast<rte_mbuf*>(handle)); }
 
-void RemoteFlow::on_established() {
-  if (pending_connect == nullptr) return;
-  Command& cmd = *pending_connect;
-  pending_connect = nullptr;
-  cmd.flow = channel::CtlFlow{key.src_ip, key.dst_ip, key.src_port, key.dst_port};
-  engine.complete_st(cmd);
-}
+void RemoteFlow::on_established() { ctx_.events.flow_established_st(*this); }
 
-void RemoteFlow::on_closed(transport::FlowError why) { engine.flow_ended_st(*this, why); }
+void RemoteFlow::on_closed(transport::FlowError why) { ctx_.events.flow_ended_st(*this, why); }
 
 }  // namespace machnet::engine

@@ -9,29 +9,38 @@
 
 #include "engine/engine_channel.h"
 #include "engine/flow_key.h"
+#include "engine/tx_record_pool.h"
 #include "net/packet_builder.h"
 #include "transport/flow.h"
 
 namespace machnet::engine {
 
-class Engine;
 struct Command;
+class PortIo;
+class RemoteFlow;
 
-// A message being sent: the sender's buffers, checked once when the message was taken
-// (the application may scribble on the shared descriptors afterwards; these copies are
-// what the engine trusts). Pooled by the engine: steady state allocates nothing.
-struct TxRecord {
-  EngineChannel* channel = nullptr;  // null once the bytes were copied out (channel gone)
-  std::vector<uint32_t> idx, len;
-  std::vector<uint8_t> bytes;        // the message, when `channel` is null
-  bool uniform = false;              // every buffer but the last is full: offsets compute directly
-  transport::TxMessage msg;
+// What happens to a flow that its engine must hear of (the engine implements it).
+class FlowEvents {
+ public:
+  virtual ~FlowEvents() = default;
+  virtual void flow_established_st(RemoteFlow& f) = 0;
+  virtual void flow_ended_st(RemoteFlow& f, transport::FlowError why) = 0;
+};
+
+// Everything a remote flow reaches besides its own channel: the port it sends through,
+// the pool of send records, its engine's events and timer wheel, the transport settings.
+struct FlowContext {
+  PortIo* port = nullptr;  // null only in tests without a port
+  TxRecordPool& records;
+  FlowEvents& events;
+  transport::TimerWheel& wheel;
+  const transport::FlowParams& params;
 };
 
 class RemoteFlow final : public transport::FlowIo {
  public:
-  RemoteFlow(Engine& engine, const FlowKey& key, EngineChannel* owner, bool client,
-             const transport::FlowParams& params, uint32_t conn_id, uint32_t isn);
+  RemoteFlow(FlowContext& ctx, const FlowKey& key, EngineChannel* owner, bool client, uint32_t conn_id,
+             uint32_t isn);
   ~RemoteFlow() override;
 
   // FlowIo
@@ -51,7 +60,6 @@ class RemoteFlow final : public transport::FlowIo {
   // the application sent before it left, then a FIN).
   void orphan_st(uint64_t now_us);
 
-  Engine& engine;
   const FlowKey key;  // src = this host, dst = the peer: as the application names the flow
   EngineChannel* owner;
   const bool client;
@@ -64,6 +72,7 @@ class RemoteFlow final : public transport::FlowIo {
   bool ended = false;                  // closed; reaped at the end of the iteration
 
  private:
+  FlowContext& ctx_;
   // The message being reassembled, in the owner's daemon-pool buffers.
   std::vector<uint32_t> rx_bufs_;
   uint32_t rx_len_ = 0, rx_filled_ = 0;

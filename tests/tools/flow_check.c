@@ -5,7 +5,7 @@
  *                      [--pause_after N --pause_s S]
  *   flow_check client  --local_ip IP --remote_ip IP --port P --count N --seed S
  *                      [--max_size BYTES] [--big K --big_size BYTES] [--window W]
- *                      [--timeout_s T] [--linger_s S]
+ *                      [--timeout_s T] [--linger_s S] [--flows F]
  *   flow_check connect --local_ip IP --remote_ip IP --port P
  *
  * server: listens on IP:P and echoes every message back on the flow it came from (source and
@@ -28,6 +28,8 @@
  *   Exits 1 on a mismatch, a loss (timeout) or a reset, 3 when the connection cannot be
  *   made. --linger_s S: after success, keep the
  *   flow open S seconds before closing it (a test reads `machnetctl flows` meanwhile).
+ *   --flows F: open F flows (up to 64) on the one channel and send message i on flow i mod F;
+ *   each flow's echoes are checked in that flow's order (use a server without --seed).
  * connect: only machnet_connect(); prints {"ok":..,"errno":"ECONNREFUSED",..,"seconds":..}
  *   and exits 0 when connected, 1 otherwise.
  *
@@ -46,6 +48,8 @@
 
 enum { kExitOk = 0, kExitFail = 1, kExitUsage = 2, kExitConnect = 3 };
 
+enum { kMaxClientFlows = 64 };
+
 typedef struct Options {
   const char *mode;
   const char *local_ip;
@@ -62,6 +66,7 @@ typedef struct Options {
   long pause_after;
   double pause_s;
   double linger_s;
+  long flows;
 } Options;
 
 static double now_s(void) {
@@ -141,7 +146,7 @@ static int usage(const char *prog) {
           "                        [--pause_after N --pause_s S]\n"
           "       %s client --local_ip IP --remote_ip IP --port P --count N --seed S\n"
           "                        [--max_size B] [--big K --big_size B] [--window W] [--timeout_s T]\n"
-          "                        [--linger_s S]\n"
+          "                        [--linger_s S] [--flows F]\n"
           "       %s connect --local_ip IP --remote_ip IP --port P\n",
           prog, prog, prog);
   return kExitUsage;
@@ -160,6 +165,7 @@ static int parse_options(int argc, char **argv, Options *o) {
   memset(o, 0, sizeof(*o));
   o->max_size = MACHNET_MSG_MAX_LEN;
   o->window = 16;
+  o->flows = 1;
   o->timeout_s = 120;
   o->count = -1;
   o->port = -1;
@@ -184,6 +190,7 @@ static int parse_options(int argc, char **argv, Options *o) {
     else if (!strcmp(key, "--pause_after")) { bad = parse_u64(value, &u); o->pause_after = (long)u; }
     else if (!strcmp(key, "--pause_s")) { o->pause_s = strtod(value, NULL); bad = !(o->pause_s >= 0); }
     else if (!strcmp(key, "--linger_s")) { o->linger_s = strtod(value, NULL); bad = !(o->linger_s >= 0); }
+    else if (!strcmp(key, "--flows")) { bad = parse_u64(value, &u) || u < 1 || u > kMaxClientFlows; o->flows = (long)u; }
     else bad = 1;
     if (bad) {
       fprintf(stderr, "flow_check: bad option %s %s\n", key, value);
@@ -429,9 +436,12 @@ static int run_client(const Options *o) {
   plan_sizes(&r);
 
   void *channel = attach_or_die();
-  MachnetFlow_t flow;
+  MachnetFlow_t flows[kMaxClientFlows];
+  uint64_t echoes[kMaxClientFlows] = {0}; /* per flow: echoes checked */
+  const uint64_t nflows = (uint64_t)o->flows;
   double c0 = now_s();
-  if (machnet_connect(channel, o->local_ip, o->remote_ip, (uint16_t)o->port, &flow) != 0) {
+  for (uint64_t f = 0; f < nflows; ++f) {
+    if (machnet_connect(channel, o->local_ip, o->remote_ip, (uint16_t)o->port, &flows[f]) == 0) continue;
     int err = errno;
     char detail[512];
     json_escape(detail, sizeof(detail), machnet_last_error());
@@ -442,7 +452,7 @@ static int run_client(const Options *o) {
     return kExitConnect;
   }
   r.connect_s = now_s() - c0;
-  r.src_port = flow.src_port;
+  r.src_port = flows[0].src_port;
   r.t0 = now_s();
   double deadline = r.t0 + o->timeout_s;
   uint64_t generated = UINT64_MAX;
@@ -456,7 +466,7 @@ static int run_client(const Options *o) {
         fill_message(sbuf, o->seed, r.sent, len);
         generated = r.sent;
       }
-      if (machnet_send(channel, flow, sbuf, len) == 0) {
+      if (machnet_send(channel, flows[r.sent % nflows], sbuf, len) == 0) {
         ++r.sent;
         sent_any = 1;
         if (r.stall_start > 0) {
@@ -496,12 +506,19 @@ static int run_client(const Options *o) {
       break;
     }
     if (n > 0) {
-      uint64_t i = r.received;
-      size_t want = r.sizes[i];
-      if (from.src_port != flow.dst_port || from.dst_port != flow.src_port) {
-        fail(&r, "echo %llu arrived on another flow (ports %u->%u)", (unsigned long long)i, from.src_port, from.dst_port);
+      uint64_t f = 0;
+      while (f < nflows && (from.src_port != flows[f].dst_port || from.dst_port != flows[f].src_port)) ++f;
+      if (f == nflows) {
+        fail(&r, "echo %llu arrived on another flow (ports %u->%u)", (unsigned long long)r.received, from.src_port,
+             from.dst_port);
         break;
       }
+      uint64_t i = f + nflows * echoes[f]++; /* the next message this flow carried */
+      if (i >= r.count) {
+        fail(&r, "flow %llu echoed more messages than it carried", (unsigned long long)f);
+        break;
+      }
+      size_t want = r.sizes[i];
       if ((size_t)n != want) {
         fail(&r, "echo %llu has %zd bytes, sent %zu (claims index %lld): lost, reordered or cut", (unsigned long long)i,
              n, want, claimed_index(rbuf, (size_t)n));
@@ -532,7 +549,7 @@ static int run_client(const Options *o) {
   if (r.errors) fprintf(stderr, "flow_check client: %s\n", r.error);
   /* Keeps the flow open a while after success so a test can read `machnetctl flows`. */
   if (!r.errors && o->linger_s > 0) sleep_s(o->linger_s);
-  machnet_close_flow(channel, flow);
+  for (uint64_t f = 0; f < nflows; ++f) machnet_close_flow(channel, flows[f]);
   machnet_detach(channel);
   free(r.sizes);
   free(sbuf);

@@ -1,0 +1,126 @@
+// The flow table: local and remote entries under one key space, lookups either way round,
+// removal, listing by owner. Remote entries are real RemoteFlows without a port.
+#include "engine/flow_table.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "channel/channel_memory.h"
+#include "transport/timer_wheel.h"
+
+namespace machnet::engine {
+namespace {
+
+struct NoEvents : FlowEvents {
+  void flow_established_st(RemoteFlow&) override {}
+  void flow_ended_st(RemoteFlow&, transport::FlowError) override {}
+};
+
+class FlowTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    channel::ChannelParams p;
+    p.buffers = 256;
+    p.max_message_bytes = 1 << 20;
+    a_mem = std::move(channel::ChannelMemory::create(1, p, false).value());
+    b_mem = std::move(channel::ChannelMemory::create(2, p, false).value());
+    a_ch = std::make_unique<EngineChannel>(1, a_mem.base(), a_mem.geometry(), a_mem.eventfd());
+    b_ch = std::make_unique<EngineChannel>(2, b_mem.base(), b_mem.geometry(), b_mem.eventfd());
+    a = a_ch.get();
+    b = b_ch.get();
+  }
+  std::unique_ptr<RemoteFlow> remote(const FlowKey& key, EngineChannel* owner, bool client) {
+    return std::make_unique<RemoteFlow>(ctx, key, owner, client, 7, 1000);
+  }
+
+  transport::FlowParams params;
+  transport::TimerWheel wheel{0};
+  TxRecordPool records;
+  NoEvents events;
+  FlowContext ctx{nullptr, records, events, wheel, params};
+  channel::ChannelMemory a_mem, b_mem;
+  std::unique_ptr<EngineChannel> a_ch, b_ch;
+  EngineChannel* a = nullptr;
+  EngineChannel* b = nullptr;
+  const FlowKey ab{0x0a000001, 0x0a000001, 49152, 80};
+};
+
+TEST_F(FlowTableTest, LocalEndsNameEachOther) {
+  FlowTable t;
+  t.add_local(ab, a, b, true);
+  t.add_local(ab.reversed(), b, a, false);
+  ASSERT_NE(t.find(ab), nullptr);
+  EXPECT_FALSE(t.find(ab)->is_remote());
+  EXPECT_EQ(t.find(ab)->owner(), a);
+  EXPECT_EQ(t.find(ab)->local_peer, b);
+  EXPECT_TRUE(t.find(ab)->connector());
+  EXPECT_EQ(t.find(ab.reversed())->owner(), b);
+  EXPECT_FALSE(t.find(ab.reversed())->connector());
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.remote_count(), 0u);
+}
+
+TEST_F(FlowTableTest, FindOwnedTakesEitherDirectionButOnlyTheOwner) {
+  FlowTable t;
+  t.add_local(ab, a, b, true);
+  t.add_local(ab.reversed(), b, a, false);
+  EXPECT_EQ(t.find_owned(ab, a), t.find(ab));
+  // The app may name the flow as it received it (src = the peer).
+  EXPECT_EQ(t.find_owned(ab.reversed(), a), t.find(ab));
+  EXPECT_EQ(t.find_owned(ab, b), t.find(ab.reversed()));
+  EXPECT_EQ(t.find_owned(ab, nullptr), nullptr);
+  EXPECT_EQ(t.find_owned(FlowKey{1, 2, 3, 4}, a), nullptr);
+}
+
+TEST_F(FlowTableTest, RemoteEntriesAreCountedAndHandedBackOnErase) {
+  FlowTable t;
+  const FlowKey k1{0x0a000001, 0x0a000002, 49152, 80}, k2{0x0a000001, 0x0a000003, 49153, 80};
+  RemoteFlow& f1 = t.add_remote(remote(k1, a, true));
+  t.add_remote(remote(k2, b, false));
+  t.add_local(ab, a, b, true);
+  EXPECT_EQ(t.remote_count(), 2u);
+  EXPECT_TRUE(t.find(k1)->is_remote());
+  EXPECT_EQ(t.find(k1)->remote.get(), &f1);
+  EXPECT_EQ(t.find(k1)->owner(), a);
+  EXPECT_TRUE(t.find(k1)->connector());
+  EXPECT_FALSE(t.find(k2)->connector());
+  int visited = 0;
+  t.for_each_remote([&](RemoteFlow&) { ++visited; });
+  EXPECT_EQ(visited, 2);
+
+  std::unique_ptr<RemoteFlow> gone = t.erase(k1);
+  EXPECT_EQ(gone.get(), &f1);
+  EXPECT_EQ(t.remote_count(), 1u);
+  EXPECT_EQ(t.find(k1), nullptr);
+  EXPECT_EQ(t.erase(ab), nullptr);  // a local entry has no flow to hand back
+  EXPECT_EQ(t.erase(ab), nullptr);  // nor a missing one
+  EXPECT_EQ(t.size(), 1u);
+}
+
+TEST_F(FlowTableTest, ReplacingARemoteEntryKeepsTheCountRight) {
+  FlowTable t;
+  const FlowKey k{0x0a000001, 0x0a000002, 49152, 80};
+  t.add_remote(remote(k, a, true));
+  t.add_remote(remote(k, a, true));
+  EXPECT_EQ(t.remote_count(), 1u);
+  EXPECT_EQ(t.size(), 1u);
+}
+
+TEST_F(FlowTableTest, KeysOwnedByListsLocalAndRemoteEntriesOfOneChannel) {
+  FlowTable t;
+  const FlowKey k1{0x0a000001, 0x0a000002, 49152, 80};
+  t.add_remote(remote(k1, a, true));
+  t.add_local(ab, a, b, true);
+  t.add_local(ab.reversed(), b, a, false);
+  const auto keys = t.keys_owned_by(a);
+  std::set<std::pair<uint32_t, uint16_t>> got;
+  for (const auto& k : keys) got.insert({k.dst_ip, k.src_port});
+  EXPECT_EQ(keys.size(), 2u);
+  EXPECT_TRUE(got.contains({k1.dst_ip, k1.src_port}));
+  EXPECT_TRUE(got.contains({ab.dst_ip, ab.src_port}));
+  EXPECT_EQ(t.keys_owned_by(b).size(), 1u);
+}
+
+}  // namespace
+}  // namespace machnet::engine
