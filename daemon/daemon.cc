@@ -340,7 +340,8 @@ nlohmann::json Daemon::engines_json() const {
                     {"busy_fraction", loops ? double(busy) / double(loops) : 0.0},
                     {"steered_in", get(k.steered_in)},
                     {"steered_out", get(k.steered_out)},
-                    {"steer_drops", get(k.steer_drops)}});
+                    {"steer_drops", get(k.steer_drops)},
+                    {"loopback", get(k.loopback)}});
   }
   return list;
 }

@@ -168,16 +168,18 @@ void Engine::connect_st(Command& cmd) {
   connect_local_st(cmd);
 }
 
-// Both ends are channels of this daemon: two local entries, each naming the other.
+// Both ends are channels of this daemon. Served by this engine: two local entries, each
+// naming the other, and messages are copied from one channel to the other. Served by
+// another engine: a transport flow like one to another machine, whose frames go between
+// the two engines through the steering rings instead of the wire (on_loopback_st).
 void Engine::connect_local_st(Command& cmd) {
   auto l = listeners_.find(cmd.remote_port);
   if (l == listeners_.end()) {
     const int owner = shared_.ports.owner(cmd.remote_port);
-    cmd.error = owner != PortDirectory::kNobody && owner != static_cast<int>(id_) ? EXDEV : ECONNREFUSED;
-    cmd.reason = cmd.error == EXDEV ? fmt::format("the listener is served by engine {} and this channel by engine {}: "
-                                                  "local flows between engines are not supported yet",
-                                                  owner, id_)
-                                    : "nobody listens on that port";
+    if (owner != PortDirectory::kNobody && owner != static_cast<int>(id_) && port_ && shared_.steering)
+      return connect_other_engine_st(cmd);
+    cmd.error = ECONNREFUSED;
+    cmd.reason = "nobody listens on that port";
     return complete_st(cmd);
   }
   const uint16_t port = ephemeral_port_st(local_ip_, cmd.remote_port);
@@ -192,6 +194,21 @@ void Engine::connect_local_st(Command& cmd) {
   flows_.add_local(mine.reversed(), l->second, cmd.channel, false);
   cmd.flow = channel::CtlFlow{mine.src_ip, mine.dst_ip, mine.src_port, mine.dst_port};
   complete_st(cmd);
+}
+
+void Engine::connect_other_engine_st(Command& cmd) {
+  const uint16_t port = ephemeral_port_st(local_ip_, cmd.remote_port);
+  if (port == 0) {
+    cmd.error = EMFILE;
+    cmd.reason = "no free ephemeral port";
+    return complete_st(cmd);
+  }
+  uint32_t conn_id = rng_();
+  if (conn_id == 0) conn_id = 1;
+  RemoteFlow& f = create_remote_st(FlowKey{local_ip_, local_ip_, port, cmd.remote_port}, cmd.channel, true, conn_id);
+  f.pending_connect = &cmd;
+  f.addr.dst_mac = port_->interface().mac;  // our own: no ARP, and the frames never leave
+  f.flow.connect(now_us_);
 }
 
 void Engine::connect_remote_st(Command& cmd) {

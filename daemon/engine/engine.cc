@@ -86,7 +86,8 @@ Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& 
   channels_.reserve(256);
   dirty_.reserve(1024);
   dirty_next_.reserve(1024);
-  steer_out_.reserve(64);
+  steer_out_.reserve(256);
+  batch_.reserve(256);
   steer_out_engine_.reserve(64);
 }
 
@@ -183,6 +184,7 @@ bool Engine::poll_once_st() {
     work |= !dirty_.empty();
     pump_flows_st();
     port_->flush_tx_st();
+    steer_flush_st();  // what flows between two of our engines sent
     reap_flows_st();
   }
   ring_doorbells_st();
@@ -200,10 +202,11 @@ void Engine::steer_flush_st() {
   const uint32_t n = static_cast<uint32_t>(steer_out_.size());
   std::vector<rte_mbuf*>& frames = steer_out_;
   for (uint32_t to = 0; to < shared_.steering->engines(); ++to) {
-    rte_mbuf* batch[64];
-    uint32_t k = 0;
+    batch_.clear();
     for (uint32_t i = 0; i < n; ++i)
-      if (steer_out_engine_[i] == to) batch[k++] = frames[i];
+      if (steer_out_engine_[i] == to) batch_.push_back(frames[i]);
+    const uint32_t k = static_cast<uint32_t>(batch_.size());
+    rte_mbuf** batch = batch_.data();
     if (k == 0) continue;
     const uint32_t sent = shared_.steering->send(id_, to, batch, k);
     bump(counters_.steered_out, sent);
@@ -216,7 +219,30 @@ void Engine::steer_flush_st() {
   steer_out_engine_.clear();
 }
 
+// A flow between two engines of this daemon: its frames go straight to the engine that
+// owns the destination port, through the steering rings, as if the wire had brought them.
+void Engine::on_loopback_st(rte_mbuf* m) {
+  bump(counters_.loopback);
+  const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint16_t dst_port = static_cast<uint16_t>(d[36] << 8 | d[37]);
+  const int owner = shared_.ports.owner(dst_port);
+  if (!shared_.steering || owner == PortDirectory::kNobody || owner == static_cast<int>(id_)) {
+    // Ours (a reset to our own unknown port, say): received on the next iteration, not
+    // now, so that answering cannot recurse.
+    if (loopback_self_.size() < 1024) loopback_self_.push_back(m);
+    else rte_pktmbuf_free(m);
+    return;
+  }
+  steer_out_.push_back(m);
+  steer_out_engine_.push_back(static_cast<uint32_t>(owner));
+}
+
 bool Engine::receive_steered_st() {
+  if (!loopback_self_.empty()) {
+    std::vector<rte_mbuf*> frames;
+    frames.swap(loopback_self_);
+    for (rte_mbuf* m : frames) port_->handle_steered_st(m, now_us_);
+  }
   if (!shared_.steering) return false;
   rte_mbuf* frames[32];
   const uint32_t n = shared_.steering->receive(id_, frames, 32);

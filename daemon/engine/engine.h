@@ -66,6 +66,7 @@ struct EngineShared {
 struct EngineCounters {
   std::atomic<uint64_t> loops{0}, busy_loops{0};
   std::atomic<uint64_t> steered_out{0}, steered_in{0}, steer_drops{0};
+  std::atomic<uint64_t> loopback{0};  // frames of flows between two engines of this daemon
   std::atomic<uint32_t> flows{0}, channels{0};
 };
 
@@ -104,6 +105,7 @@ class Engine final : public PortSink, public FlowEvents {
 
   // PortSink (engine thread).
   bool on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool steered) override;
+  void on_loopback_st(rte_mbuf* m) override;
   void on_arp_resolved_st(Ipv4Address ip, const MacAddress& mac) override;
   void on_arp_failed_st(Ipv4Address ip) override;
   // FlowEvents (engine thread).
@@ -130,6 +132,7 @@ class Engine final : public PortSink, public FlowEvents {
   void listen_st(Command& cmd);
   void connect_st(Command& cmd);
   void connect_local_st(Command& cmd);
+  void connect_other_engine_st(Command& cmd);
   void connect_remote_st(Command& cmd);
   void close_flow_st(Command& cmd);
   void flows_json_st(nlohmann::json& out);
@@ -193,8 +196,10 @@ class Engine final : public PortSink, public FlowEvents {
   std::vector<std::unique_ptr<RemoteFlow>> ended_;
   std::vector<RemoteFlow*> arp_waiters_;
   std::vector<RemoteFlow*> waking_;  // scratch of wake_blocked_st
-  std::vector<rte_mbuf*> steer_out_;  // scratch: frames for other engines, by destination
+  std::vector<rte_mbuf*> steer_out_;  // frames for other engines, sent after each burst
   std::vector<uint32_t> steer_out_engine_;
+  std::vector<rte_mbuf*> loopback_self_;
+  std::vector<rte_mbuf*> batch_;  // scratch of steer_flush_st  // frames we sent to ourselves: received next iteration
   // Flows that ended in failure (reset, peer gone): (when, their last `flows` row).
   std::deque<std::pair<uint64_t, nlohmann::json>> failed_;
   static constexpr size_t kFailedFlowsKept = 64;

@@ -135,6 +135,14 @@ void PortIo::handle_frame_st(rte_mbuf* m, uint64_t now_us, bool steered) {
   rte_pktmbuf_free(m);
 }
 
+// An IPv4 frame addressed to our own address: it must not go out on the wire.
+bool PortIo::to_self(const rte_mbuf* m) const {
+  const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+  if (m->data_len < net::kEthernetHeaderSize + net::kIpv4HeaderSize || d[12] != 0x08 || d[13] != 0x00) return false;
+  const uint32_t dst = uint32_t{d[30]} << 24 | uint32_t{d[31]} << 16 | uint32_t{d[32]} << 8 | d[33];
+  return dst == me_.ip.value;
+}
+
 void PortIo::finish_machnet_frame(rte_mbuf* m, uint32_t payload_len) {
   m->data_len = m->pkt_len = static_cast<uint32_t>(net::kFrameOverhead + payload_len);
   if (tx_checksum_ == net::TxChecksum::kOffload) {
@@ -148,6 +156,12 @@ void PortIo::finish_machnet_frame(rte_mbuf* m, uint32_t payload_len) {
 }
 
 void PortIo::queue_tx_st(rte_mbuf* m) {
+  if (to_self(m)) [[unlikely]] {
+    m->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+    if (sink_) sink_->on_loopback_st(m);
+    else rte_pktmbuf_free(m);
+    return;
+  }
   if (tx_count_ == kBurst) flush_tx_st();
   tx_[tx_count_++] = m;
 }

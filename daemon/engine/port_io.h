@@ -43,6 +43,10 @@ class PortSink {
   // A Machnet packet for this host. True when the sink keeps the mbuf (frees it later).
   // `steered`: another engine received it and handed it over (handle_steered_st).
   virtual bool on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool steered) = 0;
+  // A frame we were about to send to our own address (a flow between two engines of this
+  // daemon): the sink delivers it to the engine that owns its destination port. The frame's
+  // checksums are marked good (the NIC, which would compute offloaded ones, never sees it).
+  virtual void on_loopback_st(rte_mbuf* m) = 0;
   virtual void on_arp_resolved_st(Ipv4Address ip, const MacAddress& mac) = 0;
   virtual void on_arp_failed_st(Ipv4Address ip) = 0;
 };
@@ -87,6 +91,7 @@ class PortIo {
 
  private:
   void handle_frame_st(rte_mbuf* m, uint64_t now_us, bool steered);
+  bool to_self(const rte_mbuf* m) const;
   void send_arp_request_st(Ipv4Address ip);
   void transmit_now_st(rte_mbuf** frames, uint16_t count);
   void add(std::atomic<uint64_t>& counter, uint64_t n = 1) {

@@ -130,7 +130,7 @@ bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool st
     }
     RemoteFlow& f = create_remote_st(key, l->second, false, h.conn_id);
     f.addr.dst_mac = p.src_mac;
-    port_->learn_st(p.src_ip, p.src_mac, now_us_);
+    if (p.src_ip.value != local_ip_) port_->learn_st(p.src_ip, p.src_mac, now_us_);
     f.flow.accept(h, now_us_);
     mark_dirty_st(f);
     return false;

@@ -9,6 +9,9 @@ not own their flow must reach the owner through the steering rings.
   and in order per flow; `machnetctl flows` lists every flow on exactly one engine, both
   engines hold flows, and the steering counters moved;
 - the same exchange with one engine on a one-queue port;
+- flows between two channels of one daemon served by different engines (a transport flow
+  whose frames go engine to engine through the steering rings) carry 1 B ... 8 MiB
+  byte-exact; on the same engine they stay a local copy;
 - more cores than the port has queues, or a CPU that does not exist: a clear refusal naming
   [engine] cores;
 - a daemon with two engines stops cleanly on SIGTERM, and after kill -9 a new one starts on
@@ -107,6 +110,33 @@ class EnginesTest(TwoDaemonTest):
         for d in (a, b):
             self.assertEqual(seen[d.name], ({0}, 64))
             self.assertEqual(len(d.ctl_json("status")["engines"]), 1)
+
+    def test_local_flows_between_two_engines(self):
+        topo = self.topology()
+        a = self.start_daemon("a", port_toml(two_queue_vdev(topo.if_a), A_IP, extra=TWO_ENGINES), netns=topo.ns_a)
+        self.flow_server(a, topo.ns_a, A_IP)  # the first channel: engine 0
+        seen = {}
+
+        def check(summary):
+            seen["flows"] = a.ctl_json("flows")["flows"]
+
+        # The second channel lands on engine 1: its flows cross to engine 0's listener.
+        summary = self.flow_client(a, topo.ns_a, A_IP, A_IP, count=40, seed=21, max_size=1 << 20,
+                                   extra=["--flows", 4, "--big", 1, "--big_size", 8 << 20], while_open=check,
+                                   name="client-engine1")
+        self.assertEqual(summary["messages"], 40)
+        mine = [f for f in seen["flows"] if f["local_port"] != FLOW_PORT]
+        theirs = [f for f in seen["flows"] if f["local_port"] == FLOW_PORT and f["state"] == "established"]
+        self.assertEqual({(f["engine"], f["state"]) for f in mine}, {(1, "established")}, seen["flows"])
+        self.assertEqual(len(theirs), 4, seen["flows"])
+        self.assertEqual({f["engine"] for f in theirs}, {0}, seen["flows"])
+        self.assertGreater(sum(e["loopback"] for e in a.ctl_json("stats")["engines"]), 0)
+        # The third channel lands on engine 0 again: a plain local copy.
+        self.flow_client(a, topo.ns_a, A_IP, A_IP, count=20, seed=22, max_size=1 << 16, while_open=check,
+                         name="client-engine0")
+        local = [f for f in seen["flows"] if f["state"] == "local"]
+        self.assertEqual({f["engine"] for f in local}, {0}, seen["flows"])
+        self.assertEqual(len(local), 2, seen["flows"])
 
     def refused(self, topo, vdev, extra):
         d = self.daemon(port_toml(vdev(topo.if_a), A_IP, extra=extra), name="refused", netns=topo.ns_a)
