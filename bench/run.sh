@@ -7,6 +7,9 @@
 #                [--polling adaptive|busy]   ([engine] polling of every daemon; default adaptive)
 #                [--engine-toml 'KEYS']      (more [engine] keys for every daemon, e.g. 'adaptive_spin_us = 20')
 #                [--daemon-toml 'TOML']      (more tables for every daemon, e.g. '[transport]\ncongestion_control = "fixed"')
+#                [--engines N]               (af_packet/af_xdp daemons: N engines, [engine] cores = [0..N-1],
+#                                             af_packet with qpairs=N; other links keep one engine)
+#                [--flows F]                 (Machnet rows: msg_gen --num_flows F, the window shared by all)
 #
 # Links (rows), each set up once, then every size x window runs against one server:
 #   kernel-udp/tcp  bench/kernel_rr between netns P-a (10.77.0.1) and P-b (10.77.0.2), veth
@@ -38,6 +41,8 @@ links="kernel-udp kernel-tcp af_packet af_xdp memif local"
 polling=adaptive
 daemon_toml=""
 engine_toml=""
+engines=1
+flows=1
 while (($#)); do
   case "$1" in
     --quick) runs=1; duration=2; shift ;;
@@ -49,7 +54,9 @@ while (($#)); do
     --polling) polling=$2; shift 2 ;;
     --daemon-toml) daemon_toml=$2; shift 2 ;;
     --engine-toml) engine_toml=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    --engines) engines=$2; shift 2 ;;
+    --flows) flows=$2; shift 2 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -266,15 +273,22 @@ bench_link() {
       if [[ $link == af_packet ]]; then
         a="net_af_packet0,iface=$prefix-a0,blocksz=4096,framesz=2048,framecnt=512"
         b="net_af_packet0,iface=$prefix-b0,blocksz=4096,framesz=2048,framecnt=512"
+        if ((engines > 1)); then a+=",qpairs=$engines"; b+=",qpairs=$engines"; fi
       else
         a="net_af_xdp0,iface=$prefix-a0"
         b="net_af_xdp0,iface=$prefix-b0"
+        if ((engines > 1)); then a+=",queue_count=$engines"; b+=",queue_count=$engines"; fi
       fi
-      veth_daemons "$link" "$a" "$b" ||
+      local saved_engine_toml=$engine_toml
+      if ((engines > 1)); then engine_toml+="\ncores = [$(seq -s ', ' 0 $((engines - 1)))]"; fi
+      local started=0
+      veth_daemons "$link" "$a" "$b" || started=1
+      engine_toml=$saved_engine_toml
+      ((started == 0)) ||
         { fail_link "$link" "$(cat "$work/$link-a.why" "$work/$link-b.why" 2>/dev/null | head -1)"; stop_all; return; }
       start_server "$link" env MACHNET_SOCKET="$work/$link-b.sock" "$msg_gen" --local_ip 10.77.0.12 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
-      run_matrix "$link" env MACHNET_SOCKET="$work/$link-a.sock" "$msg_gen" --local_ip 10.77.0.11 --remote_ip 10.77.0.12
+      run_matrix "$link" env MACHNET_SOCKET="$work/$link-a.sock" "$msg_gen" --local_ip 10.77.0.11 --remote_ip 10.77.0.12 --num_flows "$flows"
       ;;
     memif)
       # The memif server side must exist before the client connects to its socket.
@@ -288,14 +302,14 @@ bench_link() {
       fi
       start_server "$link" env MACHNET_SOCKET="$work/memif-b.sock" "$msg_gen" --local_ip 10.77.1.12 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
-      run_matrix "$link" env MACHNET_SOCKET="$work/memif-a.sock" "$msg_gen" --local_ip 10.77.1.11 --remote_ip 10.77.1.12
+      run_matrix "$link" env MACHNET_SOCKET="$work/memif-a.sock" "$msg_gen" --local_ip 10.77.1.11 --remote_ip 10.77.1.12 --num_flows "$flows"
       ;;
     local)
       start_daemon local "" "$(printf '[nic]\nmode = "none"\n[cloud]\nprovider = "none"')" ||
         { fail_link "$link" "$(cat "$work/local.why")"; stop_all; return; }
       start_server "$link" env MACHNET_SOCKET="$work/local.sock" "$msg_gen" --local_ip 127.0.0.1 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
-      run_matrix "$link" env MACHNET_SOCKET="$work/local.sock" "$msg_gen" --local_ip 127.0.0.1 --remote_ip 127.0.0.1
+      run_matrix "$link" env MACHNET_SOCKET="$work/local.sock" "$msg_gen" --local_ip 127.0.0.1 --remote_ip 127.0.0.1 --num_flows "$flows"
       ;;
     *) echo "run.sh: unknown link '$link'" >&2; exit 2 ;;
   esac
@@ -303,7 +317,7 @@ bench_link() {
 }
 
 echo "bench/run.sh: $(date -u +%FT%TZ), $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-echo "  $runs run(s) of ${duration}s per cell, engines polling $polling; raw results: $OUT/runs.jsonl"
+echo "  $runs run(s) of ${duration}s per cell, engines polling $polling, $engines engine(s) on veth links, $flows flow(s) per client; raw results: $OUT/runs.jsonl"
 : >"$OUT/runs.jsonl"
 for link in $links; do bench_link "$link"; done
 

@@ -26,13 +26,17 @@ std::string last_error() {
   return std::string(std::strerror(errno)) + (detail && *detail ? std::string(" (") + detail + ")" : "");
 }
 
-// The client's Transport (see run_client): one connected flow on one channel.
+// The client's Transport (see run_client): --num_flows connected flows on one channel,
+// requests sent on each in turn.
 class MachnetTransport {
  public:
-  MachnetTransport(void* channel, MachnetFlow_t flow) : channel_(channel), flow_(flow) {}
+  MachnetTransport(void* channel, std::vector<MachnetFlow_t> flows) : channel_(channel), flows_(std::move(flows)) {}
 
   int try_send(const uint8_t* buf, size_t len) {
-    if (machnet_send(channel_, flow_, buf, len) == 0) return 1;
+    if (machnet_send(channel_, flows_[next_], buf, len) == 0) {
+      next_ = next_ + 1 == flows_.size() ? 0 : next_ + 1;
+      return 1;
+    }
     if (errno == ENOBUFS || errno == EAGAIN) return 0;
     error_ = last_error();
     return -1;
@@ -49,11 +53,13 @@ class MachnetTransport {
   }
 
   bool lossy() const { return false; }  // Machnet delivers reliably or resets the flow
+  bool ordered() const { return flows_.size() == 1; }  // each flow is; several interleave
   std::string error() const { return error_; }
 
  private:
   void* channel_;
-  MachnetFlow_t flow_;
+  std::vector<MachnetFlow_t> flows_;
+  size_t next_ = 0;
   std::string error_;
 };
 
@@ -127,12 +133,20 @@ int run_server(void* channel, const mb::Options& o) {
 
 int main(int argc, char** argv) {
   mb::Options o;
+  uint32_t num_flows = 1;
+  boost::program_options::options_description own("msg_gen");
+  own.add_options()("num_flows", boost::program_options::value(&num_flows)->default_value(1),
+                    "client: flows to open on the channel; requests go on each in turn");
   if (const int rc = mb::parse_options(argc, argv,
                                        "msg_gen: request-reply load generator over Machnet.\n"
                                        "Without --remote_ip: echo server on local_ip:local_port.",
-                                       &o);
+                                       &o, own);
       rc >= 0)
     return rc;
+  if (num_flows < 1 || num_flows > 1024) {
+    std::fprintf(stderr, "msg_gen: --num_flows is 1 to 1024\n");
+    return 2;
+  }
   if (o.msg_size > MACHNET_MSG_MAX_LEN) {
     std::fprintf(stderr, "msg_gen: --msg_size is at most %u (MACHNET_MSG_MAX_LEN)\n", MACHNET_MSG_MAX_LEN);
     return 2;
@@ -151,17 +165,19 @@ int main(int argc, char** argv) {
   if (!o.client()) {
     rc = run_server(channel, o);
   } else {
-    MachnetFlow_t flow;
-    if (machnet_connect(channel, o.local_ip.c_str(), o.remote_ip.c_str(), o.remote_port, &flow) != 0) {
-      std::fprintf(stderr, "msg_gen: machnet_connect %s -> %s:%u: %s\n", o.local_ip.c_str(), o.remote_ip.c_str(),
-                   o.remote_port, last_error().c_str());
-      machnet_detach(channel);
-      return 1;
+    std::vector<MachnetFlow_t> flows(num_flows);
+    for (MachnetFlow_t& flow : flows) {
+      if (machnet_connect(channel, o.local_ip.c_str(), o.remote_ip.c_str(), o.remote_port, &flow) != 0) {
+        std::fprintf(stderr, "msg_gen: machnet_connect %s -> %s:%u: %s\n", o.local_ip.c_str(), o.remote_ip.c_str(),
+                     o.remote_port, last_error().c_str());
+        machnet_detach(channel);
+        return 1;
+      }
     }
-    MachnetTransport t(channel, flow);
+    MachnetTransport t(channel, flows);
     mb::Reporter rep(o, "msg_gen", "machnet");
     rc = mb::run_client(t, o, rep);
-    machnet_close_flow(channel, flow);
+    for (const MachnetFlow_t& flow : flows) machnet_close_flow(channel, flow);
   }
   machnet_detach(channel);
   return rc;
