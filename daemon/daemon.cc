@@ -2,6 +2,7 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -52,6 +53,28 @@ Result<void> check_engine_cores(const Config& c) {
                                     core, CPU_COUNT(&allowed)));
   }
   return {};
+}
+
+// How many application connections the daemon takes at once, from its open-file limit
+// (raised to the hard limit first; the unit sets LimitNOFILE): each connection holds one
+// descriptor and each channel two (memory, doorbell); DPDK, the port, the sockets and
+// logs keep a reserve. Past it, connections are refused and counted, never left to fail
+// in accept() with EMFILE.
+size_t app_connection_limit(uint32_t max_channels) {
+  constexpr rlim_t kReserve = 256;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  const rlim_t for_channels = 2 * rlim_t{max_channels};
+  const rlim_t left = lim.rlim_cur > kReserve + for_channels ? lim.rlim_cur - kReserve - for_channels : 0;
+  const size_t limit = std::max<size_t>(16, static_cast<size_t>(std::min<rlim_t>(left, 1 << 20)));
+  spdlog::info("open-file limit {}: up to {} application connections and {} channels ([channels] max_channels)",
+               lim.rlim_cur, limit, max_channels);
+  return limit;
 }
 
 // Adds every number of `part` into `total`, recursively (the port counters of each queue).
@@ -148,6 +171,8 @@ Result<void> Daemon::start() {
                                                            });
   control_plane_->app_server().set_connection_handler(
       [this](control::AppServer::Socket socket) { channel_manager_->on_connection(std::move(socket)); });
+  const size_t max_apps = app_connection_limit(c.channels.max_channels);
+  control_plane_->app_server().set_connection_limit(max_apps, [this] { return channel_manager_->app_count(); });
   if (auto r = control_plane_->start(); !r) return r;
   spdlog::info("machnetd {} ready: admin socket {}, application socket {}, NIC mode {}",
                MACHNET_VERSION, c.daemon.admin_socket, c.daemon.app_socket, to_string(c.nic.mode));

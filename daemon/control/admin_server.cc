@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
+#include <string_view>
 
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,23 +21,50 @@ namespace {
 namespace asio = boost::asio;
 using Socket = asio::local::stream_protocol::socket;
 
-// Limits that keep a misbehaving client from holding resources.
+// Limits that keep a misbehaving client from holding resources: sessions in all and per
+// user (root has slots of its own beyond them, so an admin can always look), how long a
+// client may take to send a request, and how long to read its answer.
 constexpr int kMaxSessions = 64;
+constexpr int kMaxSessionsPerUser = 16;
+constexpr int kRootReserve = 8;
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
+constexpr auto kWriteTimeout = std::chrono::seconds(5);
+
+}  // namespace
+
+struct SessionCounts {
+  int total = 0;
+  std::map<uid_t, int> by_user;
+};
+
+namespace {
 
 // One client connection: read a line, answer it, repeat until the client closes.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Socket socket, const AdminCommands& commands, std::shared_ptr<int> sessions)
+  Session(Socket socket, const AdminCommands& commands, std::shared_ptr<SessionCounts> sessions)
       : socket_(std::move(socket)),
         timer_(socket_.get_executor()),
         buffer_(kMaxAdminRequestBytes + 1),
         commands_(commands),
         sessions_(std::move(sessions)),
         peer_(peer_credentials(socket_.native_handle())) {
-    ++*sessions_;
+    ++sessions_->total;
+    ++sessions_->by_user[peer_.uid];
   }
-  ~Session() { --*sessions_; }
+  ~Session() {
+    --sessions_->total;
+    if (--sessions_->by_user[peer_.uid] == 0) sessions_->by_user.erase(peer_.uid);
+  }
+
+  // Why this session may not be served now, or empty.
+  std::string_view over_limit() const {
+    const bool root = peer_.uid == 0;
+    if (sessions_->total > kMaxSessions + (root ? kRootReserve : 0)) return "too many admin connections; try again later";
+    if (!root && sessions_->by_user.at(peer_.uid) > kMaxSessionsPerUser)
+      return "too many admin connections from this user; try again later";
+    return {};
+  }
 
   void start() { read(); }
 
@@ -67,11 +96,18 @@ class Session : public std::enable_shared_from_this<Session> {
     write(commands_.handle(line, peer_), true);
   }
 
+  // A client that does not read its answer within kWriteTimeout is hung up on: it cannot
+  // hold a session (and its slot under the caps) by never reading.
   void write(std::string response, bool keep_going) {
     response_ = std::move(response);
     response_ += '\n';
+    timer_.expires_after(kWriteTimeout);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->socket_.close();
+    });
     asio::async_write(socket_, asio::buffer(response_),
                       [self = shared_from_this(), keep_going](boost::system::error_code ec, size_t) {
+                        self->timer_.cancel();
                         // A client that left before reading its answer costs nothing more.
                         if (!ec && keep_going) self->read();
                       });
@@ -81,7 +117,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer timer_;
   asio::streambuf buffer_;
   const AdminCommands& commands_;
-  std::shared_ptr<int> sessions_;
+  std::shared_ptr<SessionCounts> sessions_;
   PeerCredentials peer_;
   std::string response_;
 };
@@ -89,7 +125,7 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 AdminServer::AdminServer(asio::io_context& io, const AdminCommands& commands)
-    : acceptor_(io), commands_(commands), sessions_(std::make_shared<int>(0)) {}
+    : acceptor_(io), backoff_(io.get_executor()), commands_(commands), sessions_(std::make_shared<SessionCounts>()) {}
 
 Result<void> AdminServer::listen(const std::string& path, std::optional<gid_t> group) {
   if (auto r = listen_into(acceptor_, asio::local::stream_protocol(), path, SOCK_STREAM, group); !r) return r;
@@ -103,19 +139,18 @@ void AdminServer::accept() {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       auto session = std::make_shared<Session>(std::move(socket), commands_, sessions_);
-      if (*sessions_ > kMaxSessions) {
-        session->refuse("too many admin connections; try again later");
+      if (auto why = session->over_limit(); !why.empty()) {
+        session->refuse(why);
       } else {
         session->start();
       }
-    } else {
-      spdlog::warn("admin socket: accept failed: {}", ec.message());
     }
-    accept();
+    backoff_.after(ec, "admin", [this] { accept(); });
   });
 }
 
 void AdminServer::close() {
+  backoff_.cancel();
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   if (!path_.empty()) unlink(path_.c_str());

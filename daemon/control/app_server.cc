@@ -22,16 +22,22 @@ Result<void> AppServer::listen(const std::string& path, std::optional<gid_t> gro
 void AppServer::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, Socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (ec) {
-      spdlog::warn("application socket: accept failed: {}", ec.message());
-    } else if (handler_) {
+    if (!ec && live_ && live_() >= max_connections_) {
+      refused_.fetch_add(1, std::memory_order_relaxed);
+      MACHNET_LOG_RATE_LIMITED(spdlog::level::warn,
+                               "application socket: {} connections already (the limit from LimitNOFILE): refusing one",
+                               max_connections_);
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    } else if (!ec && handler_) {
       handler_(std::move(socket));
     }
-    accept();
+    backoff_.after(ec, "application", [this] { accept(); });
   });
 }
 
 void AppServer::close() {
+  backoff_.cancel();
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   if (!path_.empty()) unlink(path_.c_str());

@@ -8,6 +8,7 @@ sleeping, and they are always stopped (by PID) when the test ends, also on failu
 
 import json
 import os
+import resource
 import re
 import shutil
 import signal
@@ -86,7 +87,7 @@ class Daemon:
     """One machnetd under test. Use as a context manager, or call stop() in a cleanup."""
 
     def __init__(self, workdir, toml="", name="machnetd", env=None, args=(), notify=True,
-                 netns=None, daemon_toml=""):
+                 netns=None, daemon_toml="", nofile=None):
         self.workdir = workdir
         self.name = name
         self.app_socket = os.path.join(workdir, f"{name}.sock")
@@ -99,6 +100,7 @@ class Daemon:
         self.notify = NotifySocket(os.path.join(workdir, f"{name}.notify")) if notify else None
         self.extra_env = dict(env or {})
         self.args = list(args)
+        self.nofile = nofile  # an open-file limit (soft and hard) for the daemon, as LimitNOFILE= sets
         self.proc = None
 
     def default_toml(self):
@@ -131,7 +133,11 @@ class Daemon:
         if self.netns:
             cmd = ["ip", "netns", "exec", self.netns] + cmd
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        limit = None
+        if self.nofile:
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=limit)
         if wait_ready and self.notify:
             def ready_or_dead():
                 if self.proc.poll() is not None:
