@@ -6,9 +6,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "channel/channel_manager.h"
+#include "admin/snapshots_json.h"
 #include "config/config_loader.h"
 #include "config/config_writer.h"
+#include "control/app_sessions.h"
 #include "control/unix_socket.h"
 #include "nic/nic_manager.h"
 #include "engine/engine.h"
@@ -60,7 +61,7 @@ Config Daemon::current_config() const {
 std::string Daemon::status_line() const {
   const Config c = current_config();
   return fmt::format("Serving: NIC mode {}, {} channels", to_string(c.nic.mode),
-                     channel_manager_ ? channel_manager_->channel_count() : 0);
+                     app_sessions_ ? app_sessions_->channel_count() : 0);
 }
 
 Result<void> Daemon::start() {
@@ -97,21 +98,22 @@ Result<void> Daemon::start() {
   // connect to it only, delivered locally.
   if (auto r = start_port(port_config); !r) return r;
   const uint32_t local_ip = port_config.nic.ip ? port_config.nic.ip->address.value : 0x7f000001u;
-  engine_ = std::make_unique<engine::Engine>(c.engine, c.transport, c.channels.max_message_bytes, local_ip);
-  if (port_io_) engine_->attach_port(port_io_.get());
-  engine_->start();
-  channel_manager_ = std::make_unique<channel::ChannelManager>(c.channels, c.dpdk.hugepages != Hugepages::kOff, *engine_);
+  auto& engine = *engines_.emplace_back(
+      std::make_unique<engine::Engine>(c.engine, c.transport, c.channels.max_message_bytes, local_ip));
+  if (port_io_) engine.attach_port(port_io_.get());
+  engine.start();
+  app_sessions_ = std::make_unique<control::AppSessions>(c.channels, c.dpdk.hugepages != Hugepages::kOff, engine);
   // Healthy = the engine loop went round since the last watchdog ping. An engine stuck in
   // a loop iteration (a bug, a hung device) stops the pings and systemd restarts us.
   control_plane_ = std::make_unique<control::ControlPlane>(c.daemon, group_, *admin_commands_,
                                                            [this, last = uint64_t{0}]() mutable {
-                                                             const uint64_t now = engine_->loops();
+                                                             const uint64_t now = engines_.front()->loops();
                                                              const bool progressed = now != last;
                                                              last = now;
                                                              return progressed;
                                                            });
   control_plane_->app_server().set_connection_handler(
-      [this](control::AppServer::Socket socket) { channel_manager_->on_connection(std::move(socket)); });
+      [this](control::AppServer::Socket socket) { app_sessions_->on_connection(std::move(socket)); });
   if (auto r = control_plane_->start(); !r) return r;
   spdlog::info("machnetd {} ready: admin socket {}, application socket {}, NIC mode {}",
                MACHNET_VERSION, c.daemon.admin_socket, c.daemon.app_socket, to_string(c.nic.mode));
@@ -120,10 +122,10 @@ Result<void> Daemon::start() {
 
 void Daemon::stop() {
   if (control_plane_) control_plane_->stop();
-  channel_manager_.reset();  // control thread stopped; the engine still answers its removals
-  if (engine_) engine_->stop();
-  engine_.reset();
-  port_io_.reset();  // after the engine, its only user, stopped
+  app_sessions_.reset();  // control thread stopped; the engines still answer its removals
+  for (auto& e : engines_) e->stop();
+  engines_.clear();
+  port_io_.reset();  // after the engines, its only users, stopped
   port_.reset();
   if (eal_) dpdk::cleanup_eal();
   eal_.reset();
@@ -220,13 +222,59 @@ nlohmann::json Daemon::status_json() const {
       {"cloud", nic_status.is_object() ? nic_status["cloud"] : nlohmann::json()},
       {"nic", nic_status.is_object() ? nic_status["nic"] : nlohmann::json()},
       {"port", port_json()},
-      {"engines", engine_ && engine_->running() ? 1 : 0},
-      {"channels", channel_manager_ ? channel_manager_->channel_count() : 0},
-      {"applications", channel_manager_ ? channel_manager_->app_count() : 0},
+      {"engines", engine_rows()},
+      {"channels", app_sessions_ ? app_sessions_->channel_count() : 0},
+      {"applications", app_sessions_ ? app_sessions_->app_count() : 0},
       {"reloads", reloads},
       {"admin_socket", c.daemon.admin_socket},
       {"app_socket", c.daemon.app_socket},
   };
+}
+
+std::vector<admin::EngineRow> Daemon::engine_rows() const {
+  std::vector<admin::EngineRow> rows;
+  for (const auto& e : engines_) {
+    if (!e->running()) continue;
+    admin::EngineRow& r = rows.emplace_back();
+    r.id = e->id();
+    r.core = e->core();
+    r.queue = e->queue();
+    r.loops = e->loops();
+    r.busy_loops = e->busy_loops();
+    r.busy_fraction = r.loops ? double(r.busy_loops) / double(r.loops) : 0.0;
+    r.flows = e->flow_count();
+    r.channels = e->channel_count();
+  }
+  return rows;
+}
+
+nlohmann::json Daemon::stats_json() const {
+  nlohmann::json out = nlohmann::json::object();
+  if (port_io_) {
+    admin::PortCounters port = port_io_->stats();
+    const auto eth = port_->stats();
+    port.device = admin::DeviceCounters{.ipackets = eth.ipackets, .opackets = eth.opackets, .ibytes = eth.ibytes,
+                                        .obytes = eth.obytes,     .imissed = eth.imissed,   .ierrors = eth.ierrors,
+                                        .oerrors = eth.oerrors,   .rx_nombuf = eth.rx_nombuf};
+    port.mempool_free = rte_mempool_avail_count(port_->pool());
+    port.mempool_in_use = rte_mempool_in_use_count(port_->pool());
+    out["port"] = port;
+  }
+  if (!engines_.empty()) out["engines"] = engine_rows();
+  if (app_sessions_) {
+    const admin::ChannelTable table = app_sessions_->channels();
+    uint64_t msgs_in = 0, msgs_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;
+    for (const admin::ChannelRow& c : table.channels) {
+      msgs_in += c.msgs_in;
+      msgs_out += c.msgs_out;
+      bytes_in += c.bytes_in;
+      bytes_out += c.bytes_out;
+      drops += c.drops_total;
+    }
+    out["channels"] = {{"count", table.channels.size()}, {"msgs_in", msgs_in},   {"msgs_out", msgs_out},
+                       {"bytes_in", bytes_in},           {"bytes_out", bytes_out}, {"drops", drops}};
+  }
+  return out;
 }
 
 Result<void> Daemon::start_port(const Config& c) {
@@ -271,58 +319,30 @@ void Daemon::register_admin_commands() {
   using control::Access;
   admin_commands_->add("status", Access::kRead, "daemon state, version, uptime, NIC and channels",
                        [this](const nlohmann::json&) { return status_json(); });
-  admin_commands_->add("stats", Access::kRead, "port counters and drops by reason", [this](const nlohmann::json&) {
-    nlohmann::json out = nlohmann::json::object();
-    if (port_io_) {
-      const auto eth = port_->stats();
-      out["port"] = port_io_->stats_json();
-      out["port"]["device"] = {{"ipackets", eth.ipackets}, {"opackets", eth.opackets}, {"ibytes", eth.ibytes},
-                               {"obytes", eth.obytes},     {"imissed", eth.imissed},     {"ierrors", eth.ierrors},
-                               {"oerrors", eth.oerrors},   {"rx_nombuf", eth.rx_nombuf}};
-      out["port"]["mempool_free"] = rte_mempool_avail_count(port_->pool());
-      out["port"]["mempool_in_use"] = rte_mempool_in_use_count(port_->pool());
-    }
-    if (engine_) {
-      const uint64_t loops = engine_->loops(), busy = engine_->busy_loops();
-      out["engines"] = nlohmann::json::array({{{"id", 0},
-                                               {"loops", loops},
-                                               {"busy_loops", busy},
-                                               {"busy_fraction", loops ? double(busy) / double(loops) : 0.0}}});
-    }
-    if (channel_manager_) {
-      const auto ch = channel_manager_->channels_json();
-      uint64_t msgs_in = 0, msgs_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;
-      for (const auto& c : ch["channels"]) {
-        msgs_in += c.value("msgs_in", uint64_t{0});
-        msgs_out += c.value("msgs_out", uint64_t{0});
-        bytes_in += c.value("bytes_in", uint64_t{0});
-        bytes_out += c.value("bytes_out", uint64_t{0});
-        drops += c.value("drops_total", uint64_t{0});
-      }
-      out["channels"] = {{"count", ch["count"]}, {"msgs_in", msgs_in}, {"msgs_out", msgs_out},
-                         {"bytes_in", bytes_in}, {"bytes_out", bytes_out}, {"drops", drops}};
-    }
-    return out;
-  });
+  admin_commands_->add("stats", Access::kRead, "port counters and drops by reason",
+                       [this](const nlohmann::json&) { return stats_json(); });
   admin_commands_->add("flows", Access::kRead, "flows: addresses, state, owner, counters, RTT, window",
                        [this](const nlohmann::json&) {
-                         nlohmann::json out;
-                         if (!engine_) return nlohmann::json{{"flows", nlohmann::json::array()}, {"count", 0}};
-                         engine::Command cmd{.kind = engine::Command::Kind::kFlows, .out = &out};
-                         engine_->execute(cmd);
-                         if (channel_manager_) channel_manager_->add_owners(out["flows"]);
-                         return out;
+                         admin::FlowTable table;
+                         for (auto& e : engines_) {
+                           engine::Command cmd{.kind = engine::Command::Kind::kFlows, .flows_out = &table.flows};
+                           e->execute(cmd);
+                         }
+                         if (app_sessions_) app_sessions_->add_owners(table.flows);
+                         return nlohmann::json(table);
                        });
   admin_commands_->add("arp", Access::kRead, "the port's ARP table", [this](const nlohmann::json&) {
-    nlohmann::json out;
-    if (!engine_) return nlohmann::json{{"entries", nlohmann::json::array()}, {"pending", nlohmann::json::array()}};
-    engine::Command cmd{.kind = engine::Command::Kind::kArp, .out = &out};
-    engine_->execute(cmd);
-    return out;
+    // One port, one ARP table, kept by the engine that polls the port's first queue.
+    admin::ArpSnapshot arp;
+    if (!engines_.empty()) {
+      engine::Command cmd{.kind = engine::Command::Kind::kArp, .arp_out = &arp};
+      engines_.front()->execute(cmd);
+    }
+    return nlohmann::json(arp);
   });
   admin_commands_->add("channels", Access::kRead, "channels: owner, rings, messages, drops by reason",
                        [this](const nlohmann::json&) {
-                         return channel_manager_ ? channel_manager_->channels_json() : nlohmann::json::object();
+                         return app_sessions_ ? nlohmann::json(app_sessions_->channels()) : nlohmann::json::object();
                        });
   admin_commands_->add("detect", Access::kRead, "cloud and NIC detection with the binding plan (changes nothing)",
                        [this](const nlohmann::json&) {

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin/snapshots.h"
 #include "config/config.h"
 #include "dpdk/eal.h"
 #include "dpdk/port.h"
@@ -24,7 +25,7 @@
 namespace machnet {
 
 namespace engine { class Engine; }
-namespace channel { class ChannelManager; }
+namespace control { class AppSessions; }
 
 namespace nic { class NicManager; }
 
@@ -51,6 +52,8 @@ class Daemon {
   ReloadOutcome reload();  // safe from any thread
   void register_admin_commands();
   nlohmann::json status_json() const;
+  nlohmann::json stats_json() const;
+  std::vector<admin::EngineRow> engine_rows() const;  // running engines
   Config current_config() const;
   std::string status_line() const;
 
@@ -75,8 +78,9 @@ class Daemon {
   std::unique_ptr<dpdk::Port> port_;
   std::unique_ptr<engine::PortIo> port_io_;
   std::unique_ptr<nic::NicManager> nic_;  // [nic] mode = "auto": detection, binding, restore
-  std::unique_ptr<engine::Engine> engine_;                    // local delivery (issue 4)
-  std::unique_ptr<channel::ChannelManager> channel_manager_;  // control thread's app side
+  // The engines, one thread each. TODO(lead): start() creates one; several with multi-queue.
+  std::vector<std::unique_ptr<engine::Engine>> engines_;
+  std::unique_ptr<control::AppSessions> app_sessions_;  // the application socket's protocol
 };
 
 }  // namespace machnet

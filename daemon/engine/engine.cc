@@ -162,9 +162,9 @@ void Engine::run_command_st(Command& cmd) {
       connect_st(cmd);
       return;  // completes itself, maybe later (the handshake)
     case Command::Kind::kCloseFlow: close_flow_st(cmd); break;
-    case Command::Kind::kFlows: flows_json_st(*cmd.out); break;
+    case Command::Kind::kFlows: flow_rows_st(*cmd.flows_out); break;
     case Command::Kind::kArp:
-      *cmd.out = port_ ? port_->arp_json_st(now_us_) : nlohmann::json{{"entries", nlohmann::json::array()}, {"pending", nlohmann::json::array()}};
+      *cmd.arp_out = port_ ? port_->arp_snapshot_st(now_us_) : admin::ArpSnapshot{};
       break;
   }
   complete_st(cmd);

@@ -17,8 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "admin/snapshots.h"
 #include "channel/control_protocol.h"
 #include "config/config.h"
 #include "engine/command_queue.h"
@@ -37,7 +36,8 @@ struct Command {
   uint32_t local_ip = 0, remote_ip = 0;
   uint16_t local_port = 0, remote_port = 0;
   channel::CtlFlow flow{};
-  nlohmann::json* out = nullptr;  // kFlows, kArp: the answer
+  std::vector<admin::FlowRow>* flows_out = nullptr;  // kFlows: the answer (rows appended)
+  admin::ArpSnapshot* arp_out = nullptr;             // kArp: the answer
   // Called on the engine thread when the command completes, for commands submitted with
   // submit() (a connect across the network completes after its handshake).
   std::function<void()> on_done{};
@@ -76,6 +76,14 @@ class Engine final : public PortSink {
   bool poll_once_st();
 
   uint32_t local_ip() const { return local_ip_; }
+  // For `status` and `stats` (any thread). TODO(lead): placeholders until the multi-engine
+  // rewrite gives each engine an id, a core and a queue and publishes its flow and channel
+  // counts (relaxed atomics, like loops()).
+  uint32_t id() const { return 0; }
+  int core() const { return -1; }
+  uint32_t queue() const { return 0; }
+  uint32_t flow_count() const { return 0; }
+  uint32_t channel_count() const { return 0; }
   bool running() const { return thread_.joinable(); }
   uint64_t loops() const { return loops_.load(std::memory_order_relaxed); }
   uint64_t busy_loops() const { return busy_loops_.load(std::memory_order_relaxed); }
@@ -103,8 +111,8 @@ class Engine final : public PortSink {
   void close_flow_st(Command& cmd);
   void erase_endpoint_st(const FlowKey& key);
   uint16_t ephemeral_port_st();
-  void flows_json_st(nlohmann::json& out);
-  nlohmann::json flow_row_st(const RemoteFlow& f) const;
+  void flow_rows_st(std::vector<admin::FlowRow>& out);
+  admin::FlowRow flow_row_st(const RemoteFlow& f) const;
 
   // Channel work (engine/local_delivery.cc).
   uint32_t reclaim_st(EngineChannel& ch);
@@ -162,7 +170,7 @@ class Engine final : public PortSink {
   std::vector<RemoteFlow*> arp_waiters_;
   std::vector<RemoteFlow*> waking_;  // scratch of wake_blocked_st
   // Flows that ended in failure (reset, peer gone): (when, their last `flows` row).
-  std::deque<std::pair<uint64_t, nlohmann::json>> failed_;
+  std::deque<std::pair<uint64_t, admin::FlowRow>> failed_;
   static constexpr size_t kFailedFlowsKept = 64;
   static constexpr uint64_t kFailedFlowsShownUs = 60'000'000;
   std::vector<std::unique_ptr<TxRecord>> tx_records_;  // free list

@@ -1,4 +1,4 @@
-// One channel as its engine sees it. Created by the control thread (ChannelManager), handed
+// One channel as its engine sees it. Created by the control thread (control/app_sessions.h), handed
 // to the engine with an AddChannel command; from then until the RemoveChannel command
 // completes, every field but `counters` is the engine's alone.
 #pragma once

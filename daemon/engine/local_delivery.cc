@@ -6,7 +6,7 @@
 #include <atomic>
 #include <cstring>
 
-#include "channel/chain_validator.h"
+#include "shm/chain_validator.h"
 #include "engine/engine.h"
 #include "engine/tuning.h"
 
@@ -72,11 +72,11 @@ bool Engine::transmit_st(EngineChannel& ch) {
 }
 
 Engine::Outcome Engine::deliver_st(EngineChannel& src, uint32_t head) {
-  channel::CheckedMessage m;
+  shm::CheckedMessage m;
   uint32_t claimed = 0;
   uint32_t* idx = src.chain_idx.data();
   uint32_t* len = src.chain_len.data();
-  const uint32_t bad = channel::check_chain(src.view, head, src.app_owned, idx, len, &m, &claimed);
+  const uint32_t bad = shm::check_chain(src.view, head, src.app_owned, idx, len, &m, &claimed);
   if (bad != channel::kDropReasonCount) [[unlikely]] {
     count_drop_st(src, bad);
     return_to_app_st(src, idx, claimed);
@@ -120,7 +120,7 @@ Engine::Outcome Engine::deliver_st(EngineChannel& src, uint32_t head) {
   if (dst->stash.size() < need || !ring_ok) [[unlikely]] {
     if (src.hold_since_ns == 0) src.hold_since_ns = now_ns_;
     if (now_ns_ - src.hold_since_ns < kHoldLimitNs) {
-      channel::unclaim(src.view, src.app_owned, idx, m.count);
+      shm::unclaim(src.view, src.app_owned, idx, m.count);
       bump(src.counters.held);
       return Outcome::kHold;
     }

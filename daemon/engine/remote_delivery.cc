@@ -145,17 +145,20 @@ bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p) {
       it->second->flow.abort(FlowError::kPeerReset, false);
       it = remote_.end();
     } else {
+      port_->count_drop_st(net::DropReason::kUnknownFlow);
       if (!(h.flags & net::kFlagRst)) send_reset_st(p);  // a flow from before: stop it
       return false;
     }
   }
   if (it == remote_.end()) {
     if (!(h.flags & net::kFlagSyn)) {
+      port_->count_drop_st(net::DropReason::kUnknownFlow);
       if (!(h.flags & net::kFlagRst)) send_reset_st(p);
       return false;
     }
     auto l = listeners_.find(p.dst_port);
     if (l == listeners_.end()) {
+      port_->count_drop_st(net::DropReason::kUnknownFlow);
       send_reset_st(p);  // nobody listens: machnet_connect on the other side fails at once
       return false;
     }
@@ -254,7 +257,7 @@ void Engine::flow_ended_st(RemoteFlow& f, FlowError why) {
   }
   if (why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit) {
     failed_.emplace_back(now_us_, flow_row_st(f));
-    failed_.back().second["state"] = "reset";
+    failed_.back().second.state = "reset";
     if (failed_.size() > kFailedFlowsKept) failed_.pop_front();
   }
   if (f.client) --port_refs_[f.key.src_port];
@@ -299,66 +302,64 @@ void Engine::reap_flows_st() {
   ended_.clear();
 }
 
-nlohmann::json Engine::flow_row_st(const RemoteFlow& f) const {
+admin::FlowRow Engine::flow_row_st(const RemoteFlow& f) const {
   const auto& s = f.flow.stats();
   const auto& r = f.flow.rtt();
   const FlowKey& key = f.key;
-  return {
-      {"engine", 0},
-      {"local_ip", Ipv4Address{key.src_ip}.to_string()},
-      {"local_port", key.src_port},
-      {"remote_ip", Ipv4Address{key.dst_ip}.to_string()},
-      {"remote_port", key.dst_port},
-      {"state", f.arp_deadline_us ? "arp" : transport::to_string(f.flow.state())},
-      {"role", f.client ? "client" : "server"},
-      {"channel", f.owner ? f.owner->id : 0},
-      {"tx_msgs", s.tx_msgs},
-      {"tx_bytes", s.tx_bytes},
-      {"rx_msgs", s.rx_msgs},
-      {"rx_bytes", s.rx_bytes},
-      {"tx_packets", s.tx_packets},
-      {"rx_packets", s.rx_packets},
-      {"retransmissions", s.retransmissions},
-      {"rto_timeouts", s.rto_timeouts},
-      {"fast_retransmits", s.fast_retransmits},
-      {"spurious_timeouts", s.spurious_timeouts},
-      {"rx_duplicates", s.rx_duplicates},
-      {"rx_out_of_order", s.rx_out_of_order},
-      {"rx_no_room", s.rx_no_room},
-      {"protocol_errors", s.protocol_errors},
-      {"srtt_us", r.srtt_us()},
-      {"rttvar_us", r.rttvar_us()},
-      {"rto_us", r.rto_us()},
-      {"cwnd", f.flow.cwnd()},
-      {"peer_window", f.flow.peer_window()},
-      {"inflight", f.flow.inflight()},
-      {"queued_msgs", f.flow.queued_messages()},
-      {"error", transport::to_string(f.flow.error())},
-  };
+  admin::FlowRow row;
+  row.engine = id();
+  row.local_ip = Ipv4Address{key.src_ip}.to_string();
+  row.local_port = key.src_port;
+  row.remote_ip = Ipv4Address{key.dst_ip}.to_string();
+  row.remote_port = key.dst_port;
+  row.state = f.arp_deadline_us ? "arp" : transport::to_string(f.flow.state());
+  row.role = f.client ? "client" : "server";
+  row.channel = f.owner ? f.owner->id : 0;
+  admin::FlowTransportCounters& t = row.transport.emplace();
+  t.tx_msgs = s.tx_msgs;
+  t.tx_bytes = s.tx_bytes;
+  t.rx_msgs = s.rx_msgs;
+  t.rx_bytes = s.rx_bytes;
+  t.tx_packets = s.tx_packets;
+  t.rx_packets = s.rx_packets;
+  t.retransmissions = s.retransmissions;
+  t.rto_timeouts = s.rto_timeouts;
+  t.fast_retransmits = s.fast_retransmits;
+  t.spurious_timeouts = s.spurious_timeouts;
+  t.rx_duplicates = s.rx_duplicates;
+  t.rx_out_of_order = s.rx_out_of_order;
+  t.rx_no_room = s.rx_no_room;
+  t.protocol_errors = s.protocol_errors;
+  t.srtt_us = r.srtt_us();
+  t.rttvar_us = r.rttvar_us();
+  t.rto_us = r.rto_us();
+  t.cwnd = f.flow.cwnd();
+  t.peer_window = f.flow.peer_window();
+  t.inflight = f.flow.inflight();
+  t.queued_msgs = f.flow.queued_messages();
+  t.error = transport::to_string(f.flow.error());
+  return row;
 }
 
-void Engine::flows_json_st(nlohmann::json& out) {
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& [key, f] : remote_) list.push_back(flow_row_st(*f));
+void Engine::flow_rows_st(std::vector<admin::FlowRow>& out) {
+  for (const auto& [key, f] : remote_) out.push_back(flow_row_st(*f));
   // Flows that failed lately stay listed a while, with their error, for whoever looks.
   while (!failed_.empty() && now_us_ - failed_.front().first > kFailedFlowsShownUs) failed_.pop_front();
   for (const auto& [at, row] : failed_) {
-    list.push_back(row);
-    list.back()["ended_s_ago"] = (now_us_ - at) / 1'000'000;
+    out.push_back(row);
+    out.back().ended_s_ago = (now_us_ - at) / 1'000'000;
   }
   for (const auto& [key, ep] : flows_) {
-    list.push_back({
-        {"engine", 0},
-        {"local_ip", Ipv4Address{key.src_ip}.to_string()},
-        {"local_port", key.src_port},
-        {"remote_ip", Ipv4Address{key.dst_ip}.to_string()},
-        {"remote_port", key.dst_port},
-        {"state", ep.peer ? "local" : "closed"},
-        {"role", ep.connector ? "client" : "server"},
-        {"channel", ep.owner ? ep.owner->id : 0},
-    });
+    admin::FlowRow& row = out.emplace_back();
+    row.engine = id();
+    row.local_ip = Ipv4Address{key.src_ip}.to_string();
+    row.local_port = key.src_port;
+    row.remote_ip = Ipv4Address{key.dst_ip}.to_string();
+    row.remote_port = key.dst_port;
+    row.state = ep.peer ? "local" : "closed";
+    row.role = ep.connector ? "client" : "server";
+    row.channel = ep.owner ? ep.owner->id : 0;
   }
-  out = {{"flows", list}, {"count", list.size()}};
 }
 
 }  // namespace machnet::engine
