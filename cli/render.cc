@@ -236,24 +236,18 @@ void print_flows(std::ostream& out, const nlohmann::json& data) {
 }
 
 void print_arp(std::ostream& out, const nlohmann::json& data) {
+  const auto arp = data.get<machnet::admin::ArpSnapshot>();
   std::vector<std::vector<std::string>> rows;
-  const nlohmann::json& entries = member(data, "entries");
-  for (size_t i = 0; entries.is_array() && i < entries.size(); ++i) {
-    const nlohmann::json& e = entries[i];
-    const nlohmann::json& age = member(e, "age_ms");
-    rows.push_back({scalar_text(member(e, "ip")), scalar_text(member(e, "mac")), "resolved",
-                    age.is_number() ? duration_text(age.get<double>() / 1000) : scalar_text(age), "-"});
-  }
-  const nlohmann::json& pending = member(data, "pending");
-  for (size_t i = 0; pending.is_array() && i < pending.size(); ++i) {
-    const nlohmann::json& p = pending[i];
-    rows.push_back({scalar_text(member(p, "ip")), "-", "pending", "-", scalar_text(member(p, "tries"))});
-  }
+  for (const machnet::admin::ArpEntry& e : arp.entries)
+    rows.push_back({e.ip, e.mac, "resolved", duration_text(static_cast<double>(e.age_ms) / 1000)});
+  // A pending address's age is how long it has been asked for.
+  for (const machnet::admin::ArpPending& p : arp.pending)
+    rows.push_back({p.ip, "-", "pending", duration_text(static_cast<double>(p.waiting_ms) / 1000)});
   if (rows.empty()) {
     out << "no ARP entries\n";
     return;
   }
-  print_table(out, {"IP", "MAC", "STATE", "AGE", "TRIES"}, rows);
+  print_table(out, {"IP", "MAC", "STATE", "AGE"}, rows);
 }
 
 void print_stats_prometheus(std::ostream& out, const nlohmann::json& data) { out << stats_to_prometheus(data); }

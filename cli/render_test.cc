@@ -98,12 +98,14 @@ TEST(Flows, Empty) {
 }
 
 TEST(Arp, EntriesThenPending) {
+  // What the daemon sends (engine/port_io.cc): pending addresses carry waiting_ms. (This
+  // test used to feed a "tries" field the daemon never sent, so the column always read "-".)
   const json data = json::parse(R"({"entries":[{"ip":"10.77.0.12","mac":"aa:bb:cc:dd:ee:ff","age_ms":1200}],
-                                    "pending":[{"ip":"10.77.0.13","tries":2}]})");
+                                    "pending":[{"ip":"10.77.0.13","waiting_ms":300}]})");
   EXPECT_EQ(render(print_arp, data),
-            "IP          MAC                STATE     AGE   TRIES\n"
-            "10.77.0.12  aa:bb:cc:dd:ee:ff  resolved  1.2s  -\n"
-            "10.77.0.13  -                  pending   -     2\n");
+            "IP          MAC                STATE     AGE\n"
+            "10.77.0.12  aa:bb:cc:dd:ee:ff  resolved  1.2s\n"
+            "10.77.0.13  -                  pending   0.3s\n");
   EXPECT_EQ(render(print_arp, json::parse(R"({"entries":[],"pending":[]})")), "no ARP entries\n");
 }
 
