@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "admin/snapshots_json.h"
 #include "prometheus.h"
 
 namespace machnetctl {
@@ -87,6 +88,16 @@ std::string count_text(const nlohmann::json& value) {
   return scaled(value.get<double>(), 1000, kUnits, std::size(kUnits), "");
 }
 
+std::string engines_text(const nlohmann::json& engines) {
+  // Daemons before the engine rows sent the number of engines.
+  if (!engines.is_array()) return scalar_text(engines);
+  std::string each;
+  for (const auto& e : engines.get<std::vector<machnet::admin::EngineRow>>())
+    each += fmt::format("{}{} on {}", each.empty() ? "" : ", ", e.id,
+                        e.core < 0 ? std::string("any core") : fmt::format("core {}", e.core));
+  return each.empty() ? std::to_string(engines.size()) : fmt::format("{} ({})", engines.size(), each);
+}
+
 void print_status(std::ostream& out, const nlohmann::json& d) {
   auto get = [&](const char* key) { return d.contains(key) ? scalar_text(d[key]) : std::string("-"); };
   out << fmt::format("machnetd {} - {}\n", get("version"), get("state"));
@@ -105,7 +116,7 @@ void print_status(std::ostream& out, const nlohmann::json& d) {
                                 scalar_text(d["nic"].value("plan", nlohmann::json())),
                                 d["nic"].value("bound_by_daemon", false) ? "bound by machnetd" : "not rebound")
                   : "-"},
-      {"Engines", get("engines")},
+      {"Engines", d.contains("engines") ? engines_text(d["engines"]) : "-"},
       {"Channels", get("channels")},
       {"Reloads", get("reloads")},
       {"Admin socket", get("admin_socket")},
@@ -141,36 +152,21 @@ void print_reload(std::ostream& out, const nlohmann::json& data) {
 }
 
 void print_channels(std::ostream& out, const nlohmann::json& data) {
-  static const nlohmann::json kNone;
-  auto field = [](const nlohmann::json& j, const char* key) -> const nlohmann::json& {
-    return j.is_object() && j.contains(key) ? j[key] : kNone;
-  };
+  const auto table = data.get<machnet::admin::ChannelTable>();
   std::vector<std::vector<std::string>> rows;
-  const nlohmann::json& channels = field(data, "channels");
-  for (size_t i = 0; channels.is_array() && i < channels.size(); ++i) {
-    const nlohmann::json& c = channels[i];
+  for (const machnet::admin::ChannelRow& c : table.channels) {
     std::string ports, drops;
-    const nlohmann::json& listening = field(c, "listening");
-    for (size_t k = 0; listening.is_array() && k < listening.size(); ++k)
-      ports += (ports.empty() ? "" : ",") + scalar_text(listening[k]);
-    const nlohmann::json& by_reason = field(c, "drops");
-    if (by_reason.is_object()) {
-      for (auto it = by_reason.begin(); it != by_reason.end(); ++it)
-        if (it.value().is_number() && it.value().get<uint64_t>() > 0)
-          drops += (drops.empty() ? "" : " ") + it.key() + "=" + scalar_text(it.value());
-    }
-    auto ring = [&](const char* name) {
-      const nlohmann::json& r = field(c, name);
-      return scalar_text(field(r, "used")) + "/" + scalar_text(field(r, "slots"));
-    };
-    rows.push_back({scalar_text(field(c, "id")), scalar_text(field(c, "pid")), scalar_text(field(c, "uid")),
-                    scalar_text(field(c, "command")), ports.empty() ? "-" : ports, ring("to_daemon"), ring("to_app"),
-                    scalar_text(field(c, "msgs_in")), scalar_text(field(c, "bytes_in")),
-                    scalar_text(field(c, "msgs_out")), scalar_text(field(c, "bytes_out")),
+    for (uint16_t port : c.listening) ports += (ports.empty() ? "" : ",") + std::to_string(port);
+    for (const auto& [reason, count] : c.drops)
+      if (count > 0) drops += fmt::format("{}{}={}", drops.empty() ? "" : " ", reason, count);
+    auto ring = [](const machnet::admin::RingUse& r) { return fmt::format("{}/{}", r.used, r.slots); };
+    rows.push_back({std::to_string(c.id), std::to_string(c.pid), std::to_string(c.uid), c.command,
+                    ports.empty() ? "-" : ports, ring(c.to_daemon), ring(c.to_app), std::to_string(c.msgs_in),
+                    std::to_string(c.bytes_in), std::to_string(c.msgs_out), std::to_string(c.bytes_out),
                     drops.empty() ? "0" : drops});
   }
-  out << scalar_text(field(data, "count")) << " channel(s) of " << scalar_text(field(data, "applications"))
-      << " application(s), limit " << scalar_text(field(data, "max_channels")) << "\n";
+  out << table.channels.size() << " channel(s) of " << table.applications << " application(s), limit "
+      << table.max_channels << "\n";
   if (rows.empty()) return;
   // "in" is what the application sent into the daemon, "out" what the daemon delivered to it.
   print_table(out, {"ID", "PID", "UID", "COMMAND", "LISTEN", "TX RING", "RX RING", "MSGS IN", "BYTES IN", "MSGS OUT",
@@ -240,24 +236,18 @@ void print_flows(std::ostream& out, const nlohmann::json& data) {
 }
 
 void print_arp(std::ostream& out, const nlohmann::json& data) {
+  const auto arp = data.get<machnet::admin::ArpSnapshot>();
   std::vector<std::vector<std::string>> rows;
-  const nlohmann::json& entries = member(data, "entries");
-  for (size_t i = 0; entries.is_array() && i < entries.size(); ++i) {
-    const nlohmann::json& e = entries[i];
-    const nlohmann::json& age = member(e, "age_ms");
-    rows.push_back({scalar_text(member(e, "ip")), scalar_text(member(e, "mac")), "resolved",
-                    age.is_number() ? duration_text(age.get<double>() / 1000) : scalar_text(age), "-"});
-  }
-  const nlohmann::json& pending = member(data, "pending");
-  for (size_t i = 0; pending.is_array() && i < pending.size(); ++i) {
-    const nlohmann::json& p = pending[i];
-    rows.push_back({scalar_text(member(p, "ip")), "-", "pending", "-", scalar_text(member(p, "tries"))});
-  }
+  for (const machnet::admin::ArpEntry& e : arp.entries)
+    rows.push_back({e.ip, e.mac, "resolved", duration_text(static_cast<double>(e.age_ms) / 1000)});
+  // A pending address's age is how long it has been asked for.
+  for (const machnet::admin::ArpPending& p : arp.pending)
+    rows.push_back({p.ip, "-", "pending", duration_text(static_cast<double>(p.waiting_ms) / 1000)});
   if (rows.empty()) {
     out << "no ARP entries\n";
     return;
   }
-  print_table(out, {"IP", "MAC", "STATE", "AGE", "TRIES"}, rows);
+  print_table(out, {"IP", "MAC", "STATE", "AGE"}, rows);
 }
 
 void print_stats_prometheus(std::ostream& out, const nlohmann::json& data) { out << stats_to_prometheus(data); }

@@ -28,6 +28,9 @@ std::string duration_text(double seconds);
 std::string bytes_text(const nlohmann::json& value);
 std::string count_text(const nlohmann::json& value);
 
+// `status` "engines": their number, then each engine's id and core ("2 (0 on core 2, 1 on
+// core 3)"); a plain number from an older daemon prints as it is.
+std::string engines_text(const nlohmann::json& engines);
 void print_status(std::ostream& out, const nlohmann::json& data);
 void print_config(std::ostream& out, const nlohmann::json& data);
 void print_reload(std::ostream& out, const nlohmann::json& data);

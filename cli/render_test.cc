@@ -42,6 +42,27 @@ const json kFlow = json::parse(R"({"engine":0,"local_ip":"10.77.0.11","local_por
   "retransmissions":2,"rto_timeouts":0,"fast_retransmits":0,"srtt_us":85,"rto_us":0,"cwnd":32,
   "peer_window":0,"inflight":0,"error":""})");
 
+TEST(Status, EnginesFromRowsOrFromAnOlderDaemonsNumber) {
+  EXPECT_EQ(engines_text(json::parse(R"([{"id":0,"core":-1,"loops":5},{"id":1,"core":3}])")),
+            "2 (0 on any core, 1 on core 3)");
+  EXPECT_EQ(engines_text(json::array()), "0");
+  EXPECT_EQ(engines_text(json(1)), "1");
+  const std::string text = render(print_status, json::parse(R"({"version":"0.1.0","state":"running",
+                                                                "engines":[{"id":0,"core":-1}]})"));
+  EXPECT_NE(text.find("Engines: 1 (0 on any core)\n"), std::string::npos) << text;
+}
+
+TEST(Channels, OneRowPerChannelWithNonZeroDrops) {
+  const json data = json::parse(R"({"channels":[{"id":1,"engine":0,"pid":42,"uid":1000,"command":"srv",
+    "hugetlb":false,"size_bytes":4096,"listening":[7001,7002],"to_daemon":{"used":1,"slots":256},
+    "to_app":{"used":0,"slots":256},"msgs_in":3,"bytes_in":300,"msgs_out":2,"bytes_out":200,"held":0,
+    "drops_total":1,"drops":{"bad_chain":1,"unknown_flow":0}}],"count":1,"applications":1,"max_channels":32})");
+  EXPECT_EQ(render(print_channels, data),
+            "1 channel(s) of 1 application(s), limit 32\n"
+            "ID  PID  UID   COMMAND  LISTEN     TX RING  RX RING  MSGS IN  BYTES IN  MSGS OUT  BYTES OUT  DROPS\n"
+            "1   42   1000  srv      7001,7002  1/256    0/256    3        300       2         200        bad_chain=1\n");
+}
+
 TEST(Flows, OneRowPerFlow) {
   const json data = {{"flows", json::array({kFlow})}, {"count", 1}};
   EXPECT_EQ(render(print_flows, data),
@@ -77,12 +98,14 @@ TEST(Flows, Empty) {
 }
 
 TEST(Arp, EntriesThenPending) {
+  // What the daemon sends (engine/port_io.cc): pending addresses carry waiting_ms. (This
+  // test used to feed a "tries" field the daemon never sent, so the column always read "-".)
   const json data = json::parse(R"({"entries":[{"ip":"10.77.0.12","mac":"aa:bb:cc:dd:ee:ff","age_ms":1200}],
-                                    "pending":[{"ip":"10.77.0.13","tries":2}]})");
+                                    "pending":[{"ip":"10.77.0.13","waiting_ms":300}]})");
   EXPECT_EQ(render(print_arp, data),
-            "IP          MAC                STATE     AGE   TRIES\n"
-            "10.77.0.12  aa:bb:cc:dd:ee:ff  resolved  1.2s  -\n"
-            "10.77.0.13  -                  pending   -     2\n");
+            "IP          MAC                STATE     AGE\n"
+            "10.77.0.12  aa:bb:cc:dd:ee:ff  resolved  1.2s\n"
+            "10.77.0.13  -                  pending   0.3s\n");
   EXPECT_EQ(render(print_arp, json::parse(R"({"entries":[],"pending":[]})")), "no ARP entries\n");
 }
 

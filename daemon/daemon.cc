@@ -9,9 +9,10 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include "channel/channel_manager.h"
+#include "admin/snapshots_json.h"
 #include "config/config_loader.h"
 #include "config/config_writer.h"
+#include "control/app_sessions.h"
 #include "control/unix_socket.h"
 #include "nic/nic_manager.h"
 #include "engine/engine.h"
@@ -77,20 +78,6 @@ size_t app_connection_limit(uint32_t max_channels) {
   return limit;
 }
 
-// Adds every number of `part` into `total`, recursively (the port counters of each queue).
-void add_counters(nlohmann::json& total, const nlohmann::json& part) {
-  for (auto it = part.begin(); it != part.end(); ++it) {
-    if (it->is_object()) {
-      if (!total.contains(it.key())) total[it.key()] = nlohmann::json::object();
-      add_counters(total[it.key()], *it);
-    } else if (it->is_number_unsigned()) {
-      total[it.key()] = total.value(it.key(), uint64_t{0}) + it->get<uint64_t>();
-    } else {
-      total[it.key()] = *it;
-    }
-  }
-}
-
 }  // namespace
 
 nlohmann::json ReloadOutcome::to_json() const {
@@ -114,7 +101,7 @@ Config Daemon::current_config() const {
 std::string Daemon::status_line() const {
   const Config c = current_config();
   return fmt::format("Serving: NIC mode {}, {} channels", to_string(c.nic.mode),
-                     channel_manager_ ? channel_manager_->channel_count() : 0);
+                     app_sessions_ ? app_sessions_->channel_count() : 0);
 }
 
 Result<void> Daemon::start() {
@@ -155,7 +142,7 @@ Result<void> Daemon::start() {
   if (auto r = start_engines(port_config, local_ip); !r) return r;
   std::vector<engine::Engine*> engines;
   for (auto& e : engines_) engines.push_back(e.get());
-  channel_manager_ = std::make_unique<channel::ChannelManager>(c.channels, c.dpdk.hugepages != Hugepages::kOff, engines);
+  app_sessions_ = std::make_unique<control::AppSessions>(c.channels, c.dpdk.hugepages != Hugepages::kOff, engines);
   // Healthy = every engine loop went round since the last watchdog ping. An engine stuck
   // in a loop iteration (a bug, a hung device) stops the pings and systemd restarts us.
   control_plane_ = std::make_unique<control::ControlPlane>(c.daemon, group_, *admin_commands_,
@@ -170,9 +157,9 @@ Result<void> Daemon::start() {
                                                              return progressed;
                                                            });
   control_plane_->app_server().set_connection_handler(
-      [this](control::AppServer::Socket socket) { channel_manager_->on_connection(std::move(socket)); });
+      [this](control::AppServer::Socket socket) { app_sessions_->on_connection(std::move(socket)); });
   const size_t max_apps = app_connection_limit(c.channels.max_channels);
-  control_plane_->app_server().set_connection_limit(max_apps, [this] { return channel_manager_->app_count(); });
+  control_plane_->app_server().set_connection_limit(max_apps, [this] { return app_sessions_->app_count(); });
   if (auto r = control_plane_->start(); !r) return r;
   spdlog::info("machnetd {} ready: admin socket {}, application socket {}, NIC mode {}",
                MACHNET_VERSION, c.daemon.admin_socket, c.daemon.app_socket, to_string(c.nic.mode));
@@ -181,7 +168,7 @@ Result<void> Daemon::start() {
 
 void Daemon::stop() {
   if (control_plane_) control_plane_->stop();
-  channel_manager_.reset();  // control thread stopped; the engines still answer its removals
+  app_sessions_.reset();  // control thread stopped; the engines still answer its removals
   for (auto& e : engines_) e->stop();
   engines_.clear();
   port_ios_.clear();  // after the engines, their only users, stopped
@@ -282,13 +269,77 @@ nlohmann::json Daemon::status_json() const {
       {"cloud", nic_status.is_object() ? nic_status["cloud"] : nlohmann::json()},
       {"nic", nic_status.is_object() ? nic_status["nic"] : nlohmann::json()},
       {"port", port_json()},
-      {"engines", engines_json()},
-      {"channels", channel_manager_ ? channel_manager_->channel_count() : 0},
-      {"applications", channel_manager_ ? channel_manager_->app_count() : 0},
+      {"engines", engine_rows()},
+      {"channels", app_sessions_ ? app_sessions_->channel_count() : 0},
+      {"applications", app_sessions_ ? app_sessions_->app_count() : 0},
       {"reloads", reloads},
       {"admin_socket", c.daemon.admin_socket},
       {"app_socket", c.daemon.app_socket},
   };
+}
+
+std::vector<admin::EngineRow> Daemon::engine_rows() const {
+  std::vector<admin::EngineRow> rows;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(loop_rate_mutex_);
+  loop_samples_.resize(engines_.size());
+  for (size_t i = 0; i < engines_.size(); ++i) {
+    const engine::Engine& e = *engines_[i];
+    if (!e.running()) continue;
+    const auto& k = e.counters();
+    auto get = [](const auto& c) { return c.load(std::memory_order_relaxed); };
+    admin::EngineRow& r = rows.emplace_back();
+    r.id = e.id();
+    r.core = e.core();
+    r.queue = e.id();  // engine i polls queue pair i
+    r.loops = e.loops();
+    r.busy_loops = e.busy_loops();
+    r.busy_fraction = r.loops ? double(r.busy_loops) / double(r.loops) : 0.0;
+    r.flows = get(k.flows);
+    r.channels = get(k.channels);
+    r.steered_in = get(k.steered_in);
+    r.steered_out = get(k.steered_out);
+    r.steer_drops = get(k.steer_drops);
+    r.loopback = get(k.loopback);
+    // Loops per second since the previous look (since start the first time): how hard the
+    // engine polls now, which the lifetime average hides.
+    auto& [at, loops] = loop_samples_[i];
+    const double seconds = std::chrono::duration<double>(now - (loops ? at : started_)).count();
+    r.loops_per_s = seconds > 0 ? double(r.loops - loops) / seconds : 0.0;
+    at = now;
+    loops = r.loops;
+  }
+  return rows;
+}
+
+nlohmann::json Daemon::stats_json() const {
+  nlohmann::json out = nlohmann::json::object();
+  if (!port_ios_.empty()) {
+    admin::PortCounters port;
+    for (const auto& io : port_ios_) admin::add(port, io->stats());
+    const auto eth = port_->stats();
+    port.device = admin::DeviceCounters{.ipackets = eth.ipackets, .opackets = eth.opackets, .ibytes = eth.ibytes,
+                                        .obytes = eth.obytes,     .imissed = eth.imissed,   .ierrors = eth.ierrors,
+                                        .oerrors = eth.oerrors,   .rx_nombuf = eth.rx_nombuf};
+    port.mempool_free = rte_mempool_avail_count(port_->pool());
+    port.mempool_in_use = rte_mempool_in_use_count(port_->pool());
+    out["port"] = port;
+  }
+  if (!engines_.empty()) out["engines"] = engine_rows();
+  if (app_sessions_) {
+    const admin::ChannelTable table = app_sessions_->channels();
+    uint64_t msgs_in = 0, msgs_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;
+    for (const admin::ChannelRow& c : table.channels) {
+      msgs_in += c.msgs_in;
+      msgs_out += c.msgs_out;
+      bytes_in += c.bytes_in;
+      bytes_out += c.bytes_out;
+      drops += c.drops_total;
+    }
+    out["channels"] = {{"count", table.channels.size()}, {"msgs_in", msgs_in},   {"msgs_out", msgs_out},
+                       {"bytes_in", bytes_in},           {"bytes_out", bytes_out}, {"drops", drops}};
+  }
+  return out;
 }
 
 Result<void> Daemon::start_port(const Config& c) {
@@ -348,29 +399,6 @@ Result<void> Daemon::start_engines(const Config& c, uint32_t local_ip) {
   return {};
 }
 
-nlohmann::json Daemon::engines_json() const {
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& e : engines_) {
-    const auto& k = e->counters();
-    const uint64_t loops = e->loops(), busy = e->busy_loops();
-    auto get = [](const auto& c) { return c.load(std::memory_order_relaxed); };
-    list.push_back({{"id", e->id()},
-                    {"core", e->core()},
-                    {"queue", e->id()},
-                    {"running", e->running()},
-                    {"flows", get(k.flows)},
-                    {"channels", get(k.channels)},
-                    {"loops", loops},
-                    {"busy_loops", busy},
-                    {"busy_fraction", loops ? double(busy) / double(loops) : 0.0},
-                    {"steered_in", get(k.steered_in)},
-                    {"steered_out", get(k.steered_out)},
-                    {"steer_drops", get(k.steer_drops)},
-                    {"loopback", get(k.loopback)}});
-  }
-  return list;
-}
-
 nlohmann::json Daemon::port_json() const {
   if (!port_) return nullptr;
   const auto& info = port_->info();
@@ -393,56 +421,30 @@ void Daemon::register_admin_commands() {
   using control::Access;
   admin_commands_->add("status", Access::kRead, "daemon state, version, uptime, NIC and channels",
                        [this](const nlohmann::json&) { return status_json(); });
-  admin_commands_->add("stats", Access::kRead, "port counters and drops by reason", [this](const nlohmann::json&) {
-    nlohmann::json out = nlohmann::json::object();
-    if (!port_ios_.empty()) {
-      const auto eth = port_->stats();
-      out["port"] = nlohmann::json::object();
-      for (const auto& io : port_ios_) add_counters(out["port"], io->stats_json());
-      out["port"]["device"] = {{"ipackets", eth.ipackets}, {"opackets", eth.opackets}, {"ibytes", eth.ibytes},
-                               {"obytes", eth.obytes},     {"imissed", eth.imissed},     {"ierrors", eth.ierrors},
-                               {"oerrors", eth.oerrors},   {"rx_nombuf", eth.rx_nombuf}};
-      out["port"]["mempool_free"] = rte_mempool_avail_count(port_->pool());
-      out["port"]["mempool_in_use"] = rte_mempool_in_use_count(port_->pool());
-    }
-    out["engines"] = engines_json();
-    if (channel_manager_) {
-      const auto ch = channel_manager_->channels_json();
-      uint64_t msgs_in = 0, msgs_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;
-      for (const auto& c : ch["channels"]) {
-        msgs_in += c.value("msgs_in", uint64_t{0});
-        msgs_out += c.value("msgs_out", uint64_t{0});
-        bytes_in += c.value("bytes_in", uint64_t{0});
-        bytes_out += c.value("bytes_out", uint64_t{0});
-        drops += c.value("drops_total", uint64_t{0});
-      }
-      out["channels"] = {{"count", ch["count"]}, {"msgs_in", msgs_in}, {"msgs_out", msgs_out},
-                         {"bytes_in", bytes_in}, {"bytes_out", bytes_out}, {"drops", drops}};
-    }
-    return out;
-  });
+  admin_commands_->add("stats", Access::kRead, "port counters and drops by reason",
+                       [this](const nlohmann::json&) { return stats_json(); });
   admin_commands_->add("flows", Access::kRead, "flows: addresses, state, owner, counters, RTT, window",
                        [this](const nlohmann::json&) {
-                         nlohmann::json list = nlohmann::json::array();
+                         admin::FlowTable table;
                          for (auto& e : engines_) {
-                           nlohmann::json part;
-                           engine::Command cmd{.kind = engine::Command::Kind::kFlows, .out = &part};
+                           engine::Command cmd{.kind = engine::Command::Kind::kFlows, .flows_out = &table.flows};
                            e->execute(cmd);
-                           for (auto& row : part["flows"]) list.push_back(std::move(row));
                          }
-                         if (channel_manager_) channel_manager_->add_owners(list);
-                         return nlohmann::json{{"flows", list}, {"count", list.size()}};
+                         if (app_sessions_) app_sessions_->add_owners(table.flows);
+                         return nlohmann::json(table);
                        });
   admin_commands_->add("arp", Access::kRead, "the port's ARP table", [this](const nlohmann::json&) {
-    nlohmann::json out;
-    if (engines_.empty()) return nlohmann::json{{"entries", nlohmann::json::array()}, {"pending", nlohmann::json::array()}};
-    engine::Command cmd{.kind = engine::Command::Kind::kArp, .out = &out};
-    engines_.front()->execute(cmd);  // the table is the port's, shared by its engines
-    return out;
+    // One port, one ARP table, kept by the engine that polls the port's first queue.
+    admin::ArpSnapshot arp;
+    if (!engines_.empty()) {
+      engine::Command cmd{.kind = engine::Command::Kind::kArp, .arp_out = &arp};
+      engines_.front()->execute(cmd);
+    }
+    return nlohmann::json(arp);
   });
   admin_commands_->add("channels", Access::kRead, "channels: owner, rings, messages, drops by reason",
                        [this](const nlohmann::json&) {
-                         return channel_manager_ ? channel_manager_->channels_json() : nlohmann::json::object();
+                         return app_sessions_ ? nlohmann::json(app_sessions_->channels()) : nlohmann::json::object();
                        });
   admin_commands_->add("detect", Access::kRead, "cloud and NIC detection with the binding plan (changes nothing)",
                        [this](const nlohmann::json&) {

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin/snapshots.h"
 #include "config/config.h"
 #include "dpdk/eal.h"
 #include "dpdk/port.h"
@@ -27,7 +28,7 @@ namespace engine {
 class Engine;
 struct EngineShared;
 }
-namespace channel { class ChannelManager; }
+namespace control { class AppSessions; }
 
 namespace nic { class NicManager; }
 
@@ -54,6 +55,8 @@ class Daemon {
   ReloadOutcome reload();  // safe from any thread
   void register_admin_commands();
   nlohmann::json status_json() const;
+  nlohmann::json stats_json() const;
+  std::vector<admin::EngineRow> engine_rows() const;  // running engines
   Config current_config() const;
   std::string status_line() const;
 
@@ -74,7 +77,6 @@ class Daemon {
   // [nic] mode = "vdev" or "pci": the EAL, the port and the engine's side of it.
   Result<void> start_port(const Config& c);
   nlohmann::json port_json() const;
-  nlohmann::json engines_json() const;
   std::optional<dpdk::EalInfo> eal_;
   std::unique_ptr<dpdk::Port> port_;
   std::unique_ptr<nic::NicManager> nic_;  // [nic] mode = "auto": detection, binding, restore
@@ -84,7 +86,10 @@ class Daemon {
   std::unique_ptr<engine::Neighbours> neighbours_;
   std::vector<std::unique_ptr<engine::PortIo>> port_ios_;
   std::vector<std::unique_ptr<engine::Engine>> engines_;
-  std::unique_ptr<channel::ChannelManager> channel_manager_;  // control thread's app side
+  std::unique_ptr<control::AppSessions> app_sessions_;  // the application socket's protocol
+  // (when, loops) of each engine at the previous `status`/`stats`, for the loop rate.
+  mutable std::mutex loop_rate_mutex_;
+  mutable std::vector<std::pair<std::chrono::steady_clock::time_point, uint64_t>> loop_samples_;
 };
 
 }  // namespace machnet

@@ -43,10 +43,8 @@ void Engine::run_command_st(Command& cmd) {
       connect_st(cmd);
       return;  // completes itself, maybe later (the handshake)
     case Command::Kind::kCloseFlow: close_flow_st(cmd); break;
-    case Command::Kind::kFlows: flows_json_st(*cmd.out); break;
-    case Command::Kind::kArp:
-      *cmd.out = port_ ? port_->arp_json_st(now_us_) : nlohmann::json{{"entries", nlohmann::json::array()}, {"pending", nlohmann::json::array()}};
-      break;
+    case Command::Kind::kFlows: flow_rows_st(*cmd.flows_out); break;
+    case Command::Kind::kArp: *cmd.arp_out = port_ ? port_->arp_snapshot_st(now_us_) : admin::ArpSnapshot{}; break;
   }
   complete_st(cmd);
 }
@@ -256,31 +254,28 @@ void Engine::close_flow_st(Command& cmd) {
   if (peer_live) erase_local_end_st(mine.reversed());
 }
 
-void Engine::flows_json_st(nlohmann::json& out) {
-  nlohmann::json list = nlohmann::json::array();
+void Engine::flow_rows_st(std::vector<admin::FlowRow>& out) {
   flows_.for_each([&](const FlowKey& key, const FlowEntry& e) {
     if (e.is_remote()) {
-      list.push_back(flow_row_st(*e.remote));
+      out.push_back(flow_row_st(*e.remote));
       return;
     }
-    list.push_back({
-        {"engine", id_},
-        {"local_ip", Ipv4Address{key.src_ip}.to_string()},
-        {"local_port", key.src_port},
-        {"remote_ip", Ipv4Address{key.dst_ip}.to_string()},
-        {"remote_port", key.dst_port},
-        {"state", e.local_peer ? "local" : "closed"},
-        {"role", e.local_connector ? "client" : "server"},
-        {"channel", e.local_owner ? e.local_owner->id : 0},
-    });
+    admin::FlowRow& row = out.emplace_back();
+    row.engine = id_;
+    row.local_ip = Ipv4Address{key.src_ip}.to_string();
+    row.local_port = key.src_port;
+    row.remote_ip = Ipv4Address{key.dst_ip}.to_string();
+    row.remote_port = key.dst_port;
+    row.state = e.local_peer ? "local" : "closed";
+    row.role = e.local_connector ? "client" : "server";
+    row.channel = e.local_owner ? e.local_owner->id : 0;
   });
   // Flows that failed lately stay listed a while, with their error, for whoever looks.
   while (!failed_.empty() && now_us_ - failed_.front().first > kFailedFlowsShownUs) failed_.pop_front();
   for (const auto& [at, row] : failed_) {
-    list.push_back(row);
-    list.back()["ended_s_ago"] = (now_us_ - at) / 1'000'000;
+    out.push_back(row);
+    out.back().ended_s_ago = (now_us_ - at) / 1'000'000;
   }
-  out = {{"flows", list}, {"count", list.size()}};
 }
 
 }  // namespace machnet::engine

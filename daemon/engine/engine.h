@@ -19,15 +19,14 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "channel/chain_validator.h"
+#include "admin/snapshots.h"
 #include "channel/control_protocol.h"
 #include "config/config.h"
 #include "engine/command_queue.h"
 #include "engine/engine_channel.h"
 #include "engine/flow_key.h"
 #include "engine/flow_table.h"
+#include "shm/chain_validator.h"
 #include "engine/port_directory.h"
 #include "engine/port_io.h"
 #include "engine/remote_flow.h"
@@ -45,7 +44,8 @@ struct Command {
   uint32_t local_ip = 0, remote_ip = 0;
   uint16_t local_port = 0, remote_port = 0;
   channel::CtlFlow flow{};
-  nlohmann::json* out = nullptr;  // kFlows, kArp: the answer
+  std::vector<admin::FlowRow>* flows_out = nullptr;  // kFlows: the answer (rows appended)
+  admin::ArpSnapshot* arp_out = nullptr;             // kArp: the answer
   // Called on the engine thread when the command completes, for commands submitted with
   // submit() (a connect across the network completes after its handshake).
   std::function<void()> on_done{};
@@ -135,7 +135,7 @@ class Engine final : public PortSink, public FlowEvents {
   void connect_other_engine_st(Command& cmd);
   void connect_remote_st(Command& cmd);
   void close_flow_st(Command& cmd);
-  void flows_json_st(nlohmann::json& out);
+  void flow_rows_st(std::vector<admin::FlowRow>& out);
 
   // Local ports (commands.cc): taken in the shared directory on first use, given back on last.
   bool take_port_st(uint16_t port);
@@ -148,7 +148,7 @@ class Engine final : public PortSink, public FlowEvents {
   bool take_from_app_st(EngineChannel& ch);
   enum class Outcome { kDelivered, kDropped, kHold };
   Outcome route_message_st(EngineChannel& src, uint32_t head);
-  Outcome deliver_local_st(EngineChannel& src, const FlowEntry& e, const channel::CheckedMessage& m,
+  Outcome deliver_local_st(EngineChannel& src, const FlowEntry& e, const shm::CheckedMessage& m,
                            const uint32_t* idx, const uint32_t* len);
   void ring_doorbells_st();
   void wake_blocked_st(EngineChannel& ch);
@@ -163,7 +163,7 @@ class Engine final : public PortSink, public FlowEvents {
   void reap_flows_st();
   void check_arp_waiters_st();
   void fail_arp_waiter_st(RemoteFlow& f, int err, std::string reason);
-  nlohmann::json flow_row_st(const RemoteFlow& f) const;
+  admin::FlowRow flow_row_st(const RemoteFlow& f) const;
 
   const uint32_t id_;
   const int core_;
@@ -201,7 +201,7 @@ class Engine final : public PortSink, public FlowEvents {
   std::vector<rte_mbuf*> loopback_self_;
   std::vector<rte_mbuf*> batch_;  // scratch of steer_flush_st  // frames we sent to ourselves: received next iteration
   // Flows that ended in failure (reset, peer gone): (when, their last `flows` row).
-  std::deque<std::pair<uint64_t, nlohmann::json>> failed_;
+  std::deque<std::pair<uint64_t, admin::FlowRow>> failed_;
   static constexpr size_t kFailedFlowsKept = 64;
   static constexpr uint64_t kFailedFlowsShownUs = 60'000'000;
   uint64_t next_arp_tick_us_ = 0;

@@ -1,6 +1,6 @@
 // One channel as its engine sees it, and the buffer bookkeeping every path that fills or
 // drains it shares (local delivery, remote flows, flow-ended notices). Created by the
-// control thread, handed to one engine with an AddChannel command; from then until the
+// control thread (control/app_sessions.h), handed to one engine with an AddChannel command; from then until the
 // RemoveChannel command completes, every field but `counters` is that engine's alone.
 #pragma once
 

@@ -4,6 +4,7 @@
 // off, the port never calls in here.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <random>
@@ -11,6 +12,7 @@
 
 #include <rte_mbuf.h>
 
+#include "admin/snapshots.h"
 #include "config/config.h"
 
 namespace machnet::engine {
@@ -22,7 +24,7 @@ class FaultInjector {
   bool active() const { return active_; }
   bool drop_rx() {
     if (t_.rx_drop <= 0 || roll() >= t_.rx_drop) return false;
-    ++dropped_rx;
+    bump(counts_.dropped_rx);
     return true;
   }
 
@@ -34,11 +36,17 @@ class FaultInjector {
   bool holding() const { return !delayed_.empty() || !reordered_.empty(); }
   ~FaultInjector();
 
-  // Engine thread writes, `machnetctl stats` reads: test-only counters, approximate.
-  uint64_t dropped_rx = 0, dropped_tx = 0, duplicated = 0, reordered = 0;
+  // What the injector did so far: any thread (`machnetctl stats`).
+  admin::FaultCounters counters() const;
 
  private:
   double roll() { return uniform_(rng_); }
+  // The engine thread is the only writer: a relaxed load and store, no locked add.
+  static void bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+
+  struct {
+    std::atomic<uint64_t> dropped_rx{0}, dropped_tx{0}, duplicated{0}, reordered{0};
+  } counts_;
 
   TestingConfig t_;
   bool active_;

@@ -6,7 +6,7 @@
 
 #include <set>
 
-#include "channel/channel_memory.h"
+#include "shm/channel_memory.h"
 #include "transport/timer_wheel.h"
 
 namespace machnet::engine {
@@ -23,8 +23,8 @@ class FlowTableTest : public ::testing::Test {
     channel::ChannelParams p;
     p.buffers = 256;
     p.max_message_bytes = 1 << 20;
-    a_mem = std::move(channel::ChannelMemory::create(1, p, false).value());
-    b_mem = std::move(channel::ChannelMemory::create(2, p, false).value());
+    a_mem = std::move(shm::ChannelMemory::create(1, p, false).value());
+    b_mem = std::move(shm::ChannelMemory::create(2, p, false).value());
     a_ch = std::make_unique<EngineChannel>(1, a_mem.base(), a_mem.geometry(), a_mem.eventfd());
     b_ch = std::make_unique<EngineChannel>(2, b_mem.base(), b_mem.geometry(), b_mem.eventfd());
     a = a_ch.get();
@@ -39,7 +39,7 @@ class FlowTableTest : public ::testing::Test {
   TxRecordPool records;
   NoEvents events;
   FlowContext ctx{nullptr, records, events, wheel, params};
-  channel::ChannelMemory a_mem, b_mem;
+  shm::ChannelMemory a_mem, b_mem;
   std::unique_ptr<EngineChannel> a_ch, b_ch;
   EngineChannel* a = nullptr;
   EngineChannel* b = nullptr;

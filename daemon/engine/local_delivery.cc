@@ -8,9 +8,9 @@
 #include <atomic>
 #include <cstring>
 
-#include "channel/chain_validator.h"
 #include "engine/engine.h"
 #include "engine/tuning.h"
+#include "shm/chain_validator.h"
 
 namespace machnet::engine {
 
@@ -34,11 +34,11 @@ bool Engine::take_from_app_st(EngineChannel& ch) {
 }
 
 Engine::Outcome Engine::route_message_st(EngineChannel& src, uint32_t head) {
-  channel::CheckedMessage m;
+  shm::CheckedMessage m;
   uint32_t claimed = 0;
   uint32_t* idx = src.chain_idx.data();
   uint32_t* len = src.chain_len.data();
-  const uint32_t bad = channel::check_chain(src.view, head, src.app_owned, idx, len, &m, &claimed);
+  const uint32_t bad = shm::check_chain(src.view, head, src.app_owned, idx, len, &m, &claimed);
   if (bad != channel::kDropReasonCount) [[unlikely]] {
     src.count_drop_st(bad);
     src.return_to_app_st(idx, claimed);
@@ -54,7 +54,7 @@ Engine::Outcome Engine::route_message_st(EngineChannel& src, uint32_t head) {
   return deliver_local_st(src, *e, m, idx, len);
 }
 
-Engine::Outcome Engine::deliver_local_st(EngineChannel& src, const FlowEntry& e, const channel::CheckedMessage& m,
+Engine::Outcome Engine::deliver_local_st(EngineChannel& src, const FlowEntry& e, const shm::CheckedMessage& m,
                                          const uint32_t* idx, const uint32_t* len) {
   EngineChannel* dst = e.local_peer;
   if (dst == nullptr) [[unlikely]] {
@@ -83,7 +83,7 @@ Engine::Outcome Engine::deliver_local_st(EngineChannel& src, const FlowEntry& e,
   if (dst->stash.size() < need || !ring_ok) [[unlikely]] {
     if (src.hold_since_ns == 0) src.hold_since_ns = now_ns_;
     if (now_ns_ - src.hold_since_ns < kHoldLimitNs) {
-      channel::unclaim(src.view, src.app_owned, idx, m.count);
+      shm::unclaim(src.view, src.app_owned, idx, m.count);
       bump(src.counters.held);
       return Outcome::kHold;
     }

@@ -57,13 +57,13 @@ void PortIo::arp_tick_st(uint64_t now_us) {
     if (sink_) sink_->on_arp_failed_st(ip);
 }
 
-nlohmann::json PortIo::arp_json_st(uint64_t now_us) const {
-  nlohmann::json entries = nlohmann::json::array(), pending = nlohmann::json::array();
+admin::ArpSnapshot PortIo::arp_snapshot_st(uint64_t now_us) const {
+  admin::ArpSnapshot out;
   for (const auto& e : arp_.entries(now_us)) {
-    if (e.mac) entries.push_back({{"ip", e.ip.to_string()}, {"mac", e.mac->to_string()}, {"age_ms", e.age_us / 1000}});
-    else pending.push_back({{"ip", e.ip.to_string()}, {"waiting_ms", e.age_us / 1000}});
+    if (e.mac) out.entries.push_back({e.ip.to_string(), e.mac->to_string(), e.age_us / 1000});
+    else out.pending.push_back({e.ip.to_string(), e.age_us / 1000});
   }
-  return {{"entries", entries}, {"pending", pending}};
+  return out;
 }
 
 bool PortIo::poll_st(uint64_t now_us) {
@@ -94,7 +94,7 @@ void PortIo::handle_steered_st(rte_mbuf* m, uint64_t now_us) { handle_frame_st(m
 void PortIo::handle_frame_st(rte_mbuf* m, uint64_t now_us, bool steered) {
   // Frames we parse must be whole in the first segment; a chained frame is too long for us.
   if (m->nb_segs != 1) [[unlikely]] {
-    add(counters_.drops[static_cast<size_t>(net::DropReason::kBadIpHeader)]);
+    add(counters_.drops[static_cast<size_t>(net::DropReason::kChainedFrame)]);
     rte_pktmbuf_free(m);
     return;
   }
@@ -197,26 +197,22 @@ void PortIo::transmit_now_st(rte_mbuf** frames, uint16_t count) {
   add(counters_.tx_bytes, bytes);
 }
 
-nlohmann::json PortIo::stats_json() const {
+admin::PortCounters PortIo::stats() const {
   auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-  nlohmann::json drops = nlohmann::json::object();
+  admin::PortCounters out;
+  out.rx_frames = get(counters_.rx_frames);
+  out.rx_bytes = get(counters_.rx_bytes);
+  out.tx_frames = get(counters_.tx_frames);
+  out.tx_bytes = get(counters_.tx_bytes);
+  out.tx_full = get(counters_.tx_full);
+  out.no_mbuf = get(counters_.no_mbuf);
+  out.arp_requests_answered = get(counters_.arp_requests_answered);
+  out.arp_requests_sent = get(counters_.arp_requests_sent);
+  out.arp_replies_learned = get(counters_.arp_replies_learned);
+  out.icmp_echo_answered = get(counters_.icmp_echo_answered);
   for (size_t i = 0; i < counters_.drops.size(); ++i)
-    drops[std::string(net::kDropReasonNames[i])] = get(counters_.drops[i]);
-  nlohmann::json out = {{"rx_frames", get(counters_.rx_frames)},
-                        {"rx_bytes", get(counters_.rx_bytes)},
-                        {"tx_frames", get(counters_.tx_frames)},
-                        {"tx_bytes", get(counters_.tx_bytes)},
-                        {"tx_full", get(counters_.tx_full)},
-                        {"no_mbuf", get(counters_.no_mbuf)},
-                        {"arp_requests_answered", get(counters_.arp_requests_answered)},
-                        {"arp_requests_sent", get(counters_.arp_requests_sent)},
-                        {"arp_replies_learned", get(counters_.arp_replies_learned)},
-                        {"icmp_echo_answered", get(counters_.icmp_echo_answered)},
-                        {"drops", drops}};
-  if (faults_.active()) {
-    out["faults"] = {{"dropped_rx", faults_.dropped_rx}, {"dropped_tx", faults_.dropped_tx},
-                     {"duplicated", faults_.duplicated}, {"reordered", faults_.reordered}};
-  }
+    out.drops[std::string(net::kDropReasonNames[i])] = get(counters_.drops[i]);
+  if (faults_.active()) out.faults = faults_.counters();
   return out;
 }
 

@@ -10,8 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "admin/snapshots.h"
 #include "dpdk/port.h"
 #include "engine/fault_injector.h"
 #include "engine/neighbours.h"
@@ -82,9 +81,12 @@ class PortIo {
   void arp_tick_st(uint64_t now_us);
   void learn_st(Ipv4Address ip, const MacAddress& mac, uint64_t now_us) { arp_.learn(ip, mac, now_us); }
   std::optional<MacAddress> lookup_st(Ipv4Address ip) const { return arp_.lookup(ip); }
-  nlohmann::json arp_json_st(uint64_t now_us) const;
+  admin::ArpSnapshot arp_snapshot_st(uint64_t now_us) const;
+  // A frame the engine dropped after the port handed it over (no flow for it).
+  void count_drop_st(net::DropReason reason) { add(counters_.drops[static_cast<size_t>(reason)]); }
 
-  nlohmann::json stats_json() const;  // any thread
+  // The port's counters (without the device's and the mempool's: the caller adds those).
+  admin::PortCounters stats() const;  // any thread
   const net::Interface& interface() const { return me_; }
   uint32_t mtu() const { return port_.info().mtu; }
   uint16_t queue() const { return queue_; }

@@ -114,17 +114,20 @@ bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool st
       e->remote->flow.abort(FlowError::kPeerReset, false);
       e = nullptr;
     } else {
+      port_->count_drop_st(net::DropReason::kUnknownFlow);
       if (!(h.flags & net::kFlagRst)) send_reset_st(p);  // a flow from before: stop it
       return false;
     }
   }
   if (e == nullptr) {
     if (!(h.flags & net::kFlagSyn)) {
+      port_->count_drop_st(net::DropReason::kUnknownFlow);
       if (!(h.flags & net::kFlagRst)) send_reset_st(p);
       return false;
     }
     auto l = listeners_.find(p.dst_port);
     if (l == listeners_.end()) {
+      port_->count_drop_st(net::DropReason::kUnknownFlow);
       send_reset_st(p);  // nobody listens: machnet_connect on the other side fails at once
       return false;
     }
@@ -136,6 +139,7 @@ bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool st
     return false;
   }
   if (!e->is_remote()) [[unlikely]] {  // a local flow's key from the wire: a forgery or a loop
+    port_->count_drop_st(net::DropReason::kUnknownFlow);
     send_reset_st(p);
     return false;
   }
@@ -235,7 +239,7 @@ void Engine::flow_ended_st(RemoteFlow& f, FlowError why) {
   }
   if (why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit) {
     failed_.emplace_back(now_us_, flow_row_st(f));
-    failed_.back().second["state"] = "reset";
+    failed_.back().second.state = "reset";
     if (failed_.size() > kFailedFlowsKept) failed_.pop_front();
   }
   if (f.client) give_back_port_st(f.key.src_port);
@@ -252,42 +256,43 @@ void Engine::reap_flows_st() {
   ended_.clear();
 }
 
-nlohmann::json Engine::flow_row_st(const RemoteFlow& f) const {
+admin::FlowRow Engine::flow_row_st(const RemoteFlow& f) const {
   const auto& s = f.flow.stats();
   const auto& r = f.flow.rtt();
   const FlowKey& key = f.key;
-  return {
-      {"engine", id_},
-      {"local_ip", Ipv4Address{key.src_ip}.to_string()},
-      {"local_port", key.src_port},
-      {"remote_ip", Ipv4Address{key.dst_ip}.to_string()},
-      {"remote_port", key.dst_port},
-      {"state", f.arp_deadline_us ? "arp" : transport::to_string(f.flow.state())},
-      {"role", f.client ? "client" : "server"},
-      {"channel", f.owner ? f.owner->id : 0},
-      {"tx_msgs", s.tx_msgs},
-      {"tx_bytes", s.tx_bytes},
-      {"rx_msgs", s.rx_msgs},
-      {"rx_bytes", s.rx_bytes},
-      {"tx_packets", s.tx_packets},
-      {"rx_packets", s.rx_packets},
-      {"retransmissions", s.retransmissions},
-      {"rto_timeouts", s.rto_timeouts},
-      {"fast_retransmits", s.fast_retransmits},
-      {"spurious_timeouts", s.spurious_timeouts},
-      {"rx_duplicates", s.rx_duplicates},
-      {"rx_out_of_order", s.rx_out_of_order},
-      {"rx_no_room", s.rx_no_room},
-      {"protocol_errors", s.protocol_errors},
-      {"srtt_us", r.srtt_us()},
-      {"rttvar_us", r.rttvar_us()},
-      {"rto_us", r.rto_us()},
-      {"cwnd", f.flow.cwnd()},
-      {"peer_window", f.flow.peer_window()},
-      {"inflight", f.flow.inflight()},
-      {"queued_msgs", f.flow.queued_messages()},
-      {"error", transport::to_string(f.flow.error())},
-  };
+  admin::FlowRow row;
+  row.engine = id_;
+  row.local_ip = Ipv4Address{key.src_ip}.to_string();
+  row.local_port = key.src_port;
+  row.remote_ip = Ipv4Address{key.dst_ip}.to_string();
+  row.remote_port = key.dst_port;
+  row.state = f.arp_deadline_us ? "arp" : transport::to_string(f.flow.state());
+  row.role = f.client ? "client" : "server";
+  row.channel = f.owner ? f.owner->id : 0;
+  admin::FlowTransportCounters& t = row.transport.emplace();
+  t.tx_msgs = s.tx_msgs;
+  t.tx_bytes = s.tx_bytes;
+  t.rx_msgs = s.rx_msgs;
+  t.rx_bytes = s.rx_bytes;
+  t.tx_packets = s.tx_packets;
+  t.rx_packets = s.rx_packets;
+  t.retransmissions = s.retransmissions;
+  t.rto_timeouts = s.rto_timeouts;
+  t.fast_retransmits = s.fast_retransmits;
+  t.spurious_timeouts = s.spurious_timeouts;
+  t.rx_duplicates = s.rx_duplicates;
+  t.rx_out_of_order = s.rx_out_of_order;
+  t.rx_no_room = s.rx_no_room;
+  t.protocol_errors = s.protocol_errors;
+  t.srtt_us = r.srtt_us();
+  t.rttvar_us = r.rttvar_us();
+  t.rto_us = r.rto_us();
+  t.cwnd = f.flow.cwnd();
+  t.peer_window = f.flow.peer_window();
+  t.inflight = f.flow.inflight();
+  t.queued_msgs = f.flow.queued_messages();
+  t.error = transport::to_string(f.flow.error());
+  return row;
 }
 
 }  // namespace machnet::engine

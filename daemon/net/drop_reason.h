@@ -25,6 +25,7 @@ enum class DropReason : uint8_t {
   kBadVersion,
   kBadMachnetHeader,       // flags or lengths that cannot be
   kUnknownFlow,            // decided by the engine: no flow or listener for it
+  kChainedFrame,           // spread over several mbufs (longer than a segment): we parse one
   kCount
 };
 
@@ -33,6 +34,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(DropReason::kC
     "bad_ip_header",   "bad_ip_checksum",  "ip_fragment",           "unsupported_ip_protocol",
     "unsupported_icmp", "bad_icmp_checksum", "bad_udp_length",      "bad_udp_checksum",
     "bad_magic",       "bad_version",      "bad_machnet_header",    "unknown_flow",
+    "chained_frame",
 };
 
 constexpr std::string_view to_string(DropReason reason) {

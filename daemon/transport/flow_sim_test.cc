@@ -1,10 +1,10 @@
-// The transport against a simulated wire (sim_wire.h): every schedule delivers every
+// The transport against a simulated wire (testing/sim_wire.h): every schedule delivers every
 // message exactly once, in order, byte-exact, in bounded simulated time; the congestion
 // window reacts; flow control holds a sender back without losing anything; the handshake
 // and teardown end the way the API promises.
 #include <gtest/gtest.h>
 
-#include "transport/sim_wire.h"
+#include "transport/testing/sim_wire.h"
 
 namespace machnet::transport::sim {
 namespace {

@@ -1,6 +1,6 @@
 // Writing a message into a chain of buffers and reading one back, shared by the library and
 // the tests. The library trusts its own writes; the daemon checks every chain it reads with
-// check_chain (daemon/channel/chain_validator.h) before anything here touches it.
+// check_chain (daemon/shm/chain_validator.h) before anything here touches it.
 #pragma once
 
 #include <algorithm>

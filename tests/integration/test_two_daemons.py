@@ -13,7 +13,8 @@ joined by a veth pair that each drives through DPDK net_af_packet (scripts/topol
   is reset, the application's machnet_recv fails with ETIMEDOUT, and `machnetctl flows` keeps
   showing the flow as "reset" with the reason;
 - connect to an address where no daemon answers: -1 with ETIMEDOUT/EHOSTUNREACH within
-  [transport] connect_timeout_ms; connect to a port nobody listens on: -1 ECONNREFUSED at once.
+  [transport] connect_timeout_ms; connect to a port nobody listens on: -1 ECONNREFUSED at once,
+  and the refusing daemon counts the SYN as an unknown_flow drop.
 
 The message tests fail (they do not skip) with a message naming the missing data path until
 flows cross the wire. Needs root; skips otherwise."""
@@ -87,6 +88,8 @@ class TwoDaemonsTest(TwoDaemonTest):
         self.assertFalse(result["ok"], "connected to a port nobody listens on")
         self.assertEqual(result["errno"], "ECONNREFUSED", f"connect to {B_IP}:4444: {result} ({DATA_PATH_HINT})")
         self.assertLess(result["seconds"], 0.5, "ECONNREFUSED should come from the peer's RST, not a timeout")
+        # The SYN that found no listener is a counted drop on the refusing side.
+        self.assertGreaterEqual(self.b.ctl_json("stats")["port"]["drops"]["unknown_flow"], 1)
 
 
     def test_a_peer_that_vanishes_resets_the_flow_and_the_application_hears(self):

@@ -9,7 +9,7 @@
 #include "channel/channel_layout.h"
 #include "channel/channel_view.h"
 
-namespace machnet::channel {
+namespace machnet::shm {
 
 struct CheckedMessage {
   uint32_t count = 0;    // buffers in the chain (indices and lengths in the caller's arrays)
@@ -26,10 +26,10 @@ struct CheckedMessage {
 //
 // Returns kDropReasonCount when the chain is good. Otherwise the reason; `*claimed` says how
 // many buffers (idx[0..claimed)) were claimed before the fault, for the caller to give back.
-uint32_t check_chain(const ChannelView& view, uint32_t head, std::span<uint8_t> app_owned,
+uint32_t check_chain(const channel::ChannelView& view, uint32_t head, std::span<uint8_t> app_owned,
                      uint32_t* idx, uint32_t* len, CheckedMessage* out, uint32_t* claimed);
 
 // Gives claimed buffers back to the application's ownership (the message waits).
-void unclaim(const ChannelView& view, std::span<uint8_t> app_owned, const uint32_t* idx, uint32_t n);
+void unclaim(const channel::ChannelView& view, std::span<uint8_t> app_owned, const uint32_t* idx, uint32_t n);
 
-}  // namespace machnet::channel
+}  // namespace machnet::shm

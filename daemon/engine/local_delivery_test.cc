@@ -9,13 +9,16 @@
 #include <thread>
 #include <vector>
 
-#include "channel/chain_validator.h"
-#include "channel/channel_memory.h"
 #include "channel/message_chain.h"
 #include "engine/engine.h"
+#include "shm/chain_validator.h"
+#include "shm/channel_memory.h"
 
-namespace machnet::channel {
+namespace machnet::engine {
 namespace {
+
+using namespace machnet::channel;  // the library's side of the channel
+using shm::ChannelMemory;
 
 constexpr uint32_t kIp = 0x7f000001;
 
@@ -193,4 +196,4 @@ TEST_F(ChainTest, CorruptRingIndicesAreCountedAndOtherChannelsKeepWorking) {
 }
 
 }  // namespace
-}  // namespace machnet::channel
+}  // namespace machnet::engine

@@ -1,6 +1,7 @@
-// The application side of the control thread: serves connections on the application socket
-// (attach, detach, listen, connect, close-flow; see lib/channel/control_protocol.h), owns
-// every channel's memory, and tears an application's channels down when its socket closes.
+// The application protocol's server: one session per connection on the application socket
+// (AppServer accepts them), answering attach, detach, listen, connect and close-flow (see
+// lib/channel/control_protocol.h); owns every channel's memory (shm/) and hands each
+// channel to its engine; tears an application's channels down when its socket closes.
 // Control thread only, except the counts, which any thread may read.
 #pragma once
 
@@ -16,27 +17,27 @@
 #include <boost/asio/generic/seq_packet_protocol.hpp>
 #include <nlohmann/json.hpp>
 
-#include "channel/channel_memory.h"
+#include "shm/channel_memory.h"
 #include "channel/control_protocol.h"
 #include "config/config.h"
 #include "engine/engine.h"
 
-namespace machnet::channel {
+namespace machnet::control {
 
-class ChannelManager {
+class AppSessions {
  public:
   using Socket = boost::asio::generic::seq_packet_protocol::socket;
 
   // Channels are spread over `engines` in turn; each is served by one engine for its life.
-  ChannelManager(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines);
-  ~ChannelManager();  // removes every channel from the engine, then frees its memory
+  AppSessions(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines);
+  ~AppSessions();  // removes every channel from its engine, then frees its memory
 
   void on_connection(Socket socket);
 
-  // Table for `machnetctl channels`.
-  nlohmann::json channels_json() const;
-  // Adds "pid" and "command" of the owning application to each flow of a `flows` list.
-  void add_owners(nlohmann::json& flows) const;
+  // Rows for `machnetctl channels` (and the totals of `stats`).
+  admin::ChannelTable channels() const;
+  // Fills in pid and command of the owning application of each flow.
+  void add_owners(std::vector<admin::FlowRow>& flows) const;
   uint32_t channel_count() const { return channel_count_.load(std::memory_order_relaxed); }
   uint32_t app_count() const { return app_count_.load(std::memory_order_relaxed); }
 
@@ -49,7 +50,7 @@ class ChannelManager {
     uid_t uid = 0;
     gid_t gid = 0;
     std::string comm;
-    ChannelMemory memory;
+    shm::ChannelMemory memory;
     std::unique_ptr<engine::EngineChannel> engine_channel;
     engine::Engine* engine = nullptr;  // the one that serves it
     std::vector<uint16_t> listening;  // ports
@@ -58,13 +59,13 @@ class ChannelManager {
   void read_next(const std::shared_ptr<Session>& s);
   void on_readable(const std::shared_ptr<Session>& s);
   void close_session(const std::shared_ptr<Session>& s, const char* why);
-  CtlResponse handle(Session& s, const CtlRequest& req, int* fds_out);
-  static CtlResponse empty_response(const CtlRequest& req);
-  bool send_response(const std::shared_ptr<Session>& s, const CtlResponse& resp, const int* fds);
-  void start_connect(const std::shared_ptr<Session>& s, const CtlRequest& req);
-  void attach(Session& s, CtlResponse& resp, int* fds_out);
+  channel::CtlResponse handle(Session& s, const channel::CtlRequest& req, int* fds_out);
+  static channel::CtlResponse empty_response(const channel::CtlRequest& req);
+  bool send_response(const std::shared_ptr<Session>& s, const channel::CtlResponse& resp, const int* fds);
+  void start_connect(const std::shared_ptr<Session>& s, const channel::CtlRequest& req);
+  void attach(Session& s, channel::CtlResponse& resp, int* fds_out);
   void remove_channel(uint32_t id);
-  Record* owned(Session& s, uint32_t id, CtlResponse& resp);
+  Record* owned(Session& s, uint32_t id, channel::CtlResponse& resp);
 
   const ChannelsConfig config_;
   const bool try_hugetlb_;
@@ -79,4 +80,4 @@ class ChannelManager {
   bool logged_hugetlb_ = false;
 };
 
-}  // namespace machnet::channel
+}  // namespace machnet::control

@@ -1,4 +1,4 @@
-#include "channel/channel_manager.h"
+#include "control/app_sessions.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,11 +15,15 @@
 #include "channel/spsc_ring.h"
 #include "util/logging.h"
 
-namespace machnet::channel {
+namespace machnet::control {
+
+// The application protocol and the channel ABI (lib/channel/).
+using namespace machnet::channel;
+using shm::ChannelMemory;
 
 namespace asio = boost::asio;
 
-struct ChannelManager::Session {
+struct AppSessions::Session {
   explicit Session(Socket s) : socket(std::move(s)) {}
   uint64_t id = 0;
   Socket socket;
@@ -49,15 +53,15 @@ void set_message(CtlResponse& r, int error, std::string_view text) {
 
 }  // namespace
 
-ChannelManager::ChannelManager(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines)
+AppSessions::AppSessions(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines)
     : config_(config), try_hugetlb_(try_hugetlb), engines_(std::move(engines)) {}
 
-ChannelManager::~ChannelManager() {
+AppSessions::~AppSessions() {
   for (auto& [id, s] : sessions_) s->closed = true;
   while (!channels_.empty()) remove_channel(channels_.begin()->first);
 }
 
-void ChannelManager::on_connection(Socket socket) {
+void AppSessions::on_connection(Socket socket) {
   auto s = std::make_shared<Session>(std::move(socket));
   s->id = next_session_++;
   ucred cred{};
@@ -76,7 +80,7 @@ void ChannelManager::on_connection(Socket socket) {
   read_next(s);
 }
 
-void ChannelManager::read_next(const std::shared_ptr<Session>& s) {
+void AppSessions::read_next(const std::shared_ptr<Session>& s) {
   s->socket.async_wait(asio::socket_base::wait_read, [this, s](boost::system::error_code ec) {
     if (s->closed || ec == asio::error::operation_aborted) return;
     if (ec) return close_session(s, "socket error");
@@ -84,7 +88,7 @@ void ChannelManager::read_next(const std::shared_ptr<Session>& s) {
   });
 }
 
-void ChannelManager::on_readable(const std::shared_ptr<Session>& s) {
+void AppSessions::on_readable(const std::shared_ptr<Session>& s) {
   const int fd = s->socket.native_handle();
   for (;;) {
     CtlRequest req{};
@@ -112,7 +116,7 @@ void ChannelManager::on_readable(const std::shared_ptr<Session>& s) {
   }
 }
 
-bool ChannelManager::send_response(const std::shared_ptr<Session>& s, const CtlResponse& resp, const int* fds) {
+bool AppSessions::send_response(const std::shared_ptr<Session>& s, const CtlResponse& resp, const int* fds) {
   iovec iov{const_cast<CtlResponse*>(&resp), sizeof(resp)};
   msghdr m{};
   m.msg_iov = &iov;
@@ -136,7 +140,7 @@ bool ChannelManager::send_response(const std::shared_ptr<Session>& s, const CtlR
   return true;
 }
 
-void ChannelManager::start_connect(const std::shared_ptr<Session>& s, const CtlRequest& req) {
+void AppSessions::start_connect(const std::shared_ptr<Session>& s, const CtlRequest& req) {
   CtlResponse resp = empty_response(req);
   Record* rec = owned(*s, req.channel_id, resp);
   if (!rec) {
@@ -161,16 +165,16 @@ void ChannelManager::start_connect(const std::shared_ptr<Session>& s, const CtlR
   rec->engine->submit(*cmd);
 }
 
-void ChannelManager::add_owners(nlohmann::json& flows) const {
+void AppSessions::add_owners(std::vector<admin::FlowRow>& flows) const {
   for (auto& f : flows) {
-    auto it = channels_.find(f.value("channel", 0u));
+    auto it = channels_.find(f.channel);
     if (it == channels_.end()) continue;
-    f["pid"] = it->second->pid;
-    f["command"] = it->second->comm;
+    f.pid = it->second->pid;
+    f.command = it->second->comm;
   }
 }
 
-void ChannelManager::close_session(const std::shared_ptr<Session>& s, const char* why) {
+void AppSessions::close_session(const std::shared_ptr<Session>& s, const char* why) {
   if (s->closed) return;
   s->closed = true;
   const size_t n = s->channels.size();
@@ -183,7 +187,7 @@ void ChannelManager::close_session(const std::shared_ptr<Session>& s, const char
   if (n) spdlog::info("application pid {} ({}) {}: freed its {} channel(s)", s->pid, s->comm, why, n);
 }
 
-void ChannelManager::remove_channel(uint32_t id) {
+void AppSessions::remove_channel(uint32_t id) {
   auto it = channels_.find(id);
   if (it == channels_.end()) return;
   engine::Command cmd{.kind = engine::Command::Kind::kRemoveChannel, .channel = it->second->engine_channel.get()};
@@ -192,7 +196,7 @@ void ChannelManager::remove_channel(uint32_t id) {
   channel_count_.store(static_cast<uint32_t>(channels_.size()), std::memory_order_relaxed);
 }
 
-ChannelManager::Record* ChannelManager::owned(Session& s, uint32_t id, CtlResponse& resp) {
+AppSessions::Record* AppSessions::owned(Session& s, uint32_t id, CtlResponse& resp) {
   auto it = channels_.find(id);
   if (it == channels_.end() || it->second->session != s.id) {
     set_message(resp, EBADF, fmt::format("channel {} is not one of this connection's channels", id));
@@ -201,7 +205,7 @@ ChannelManager::Record* ChannelManager::owned(Session& s, uint32_t id, CtlRespon
   return it->second.get();
 }
 
-CtlResponse ChannelManager::empty_response(const CtlRequest& req) {
+CtlResponse AppSessions::empty_response(const CtlRequest& req) {
   CtlResponse resp{};
   resp.magic = kCtlMagic;
   resp.version = kCtlVersion;
@@ -210,7 +214,7 @@ CtlResponse ChannelManager::empty_response(const CtlRequest& req) {
   return resp;
 }
 
-CtlResponse ChannelManager::handle(Session& s, const CtlRequest& req, int* fds_out) {
+CtlResponse AppSessions::handle(Session& s, const CtlRequest& req, int* fds_out) {
   CtlResponse resp = empty_response(req);
   engine::Command cmd{.kind = engine::Command::Kind::kListen};
   switch (static_cast<CtlType>(req.type)) {
@@ -251,7 +255,7 @@ CtlResponse ChannelManager::handle(Session& s, const CtlRequest& req, int* fds_o
   return resp;
 }
 
-void ChannelManager::attach(Session& s, CtlResponse& resp, int* fds_out) {
+void AppSessions::attach(Session& s, CtlResponse& resp, int* fds_out) {
   if (channels_.size() >= config_.max_channels) {
     set_message(resp, ENOSPC, fmt::format("the daemon's limit of {} channels is reached ([channels] max_channels)",
                                           config_.max_channels));
@@ -297,41 +301,37 @@ void ChannelManager::attach(Session& s, CtlResponse& resp, int* fds_out) {
   channel_count_.store(static_cast<uint32_t>(channels_.size()), std::memory_order_relaxed);
 }
 
-nlohmann::json ChannelManager::channels_json() const {
-  nlohmann::json list = nlohmann::json::array();
+admin::ChannelTable AppSessions::channels() const {
+  admin::ChannelTable table;
   for (const auto& [id, rec] : channels_) {
     const auto& g = rec->memory.geometry();
     const auto& c = rec->engine_channel->counters;
-    nlohmann::json drops = nlohmann::json::object();
-    uint64_t total = 0;
+    admin::ChannelRow& row = table.channels.emplace_back();
     for (uint32_t r = 0; r < kDropReasonCount; ++r) {
       const uint64_t v = c.drops[r].load(std::memory_order_relaxed);
-      drops[drop_reason_name(r)] = v;
-      total += v;
+      row.drops[drop_reason_name(r)] = v;
+      row.drops_total += v;
     }
     uint8_t* base = rec->memory.base();
-    list.push_back({
-        {"id", id},
-        {"engine", rec->engine->id()},
-        {"pid", rec->pid},
-        {"uid", rec->uid},
-        {"command", rec->comm},
-        {"hugetlb", rec->memory.hugetlb()},
-        {"size_bytes", g.total_size},
-        {"listening", rec->listening},
-        {"to_daemon", {{"used", ring_occupancy(base + g.to_daemon.offset, g.to_daemon.slots)}, {"slots", g.to_daemon.slots}}},
-        {"to_app", {{"used", ring_occupancy(base + g.to_app.offset, g.to_app.slots)}, {"slots", g.to_app.slots}}},
-        {"msgs_in", c.msgs_in.load(std::memory_order_relaxed)},
-        {"bytes_in", c.bytes_in.load(std::memory_order_relaxed)},
-        {"msgs_out", c.msgs_out.load(std::memory_order_relaxed)},
-        {"bytes_out", c.bytes_out.load(std::memory_order_relaxed)},
-        {"held", c.held.load(std::memory_order_relaxed)},
-        {"drops_total", total},
-        {"drops", drops},
-    });
+    row.id = id;
+    row.engine = rec->engine->id();
+    row.pid = rec->pid;
+    row.uid = rec->uid;
+    row.command = rec->comm;
+    row.hugetlb = rec->memory.hugetlb();
+    row.size_bytes = g.total_size;
+    row.listening = rec->listening;
+    row.to_daemon = {ring_occupancy(base + g.to_daemon.offset, g.to_daemon.slots), g.to_daemon.slots};
+    row.to_app = {ring_occupancy(base + g.to_app.offset, g.to_app.slots), g.to_app.slots};
+    row.msgs_in = c.msgs_in.load(std::memory_order_relaxed);
+    row.bytes_in = c.bytes_in.load(std::memory_order_relaxed);
+    row.msgs_out = c.msgs_out.load(std::memory_order_relaxed);
+    row.bytes_out = c.bytes_out.load(std::memory_order_relaxed);
+    row.held = c.held.load(std::memory_order_relaxed);
   }
-  return {{"channels", list}, {"count", channels_.size()}, {"applications", sessions_.size()},
-          {"max_channels", config_.max_channels}};
+  table.applications = static_cast<uint32_t>(sessions_.size());
+  table.max_channels = config_.max_channels;
+  return table;
 }
 
-}  // namespace machnet::channel
+}  // namespace machnet::control

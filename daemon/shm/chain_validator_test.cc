@@ -1,16 +1,18 @@
 // check_chain against corrupted descriptors: every way an application can lie about a
 // chain is refused with the right reason, claims nothing it should not, and good chains
-// pass. Not covered: ring indices (spsc_ring_test) and delivery (message_chain_test).
-#include "channel/chain_validator.h"
+// pass. Not covered: ring indices (spsc_ring_test) and delivery (engine/local_delivery_test).
+#include "shm/chain_validator.h"
 
 #include <gtest/gtest.h>
 
 #include <vector>
 
-#include "channel/channel_memory.h"
+#include "shm/channel_memory.h"
 
-namespace machnet::channel {
+namespace machnet::shm {
 namespace {
+
+using namespace machnet::channel;
 
 class ValidatorTest : public ::testing::Test {
  protected:
@@ -134,4 +136,4 @@ TEST_F(ValidatorTest, RandomGarbageNeverPassesUnlessConsistent) {
 }
 
 }  // namespace
-}  // namespace machnet::channel
+}  // namespace machnet::shm

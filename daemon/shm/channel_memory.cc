@@ -1,4 +1,4 @@
-#include "channel/channel_memory.h"
+#include "shm/channel_memory.h"
 
 #include <fcntl.h>
 #include <linux/memfd.h>
@@ -14,7 +14,11 @@
 #include "channel/channel_view.h"
 #include "channel/spsc_ring.h"
 
-namespace machnet::channel {
+namespace machnet::shm {
+
+// The channel ABI (lib/channel/) this file reads and writes.
+using namespace machnet::channel;
+
 namespace {
 
 constexpr uint64_t kHugePage = 2ull << 20;
@@ -47,7 +51,7 @@ bool make_mapping(const std::string& name, unsigned flags, const ChannelGeometry
 
 }  // namespace
 
-Result<ChannelMemory> ChannelMemory::create(uint32_t channel_id, const ChannelParams& params, bool try_hugetlb) {
+Result<ChannelMemory> ChannelMemory::create(uint32_t channel_id, const channel::ChannelParams& params, bool try_hugetlb) {
   ChannelMemory m;
   const std::string name = fmt::format("machnet-channel-{}", channel_id);
   std::string why;
@@ -100,4 +104,4 @@ void ChannelMemory::release() {
   memfd_ = eventfd_ = -1;
 }
 
-}  // namespace machnet::channel
+}  // namespace machnet::shm

@@ -1,4 +1,4 @@
-#include "transport/sim_wire.h"
+#include "transport/testing/sim_wire.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,8 +1,12 @@
-#include "channel/chain_validator.h"
+#include "shm/chain_validator.h"
 
 #include <atomic>
 
-namespace machnet::channel {
+namespace machnet::shm {
+
+// The channel ABI (lib/channel/) this file reads and writes.
+using namespace machnet::channel;
+
 namespace {
 
 // Shared memory may change under us: read each field exactly once.
@@ -13,7 +17,7 @@ T read_once(const T& v) {
 
 }  // namespace
 
-uint32_t check_chain(const ChannelView& view, uint32_t head, std::span<uint8_t> app_owned, uint32_t* idx,
+uint32_t check_chain(const channel::ChannelView& view, uint32_t head, std::span<uint8_t> app_owned, uint32_t* idx,
                      uint32_t* len, CheckedMessage* out, uint32_t* claimed) {
   const ChannelGeometry& g = view.geometry();
   *claimed = 0;
@@ -56,8 +60,8 @@ uint32_t check_chain(const ChannelView& view, uint32_t head, std::span<uint8_t> 
   return kDropReasonCount;
 }
 
-void unclaim(const ChannelView& view, std::span<uint8_t> app_owned, const uint32_t* idx, uint32_t n) {
+void unclaim(const channel::ChannelView& view, std::span<uint8_t> app_owned, const uint32_t* idx, uint32_t n) {
   for (uint32_t k = 0; k < n; ++k) app_owned[idx[k] - view.geometry().app_pool_first] = 1;
 }
 
-}  // namespace machnet::channel
+}  // namespace machnet::shm

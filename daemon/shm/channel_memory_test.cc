@@ -2,7 +2,7 @@
 // the library reads back describes exactly the daemon's geometry, the app pool starts in the
 // app's free ring, and the layout's static facts hold for odd parameters. Not covered:
 // hugetlb (this test machine has no huge pages; the fallback path is what runs here).
-#include "channel/channel_memory.h"
+#include "shm/channel_memory.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -13,8 +13,10 @@
 #include "channel/channel_view.h"
 #include "channel/spsc_ring.h"
 
-namespace machnet::channel {
+namespace machnet::shm {
 namespace {
+
+using namespace machnet::channel;
 
 TEST(ChannelMemory, IsSealedAgainstResizing) {
   auto m = ChannelMemory::create(5, ChannelParams{}, true);
@@ -71,4 +73,4 @@ TEST(ChannelGeometry, CapsMessagesAtOnePoolAndRoundsRings) {
 }
 
 }  // namespace
-}  // namespace machnet::channel
+}  // namespace machnet::shm

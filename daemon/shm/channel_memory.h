@@ -1,6 +1,6 @@
 // The memory of one channel: a sealed memfd (hugetlb when the system has free huge pages,
 // normal pages otherwise) mapped into the daemon, formatted per channel_layout.h, plus the
-// doorbell eventfd. Owned by the control thread's ChannelManager.
+// doorbell eventfd. Owned by the control thread (control/app_sessions.h).
 #pragma once
 
 #include <cstdint>
@@ -9,13 +9,13 @@
 #include "channel/channel_layout.h"
 #include "util/result.h"
 
-namespace machnet::channel {
+namespace machnet::shm {
 
 class ChannelMemory {
  public:
   // Creates, sizes, seals, maps and formats a channel. `try_hugetlb` asks for 2 MiB pages
   // first and falls back to normal pages when that fails.
-  static Result<ChannelMemory> create(uint32_t channel_id, const ChannelParams& params, bool try_hugetlb);
+  static Result<ChannelMemory> create(uint32_t channel_id, const channel::ChannelParams& params, bool try_hugetlb);
 
   ChannelMemory() = default;
   ChannelMemory(ChannelMemory&& other) noexcept { *this = std::move(other); }
@@ -27,7 +27,7 @@ class ChannelMemory {
   int memfd() const { return memfd_; }
   int eventfd() const { return eventfd_; }
   uint8_t* base() const { return base_; }
-  const ChannelGeometry& geometry() const { return geometry_; }
+  const channel::ChannelGeometry& geometry() const { return geometry_; }
   bool hugetlb() const { return hugetlb_; }
 
  private:
@@ -36,8 +36,8 @@ class ChannelMemory {
   int memfd_ = -1;
   int eventfd_ = -1;
   uint8_t* base_ = nullptr;
-  ChannelGeometry geometry_{};
+  channel::ChannelGeometry geometry_{};
   bool hugetlb_ = false;
 };
 
-}  // namespace machnet::channel
+}  // namespace machnet::shm
