@@ -297,8 +297,10 @@ class DetectTest(TempDirTest):
         code = d.proc.wait(30)
         self.assertEqual(code, 1)
         log = d.read_log()
-        self.assertIn("metadata service not usable after 3 attempts", log)
+        # 503 is retried with doubling pauses (100, 200, 400 ms) inside 3 x metadata_timeout_ms.
+        self.assertRegex(log, r"metadata service not usable after \d+ attempts in \d+ ms")
         self.assertIn("HTTP 503", log)
+        self.assertEqual(log.count("gave no usable answer; every start waits as long"), 1, log)
         self.assertIn("set [nic] mac or pci", log)
         self.assertEqual(self.host.driver_of(SECONDARY), "ena")
 
