@@ -267,6 +267,9 @@ class DetectTest(TempDirTest):
         self.assertEqual(text.returncode, 0, text.stderr)
         self.assertIn("Cloud:    aws", text.stdout)
         self.assertIn("* ens6", text.stdout)
+        self.assertIn(f"  DPDK:   -a {SECONDARY}\n", text.stdout)
+        self.assertIn("ip 172.31.20.30/20 from the metadata service", text.stdout)
+        self.assertIn("write-combining", text.stdout)
 
     def test_crash_then_restore_nic_and_restart(self):
         imds = self.imds()
