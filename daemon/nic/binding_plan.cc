@@ -109,7 +109,8 @@ BindingPlan plan_binding(Env& env, CloudProvider cloud, const NetDevice& d, cons
     p.kind = p.intended = PlanKind::kUseAsBound;
     p.steps.push_back(fmt::format("use {} as it is (already bound to {})", d.bus_address, d.driver));
     if (d.recorded)
-      p.notes.push_back(fmt::format("bound to {} by machnetd (its state record): given back to its kernel driver on stop", d.driver));
+      p.notes.push_back(fmt::format("bound to {} by machnetd (its state record): given back to its kernel driver when "
+                                    "the daemon stops, at the next start, or by machnetd --restore-nic", d.driver));
     else
       p.notes.push_back(fmt::format("already bound to {} (by dpdk.service, driverctl or by hand; no state record of ours): "
                                     "used as it is and left bound on stop", d.driver));

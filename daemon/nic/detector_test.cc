@@ -422,6 +422,29 @@ TEST(Detect, AzurePreboundVmbusDeviceIsPairedAndUsedAsIs) {
     }
 }
 
+TEST(Detect, AzureUnpairedVfIsNeverChosenAlone) {
+  // Two synthetic devices bound by other tools, two VFs without a master: no elimination.
+  FakeSysfs fake;
+  fake.azure_dmi();
+  fake.vmbus_nic("000d3a1b-2c01-000d-3a1b-2c01000d3a1b", "eth0", "00:0d:3a:1b:2c:01", "hv_netvsc");
+  fake.vmbus_device("000d3a1b-2c02-000d-3a1b-2c02000d3a1b", "uio_hv_generic");
+  fake.vmbus_device("000d3a1b-2c03-000d-3a1b-2c03000d3a1b", "uio_hv_generic");
+  fake.pci_nic("1a2b:00:02.0", "enP6699s1", "00:0d:3a:1b:2c:01", "mlx5_core");
+  fake.pci_nic("3c4d:00:02.0", "enP1234s2", "00:0d:3a:1b:2c:02", "mlx5_core");
+  fake.pci_nic("5e6f:00:02.0", "enP5678s3", "00:0d:3a:1b:2c:03", "mlx5_core");
+  fake.enslave("enP6699s1", "eth0");
+  fake.default_route("eth0");
+  MetadataServer server(testing::azure_handler("azure_netvsc.json"));
+  RealEnv env(fake.env_options(server.url()));
+  auto d = detect(env, testing::test_config(fake, server.url()));
+  ASSERT_FALSE(d.ok());
+  EXPECT_FALSE(d.chosen());
+  EXPECT_NE(d.error.find("enP1234s2 (mac 00:0d:3a:1b:2c:02, pci 3c4d:00:02.0, driver mlx5_core): accelerated-networking VF "
+                         "whose synthetic NIC cannot be told"),
+            std::string::npos)
+      << d.error;
+}
+
 TEST(Detect, IpAutoFallsBackToTheInterfaceAddressThenSaysWhyNone) {
   // Bare metal: no cloud, [nic] pci names the NIC, ip = "auto".
   FakeSysfs fake;

@@ -15,7 +15,7 @@ std::string describe(const NetDevice& d) {
 
 }  // namespace
 
-NicChoice choose_nic(CloudProvider /*cloud: VF pairing goes by bus, not by cloud*/, const std::vector<NetDevice>& devices,
+NicChoice choose_nic(CloudProvider cloud, const std::vector<NetDevice>& devices,
                      const InstanceMetadata* metadata, const NicConfig& config,
                      const std::optional<StateRecord>& record) {
   NicChoice out;
@@ -49,6 +49,13 @@ NicChoice choose_nic(CloudProvider /*cloud: VF pairing goes by bus, not by cloud
     if (v.metadata && v.metadata->primary) { v.reason = "primary NIC per the metadata service (the host is reached by it)"; continue; }
     if (!d.vf_of.empty()) {
       v.reason = fmt::format("accelerated-networking VF of {} ({}); chosen with it, never alone", d.vf_of, d.vf_pairing);
+      continue;
+    }
+    if (cloud == CloudProvider::kAzure && is_accelerated_vf(d)) {
+      // On Azure every Mellanox/MANA device is some synthetic NIC's VF; alone it is the wrong
+      // device for DPDK (the netvsc or MANA plan goes through the synthetic NIC).
+      v.reason = "accelerated-networking VF whose synthetic NIC cannot be told (several are bound to DPDK drivers "
+                 "without a record of ours); bind them with machnetd, or unbind all but one";
       continue;
     }
     if (config.mac && (!d.mac || *d.mac != *config.mac)) { v.reason = fmt::format("MAC is not [nic] mac {}", config.mac->to_string()); continue; }
