@@ -116,6 +116,10 @@ void print_status(std::ostream& out, const nlohmann::json& d) {
                                 scalar_text(d["nic"].value("plan", nlohmann::json())),
                                 d["nic"].value("bound_by_daemon", false) ? "bound by machnetd" : "not rebound")
                   : "-"},
+      {"NIC driver", d.contains("nic") && d["nic"].is_object()
+                         ? fmt::format("{} (originally {})", scalar_text(d["nic"].value("driver", nlohmann::json())),
+                                       scalar_text(d["nic"].value("original_driver", nlohmann::json())))
+                         : "-"},
       {"Engines", d.contains("engines") ? engines_text(d["engines"]) : "-"},
       {"Channels", get("channels")},
       {"Reloads", get("reloads")},

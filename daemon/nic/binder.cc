@@ -8,6 +8,8 @@
 namespace machnet::nic {
 namespace {
 
+constexpr const char* kNoIommuParameter = "module/vfio/parameters/enable_unsafe_noiommu_mode";
+
 // The kernel module behind a driver name, for modprobe.
 std::string module_of(const std::string& driver) {
   return driver == "vfio-pci" ? "vfio-pci" : driver;
@@ -76,7 +78,7 @@ std::string current_ifname(Env& env, const StateRecord& r) {
 std::vector<std::string> interface_addresses(Env& env, const std::string& ifname) {
   std::vector<std::string> out;
   if (ifname.empty()) return out;
-  auto text = env.run({"ip", "-o", "-4", "addr", "show", "dev", ifname});
+  auto text = env.query({"ip", "-o", "-4", "addr", "show", "dev", ifname});
   if (!text) return out;
   std::istringstream in(*text);
   for (std::string line; std::getline(in, line);) {
@@ -87,9 +89,29 @@ std::vector<std::string> interface_addresses(Env& env, const std::string& ifname
   return out;
 }
 
+Result<void> check_plan(Env& env, const BindingPlan& plan) {
+  if (!plan.usable()) return make_error(plan.refusal);
+  if (plan.kind != PlanKind::kRebind) return {};
+  const std::string where = fmt::format("{} {}", plan.bus, plan.bus_address);
+  if (plan.from_driver.empty()) return make_error(fmt::format("{} has no driver bound; nothing to record for restore", where));
+  // Loading the DPDK driver's module binds no device (driver_override decides that), so it is
+  // done here, among the checks, before the first change.
+  if (auto r = ensure_driver(env, plan.bus, plan.to_driver); !r) return make_error(fmt::format("{}: {}", where, r.error().message));
+  const std::string dev = device_dir(env, plan.bus, plan.bus_address);
+  for (const std::string& file : {dev + "/driver_override",
+                                 env.sysfs(fmt::format("bus/{}/drivers/{}/unbind", plan.bus, plan.from_driver)),
+                                 env.sysfs(fmt::format("bus/{}/drivers/{}/bind", plan.bus, plan.to_driver))})
+    if (!env.exists(file)) return make_error(fmt::format("{}: {} does not exist; the kernel cannot rebind this device", where, file));
+  if (plan.noiommu && !env.exists(env.sysfs(kNoIommuParameter)))
+    return make_error(fmt::format("{}: vfio has no no-IOMMU mode ({} does not exist; the kernel needs "
+                                  "CONFIG_VFIO_NOIOMMU)", where, env.sysfs(kNoIommuParameter)));
+  return {};
+}
+
 Result<void> apply_plan(Env& env, const BindingPlan& plan, const NetDevice& device,
                         const std::vector<std::string>& addresses, const std::string& state_dir) {
-  if (!plan.usable()) return make_error(plan.refusal);
+  // Every check before the first change: a refusal leaves the host as it was.
+  if (auto r = check_plan(env, plan); !r) return r;
   if (plan.kind != PlanKind::kRebind) return {};  // nothing to change on the host
   StateRecord record;
   record.bus = plan.bus;
@@ -101,21 +123,22 @@ Result<void> apply_plan(Env& env, const BindingPlan& plan, const NetDevice& devi
   record.mtu = device.mtu;
   record.up = device.up;
   record.addresses = addresses;
+  // Its default routes (cloud-init gives every NIC one) vanish with the interface; they are
+  // put back on restore.
+  for (const auto& route : default_routes(env))
+    if (!device.ifname.empty() && route.ifname == device.ifname)
+      record.routes.push_back({route.gateway.to_string(), route.metric});
   record.noiommu = plan.noiommu;
-  if (record.original_driver.empty())
-    return make_error(fmt::format("{} has no driver bound; nothing to record for restore", plan.bus_address));
   // The record first: from here on a crash leaves enough behind to put everything back.
   if (auto r = write_state(env, state_dir, record); !r)
     return make_error(fmt::format("not touching {}: cannot record its state: {}", plan.bus_address, r.error().message));
 
   const std::string where = fmt::format("{} {}", plan.bus, plan.bus_address);
   if (plan.noiommu) {
-    if (auto r = ensure_driver(env, plan.bus, plan.to_driver); !r) return make_error(fmt::format("{}: {}", where, r.error().message));
     spdlog::warn("enabling vfio no-IOMMU mode for {}: this taints the kernel", where);
-    if (auto r = env.write_file(env.sysfs("module/vfio/parameters/enable_unsafe_noiommu_mode"), "Y"); !r)
+    if (auto r = env.write_file(env.sysfs(kNoIommuParameter), "Y"); !r)
       return make_error(fmt::format("{}: cannot enable vfio no-IOMMU mode: {}", where, r.error().message));
   }
-  if (auto r = ensure_driver(env, plan.bus, plan.to_driver); !r) return make_error(fmt::format("{}: {}", where, r.error().message));
   if (auto r = env.write_file(device_dir(env, plan.bus, plan.bus_address) + "/driver_override", plan.to_driver); !r)
     return make_error(fmt::format("{}: {}", where, r.error().message));
   if (auto r = unbind(env, plan.bus, plan.bus_address, plan.from_driver); !r)
@@ -163,6 +186,12 @@ Result<void> restore_from_record(Env& env, const StateRecord& r, const std::stri
     if (r.up)
       if (auto u = env.run({"ip", "link", "set", "dev", ifname, "up"}); !u)
         spdlog::warn("{}: cannot set the link up: {}", ifname, u.error().message);
+    // After the link is up and has its address, or the kernel refuses the gateway.
+    for (const auto& route : r.routes)
+      if (auto a = env.run({"ip", "route", "replace", "default", "via", route.gateway, "dev", ifname, "metric",
+                            std::to_string(route.metric)});
+          !a)
+        spdlog::warn("{}: cannot restore the default route via {}: {}", ifname, route.gateway, a.error().message);
   }
   if (r.noiommu) spdlog::info("vfio no-IOMMU mode stays on until reboot (the kernel is tainted already)");
   spdlog::info("{} given back to {}{}", where, r.original_driver, ifname.empty() ? "" : " as " + ifname);

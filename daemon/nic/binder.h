@@ -21,6 +21,11 @@ namespace machnet::nic {
 // to reappear on restore) before calling the step failed.
 inline constexpr std::chrono::milliseconds kBindWait{3000};
 
+// Every check apply_plan() makes before its first change: the plan is usable, the target
+// driver is loaded (modprobe if needed), the sysfs files it will write exist, vfio offers
+// no-IOMMU mode when the plan needs it. A failure here means nothing was changed.
+Result<void> check_plan(Env& env, const BindingPlan& plan);
+
 // `addresses`: the interface's IPv4 addresses ("10.0.1.5/24"), recorded for restore.
 Result<void> apply_plan(Env& env, const BindingPlan& plan, const NetDevice& device,
                         const std::vector<std::string>& addresses, const std::string& state_dir);

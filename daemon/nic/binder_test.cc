@@ -302,5 +302,233 @@ TEST(NicManager, StartRefusesUnusableCloudNic) {
   EXPECT_EQ(fake.driver_of("pci", "0000:00:06.0"), "ena");
 }
 
+// Azure, eth1 with its own default route (metric 200) and its mlx5 VF enslaved to it.
+const std::string kEth1Guid = "000d3a1b-2c02-000d-3a1b-2c02000d3a1b";
+
+void azure_two_routes_tree(FakeSysfs& fake) {
+  fake.azure_dmi();
+  fake.vmbus_nic("000d3a1b-2c01-000d-3a1b-2c01000d3a1b", "eth0", "00:0d:3a:1b:2c:01", "hv_netvsc");
+  fake.vmbus_nic(kEth1Guid, "eth1", "00:0d:3a:1b:2c:02", "hv_netvsc");
+  fake.pci_nic("1a2b:00:02.0", "enP6699s1", "00:0d:3a:1b:2c:01", "mlx5_core");
+  fake.pci_nic("3c4d:00:02.0", "enP1234s2", "00:0d:3a:1b:2c:02", "mlx5_core");
+  fake.enslave("enP6699s1", "eth0");
+  fake.enslave("enP1234s2", "eth1");
+  fake.driver("vmbus", "uio_hv_generic");
+  fake.default_route("eth0", 100, "10.0.0.1");
+  fake.default_route("eth1", 200, "10.0.1.1");
+  fake.ipv4("eth1", "10.0.1.5/24");
+}
+
+const Lines kAzureBind = {
+    "write sys/bus/vmbus/devices/" + kEth1Guid + "/driver_override = uio_hv_generic",
+    "write sys/bus/vmbus/drivers/hv_netvsc/unbind = " + kEth1Guid,
+    "write sys/bus/vmbus/drivers/uio_hv_generic/bind = " + kEth1Guid,
+};
+const Lines kAzureRestoreWrites = {
+    "write sys/bus/vmbus/devices/" + kEth1Guid + "/driver_override = \n",
+    "write sys/bus/vmbus/drivers/uio_hv_generic/unbind = " + kEth1Guid,
+    "write sys/bus/vmbus/drivers/hv_netvsc/bind = " + kEth1Guid,
+    "write sys/class/net/eth1/mtu = 1500",
+};
+
+TEST(Binder, SecondaryDefaultRouteIsRecordedAndRestored) {
+  FakeSysfs fake;
+  azure_two_routes_tree(fake);
+  MetadataServer server(testing::azure_handler("azure_netvsc.json"));
+  RealEnv env(fake.env_options(server.url()));
+  const Config config = testing::test_config(fake, server.url());
+  detect_and_apply(env, config, {"10.0.1.5/24"});
+  EXPECT_EQ(fake.writes(env), kAzureBind);
+  auto record = read_state(env, config.daemon.state_dir);
+  ASSERT_TRUE(record && *record);
+  EXPECT_EQ((*record)->routes, (std::vector<RecordedRoute>{{"10.0.1.1", 200}}));
+  env.clear_journal();
+  ASSERT_TRUE(restore_if_recorded(env, config.daemon.state_dir));
+  Lines expected = kAzureRestoreWrites;
+  expected.push_back("run ip addr replace 10.0.1.5/24 dev eth1");
+  expected.push_back("run ip link set dev eth1 up");
+  expected.push_back("run ip route replace default via 10.0.1.1 dev eth1 metric 200");
+  EXPECT_EQ(fake.writes(env), expected);
+  EXPECT_EQ(fake.driver_of("vmbus", kEth1Guid), "hv_netvsc");
+}
+
+TEST(Binder, CheckFailureChangesNothing) {
+  // No-IOMMU mode planned, but this kernel's vfio has none: refused before the first write.
+  FakeSysfs fake;
+  aws_tree(fake);
+  std::filesystem::remove_all(fake.sys() + "/class/iommu");
+  MetadataServer server(testing::aws_handler("aws_two_enis.json"));
+  RealEnv env(fake.env_options(server.url()));
+  Config config = testing::test_config(fake, server.url());
+  config.nic.allow_noiommu = true;
+  Detection d = detect(env, config);
+  ASSERT_TRUE(d.ok()) << d.error;
+  auto r = apply_plan(env, *d.plan, d.chosen()->device, {}, config.daemon.state_dir);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("no no-IOMMU mode"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(fake.kernel_writes().empty());
+  EXPECT_FALSE(std::filesystem::exists(state_path(config.daemon.state_dir)));
+  EXPECT_EQ(fake.driver_of("pci", "0000:00:06.0"), "ena");
+}
+
+TEST(NicManager, RefusalsChangeNothing) {
+  // [nic] fallback (metadata failed) with no ip and no address on the interface: the address
+  // check comes before no-IOMMU mode and the unbind.
+  FakeSysfs fake;
+  aws_tree(fake);
+  std::filesystem::remove_all(fake.sys() + "/class/iommu");
+  fake.vfio_noiommu_param();
+  MetadataServer broken([](const testing::ServedRequest&) { return HttpResponse{503, {}, "busy"}; });
+  Config config = testing::test_config(fake, broken.url());
+  config.cloud.metadata_timeout_ms = 100;
+  config.nic.mac = MacAddress::parse("02:1a:2b:3c:4d:02");
+  config.nic.allow_noiommu = true;
+  {
+    NicManager manager(config, fake.env_options(broken.url(), std::chrono::milliseconds(100)));
+    auto r = manager.start();
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("set [nic] ip"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("the metadata service failed"), std::string::npos) << r.error().message;
+    manager.stop();
+  }
+  EXPECT_EQ(fake.kernel_writes(), Lines{});
+  EXPECT_EQ(fake.read("module/vfio/parameters/enable_unsafe_noiommu_mode"), "N\n");
+  EXPECT_EQ(fake.driver_of("pci", "0000:00:06.0"), "ena");
+  EXPECT_FALSE(std::filesystem::exists(state_path(config.daemon.state_dir)));
+
+  // Bare metal, [nic] pci named, ip = "auto", no address: no word of a metadata service.
+  FakeSysfs metal;
+  metal.dmi({{"sys_vendor", "Dell Inc."}});
+  metal.pci_nic("0000:3b:00.0", "eno1", "b4:96:91:00:00:01", "ixgbe");
+  metal.pci_nic("0000:3b:00.1", "eno2", "b4:96:91:00:00:02", "ixgbe");
+  metal.default_route("eno1");
+  metal.iommu();
+  metal.driver("pci", "vfio-pci");
+  Config bare = testing::test_config(metal, "http://127.0.0.1:9");
+  bare.nic.pci = PciAddress::parse("0000:3b:00.1");
+  NicManager manager(bare, metal.env_options("http://127.0.0.1:9"));
+  auto r = manager.start();
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("no IPv4 address is known for eno2 (none known: no cloud"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(r.error().message.find("metadata service gave"), std::string::npos) << r.error().message;
+  EXPECT_EQ(metal.kernel_writes(), Lines{});
+  EXPECT_EQ(metal.driver_of("pci", "0000:3b:00.1"), "ixgbe");
+}
+
+TEST(NicManager, AzureSecondDefaultRouteStartStop) {
+  FakeSysfs fake;
+  azure_two_routes_tree(fake);
+  MetadataServer server(testing::azure_handler("azure_netvsc.json"));
+  const Config config = testing::test_config(fake, server.url());
+  {
+    NicManager manager(config, fake.env_options(server.url()));
+    auto r = manager.start();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(fake.kernel_writes(), kAzureBind);
+    auto status = manager.status();
+    EXPECT_EQ(status["nic"]["name"], "eth1");
+    EXPECT_EQ(status["nic"]["driver"], "uio_hv_generic");
+    EXPECT_EQ(status["nic"]["original_driver"], "hv_netvsc");
+    EXPECT_EQ(status["nic"]["vf"]["pci"], "3c4d:00:02.0");
+    fake.clear_kernel_writes();
+    manager.stop();
+    EXPECT_EQ(fake.kernel_writes(), kAzureRestoreWrites);
+  }
+  EXPECT_EQ(fake.driver_of("vmbus", kEth1Guid), "hv_netvsc");
+  EXPECT_TRUE(fake.has_interface("eth1"));
+}
+
+TEST(NicManager, AzureKilledWhileBoundIsDetectedThenRestoredAndBoundAgain) {
+  FakeSysfs fake;
+  azure_two_routes_tree(fake);
+  MetadataServer server(testing::azure_handler("azure_netvsc.json"));
+  const Config config = testing::test_config(fake, server.url());
+  {
+    NicManager first(config, fake.env_options(server.url()));
+    ASSERT_TRUE(first.start());
+    // Destroyed without stop(): kill -9.
+  }
+  ASSERT_EQ(fake.driver_of("vmbus", kEth1Guid), "uio_hv_generic");
+  ASSERT_FALSE(fake.has_interface("eth1"));
+  // `machnetd --detect` now: eth1 has no interface, its VF no master; the record pairs them.
+  {
+    RealEnv env(fake.env_options(server.url()));
+    auto d = detect(env, config);
+    ASSERT_TRUE(d.ok()) << d.error;
+    EXPECT_EQ(d.chosen()->device.bus_address, kEth1Guid);
+    EXPECT_EQ(d.chosen()->device.vf_address, "3c4d:00:02.0");
+    EXPECT_EQ(d.plan->kind, PlanKind::kUseAsBound);
+    EXPECT_NE(d.plan->notes.at(0).find("by machnetd"), std::string::npos) << d.plan->notes.at(0);
+    EXPECT_TRUE(env.journal().empty());
+  }
+  fake.clear_kernel_writes();
+  NicManager second(config, fake.env_options(server.url()));
+  ASSERT_TRUE(second.start());
+  Lines expected = kAzureRestoreWrites;
+  expected.insert(expected.end(), kAzureBind.begin(), kAzureBind.end());
+  EXPECT_EQ(fake.kernel_writes(), expected);
+  second.stop();
+  EXPECT_EQ(fake.driver_of("vmbus", kEth1Guid), "hv_netvsc");
+}
+
+TEST(NicManager, PreboundVmbusDeviceIsUsedAndNeverRestored) {
+  FakeSysfs fake;
+  fake.azure_dmi();
+  fake.vmbus_nic("000d3a1b-2c01-000d-3a1b-2c01000d3a1b", "eth0", "00:0d:3a:1b:2c:01", "hv_netvsc");
+  fake.vmbus_device(kEth1Guid, "uio_hv_generic");  // by dpdk.service / driverctl
+  fake.pci_nic("1a2b:00:02.0", "enP6699s1", "00:0d:3a:1b:2c:01", "mlx5_core");
+  fake.pci_nic("3c4d:00:02.0", "enP1234s2", "00:0d:3a:1b:2c:02", "mlx5_core");
+  fake.enslave("enP6699s1", "eth0");
+  fake.default_route("eth0");
+  MetadataServer server(testing::azure_handler("azure_netvsc.json"));
+  const Config config = testing::test_config(fake, server.url());
+  NicManager manager(config, fake.env_options(server.url()));
+  auto r = manager.start();
+  ASSERT_TRUE(r) << r.error().message;
+  auto target = manager.port_target();
+  ASSERT_TRUE(target && *target);
+  EXPECT_EQ((*target)->eal_device, kEth1Guid);
+  EXPECT_EQ((*target)->ip.to_string(), "10.0.1.5/24");
+  auto status = manager.status();
+  EXPECT_EQ(status["nic"]["plan"], "use-as-bound");
+  EXPECT_EQ(status["nic"]["bound_by_daemon"], false);
+  EXPECT_EQ(status["nic"]["driver"], "uio_hv_generic");
+  manager.stop();
+  EXPECT_EQ(fake.kernel_writes(), Lines{});
+  EXPECT_EQ(fake.driver_of("vmbus", kEth1Guid), "uio_hv_generic");
+  EXPECT_FALSE(std::filesystem::exists(state_path(config.daemon.state_dir)));
+}
+
+TEST(NicManager, AzureManaStartsWithoutRebindWhenDpdkHasTheDriver) {
+  FakeSysfs fake;
+  fake.azure_dmi();
+  fake.vmbus_nic("6045bda1-b201-6045-bda1-b2016045bda1", "eth0", "60:45:bd:a1:b2:01", "hv_netvsc");
+  fake.vmbus_nic("6045bda1-b202-6045-bda1-b2026045bda1", "eth1", "60:45:bd:a1:b2:02", "hv_netvsc");
+  fake.pci_nic("7870:00:00.0", "enP30832s1", "60:45:bd:a1:b2:01", "mana");
+  fake.pci_nic("7871:00:00.0", "enP30833s2", "60:45:bd:a1:b2:02", "mana");
+  fake.enslave("enP30832s1", "eth0");
+  fake.enslave("enP30833s2", "eth1");
+  fake.default_route("eth0");
+  MetadataServer server(testing::azure_handler("azure_mana.json"));
+  const Config config = testing::test_config(fake, server.url());
+  {
+    NicManager refused(config, fake.env_options(server.url()));
+    auto r = refused.start();
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("no MANA driver"), std::string::npos) << r.error().message;
+  }
+  fake.dpdk_driver("librte_net_mana.so");
+  NicManager manager(config, fake.env_options(server.url()));
+  auto r = manager.start();
+  ASSERT_TRUE(r) << r.error().message;
+  auto target = manager.port_target();
+  ASSERT_TRUE(target && *target);
+  EXPECT_EQ((*target)->eal_device, "7871:00:00.0,mac=60:45:bd:a1:b2:02");
+  manager.stop();
+  EXPECT_EQ(fake.kernel_writes(), Lines{});
+  EXPECT_EQ(fake.driver_of("pci", "7871:00:00.0"), "mana");
+}
+
 }  // namespace
 }  // namespace machnet::nic

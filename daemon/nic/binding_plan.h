@@ -1,10 +1,14 @@
 // How the chosen NIC is handed to DPDK, decided from the cloud, the NIC's current driver and
 // [nic] driver, and shown before anything is applied:
+//   Azure synthetic NIC, MANA VF  -> no rebinding: DPDK gets "-a VF_PCI,mac=MAC" beside the
+//                                    kernel's mana driver; refused while the DPDK in use has no
+//                                    net_mana driver (Debian 12's 22.11 has none), plan reported
 //   hv_netvsc (Azure synthetic)   -> uio_hv_generic via driver_override on the VMBus device
-//   mana (Azure MANA)             -> refused: Debian's DPDK 22.11 has no MANA PMD
-//   ena, gve, virtio-pci, others  -> vfio-pci via driver_override (no-IOMMU only if allowed)
+//   ena, gve, virtio-pci, others  -> vfio-pci via driver_override (no-IOMMU only if allowed);
+//                                    ENA also gets the write-combining warning
 //   mlx4_core / mlx5_core         -> no rebinding (bifurcated driver)
-//   already on a DPDK driver      -> used as it is, left bound on stop
+//   already on a DPDK driver      -> used as it is, left bound on stop (unless our record says
+//                                    machnetd bound it)
 #pragma once
 
 #include <optional>
@@ -23,6 +27,7 @@ enum class PlanKind { kRebind, kBifurcated, kUseAsBound, kRefuse };
 
 struct BindingPlan {
   PlanKind kind = PlanKind::kRefuse;
+  PlanKind intended = PlanKind::kRefuse;  // what would be done, also when refused
   std::string bus;
   std::string bus_address;
   std::string ifname;
@@ -40,6 +45,9 @@ struct BindingPlan {
 };
 
 const char* to_string(PlanKind kind);
+
+// Whether the DPDK in use has the driver ("net_mana": librte_net_mana.so in its driver folder).
+bool dpdk_has_driver(Env& env, const std::string& name);
 
 // Whether the host has an IOMMU (SYSFS/class/iommu or SYSFS/kernel/iommu_groups not empty).
 bool has_iommu(Env& env);

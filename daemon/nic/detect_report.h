@@ -35,15 +35,24 @@ inline void print_detection(std::ostream& out, const nlohmann::json& d) {
   }
   const auto plan = d.value("plan", nlohmann::json());
   if (plan.is_object()) {
-    out << fmt::format("Plan:     {}{}\n", report_text(plan, "kind"),
-                       plan.value("to_driver", nlohmann::json()).is_string() ? " to " + plan["to_driver"].get<std::string>() : "");
+    const std::string kind = report_text(plan, "kind");
+    const std::string intended = report_text(plan, "intended");
+    out << fmt::format("Plan:     {}{}{}\n", kind,
+                       plan.value("to_driver", nlohmann::json()).is_string() ? " to " + plan["to_driver"].get<std::string>() : "",
+                       kind == "refuse" && intended != "refuse" && intended != "-" ? " (would be " + intended + ")" : "");
+    if (plan.value("dpdk_device", std::string()) != "") {
+      std::string eal = plan["dpdk_device"].get<std::string>();
+      for (const auto& arg : plan.value("dpdk_args", nlohmann::json::array())) eal += "," + arg.get<std::string>();
+      out << fmt::format("  DPDK:   -a {}\n", eal);
+    }
     for (const auto& step : plan.value("steps", nlohmann::json::array())) out << "  - " << step.get<std::string>() << '\n';
     for (const auto& note : plan.value("notes", nlohmann::json::array())) out << "  ! " << note.get<std::string>() << '\n';
     if (plan.contains("refusal") && plan["refusal"].is_string()) out << "  refused: " << plan["refusal"].get<std::string>() << '\n';
   }
   if (d.value("ok", false)) {
     const auto c = d.value("chosen", nlohmann::json());
-    out << fmt::format("Result:   use {} (mac {}, ip {})\n", report_text(c, "name"), report_text(c, "mac"), report_text(c, "ip"));
+    out << fmt::format("Result:   use {} (mac {}, ip {} from {})\n", report_text(c, "name"), report_text(c, "mac"),
+                       report_text(c, "ip"), report_text(c, "ip_source"));
   } else {
     out << fmt::format("Result:   no usable NIC: {}\n", report_text(d, "error"));
   }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "nic/binder.h"
 #include "nic/dmi.h"
 #include "nic/state_record.h"
 
@@ -19,6 +20,48 @@ RealEnvOptions env_options(const Config& config) {
   return o;
 }
 
+namespace {
+
+// [nic] ip; else ("auto") the metadata service's first private address for the NIC; else the
+// address the interface has now (or had, per our record, before machnetd took it). Says where
+// it came from, or why there is none, in ip_source.
+void choose_address(Env& env, Detection& d, const Config& config, const std::optional<StateRecord>& record) {
+  const NicVerdict& v = *d.chosen();
+  if (config.nic.ip) {
+    d.ip = config.nic.ip;
+    d.ip_source = "[nic] ip";
+    return;
+  }
+  if (v.metadata && !v.metadata->ipv4.empty()) {
+    d.ip = Ipv4Prefix{v.metadata->ipv4.front(), v.metadata->prefix.value_or(32)};
+    d.ip_source = "the metadata service";
+    return;
+  }
+  std::vector<std::string> own;
+  std::string from;
+  if (!v.device.ifname.empty() && !(v.device.dpdk_bound() && v.device.recorded)) {
+    own = interface_addresses(env, v.device.ifname);
+    from = "interface " + v.device.ifname;
+  }
+  if (own.empty() && v.device.recorded && record) {
+    own = record->addresses;
+    from = "machnetd's state record";
+  }
+  for (const auto& text : own)
+    if (auto prefix = Ipv4Prefix::parse(text)) {
+      d.ip = prefix;
+      d.ip_source = from;
+      return;
+    }
+  const std::string md = d.metadata ? "the metadata service lists no IPv4 address for it"
+                         : d.cloud == CloudProvider::kNone ? "no cloud, so no metadata service"
+                                                           : "the metadata service failed";
+  d.ip_source = fmt::format("none known: {}, and {} has no IPv4 address", md,
+                            v.device.ifname.empty() ? "the device (no interface)" : "interface " + v.device.ifname);
+}
+
+}  // namespace
+
 Detection detect(Env& env, const Config& config) {
   Detection d;
   // 1. The cloud: forced, or DMI confirmed by the metadata service.
@@ -31,7 +74,9 @@ Detection detect(Env& env, const Config& config) {
     d.cloud_reason = guess.reason;
   }
   if (d.cloud != CloudProvider::kNone) {
+    const auto asked = env.now();
     auto md = fetch_metadata(env, d.cloud);
+    d.metadata_time = std::chrono::duration_cast<std::chrono::milliseconds>(env.now() - asked);
     if (md) {
       d.metadata = std::move(*md);
       d.cloud_reason += fmt::format("; confirmed by the metadata service at {}", env.metadata_url());
@@ -62,11 +107,7 @@ Detection detect(Env& env, const Config& config) {
   const NicVerdict& v = d.choice.nics[*d.choice.chosen];
   if (d.config_fallback) d.choice.nics[*d.choice.chosen].reason += fmt::format(" (metadata failed, fallback to [nic]: {})", d.metadata_error);
   d.mac = v.device.mac;
-  if (config.nic.ip) {
-    d.ip = config.nic.ip;
-  } else if (v.metadata && !v.metadata->ipv4.empty()) {
-    d.ip = Ipv4Prefix{v.metadata->ipv4.front(), v.metadata->prefix.value_or(32)};
-  }
+  choose_address(env, d, config, known);
   if (v.metadata && v.metadata->mtu) d.mtu = v.metadata->mtu;
   else if (v.device.mtu) d.mtu = v.device.mtu;
 
@@ -86,7 +127,7 @@ nlohmann::json Detection::to_json() const {
     j["ip"] = nullptr;
     if (v.metadata && !v.metadata->ipv4.empty())
       j["ip"] = Ipv4Prefix{v.metadata->ipv4.front(), v.metadata->prefix.value_or(32)}.to_string();
-    j["primary"] = v.metadata ? v.metadata->primary : v.device.default_route;
+    j["primary"] = v.metadata ? v.metadata->primary : v.device.primary_route;
     j["chosen"] = choice.chosen == i;
     j["reason"] = v.reason;
     nics.push_back(std::move(j));
@@ -99,6 +140,7 @@ nlohmann::json Detection::to_json() const {
       {"instance", instance},
       {"metadata_ok", metadata.has_value()},
       {"metadata_error", metadata_error.empty() ? nlohmann::json() : nlohmann::json(metadata_error)},
+      {"metadata_ms", metadata_time.count()},
       {"config_fallback", config_fallback},
       {"nics", nics},
       {"chosen", nullptr},
@@ -110,6 +152,7 @@ nlohmann::json Detection::to_json() const {
     out["chosen"] = {{"name", v->device.ifname.empty() ? nlohmann::json() : nlohmann::json(v->device.ifname)},
                      {"mac", mac ? nlohmann::json(mac->to_string()) : nlohmann::json()},
                      {"ip", ip ? nlohmann::json(ip->to_string()) : nlohmann::json()},
+                     {"ip_source", ip_source},
                      {"mtu", mtu ? nlohmann::json(*mtu) : nlohmann::json()},
                      {"bus", v->device.bus},
                      {"bus_address", v->device.bus_address},

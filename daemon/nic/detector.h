@@ -4,6 +4,7 @@
 // --detect`, `machnetctl detect` and daemon start all use it.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,10 +24,12 @@ struct Detection {
   std::string cloud_reason;          // how the cloud was decided
   std::optional<InstanceMetadata> metadata;
   std::string metadata_error;        // why the metadata service could not be used
+  std::chrono::milliseconds metadata_time{0};  // spent asking the metadata service
   bool config_fallback = false;      // the NIC came from [nic] because metadata failed
   NicChoice choice;
   std::optional<MacAddress> mac;     // of the chosen NIC
-  std::optional<Ipv4Prefix> ip;      // of the chosen NIC: [nic] ip, else metadata
+  std::optional<Ipv4Prefix> ip;      // of the chosen NIC: [nic] ip, else metadata, else its own
+  std::string ip_source;             // where `ip` came from, or why none is known
   std::optional<uint32_t> mtu;       // from metadata (GCP) or the interface
   std::optional<BindingPlan> plan;
   std::string error;                 // set when the daemon cannot use any NIC

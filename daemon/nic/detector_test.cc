@@ -75,23 +75,54 @@ TEST(Detect, AzureNetvscChoosesSecondarySyntheticNic) {
   EXPECT_TRUE(env.journal().empty()) << "detection must change nothing";
 }
 
-TEST(Detect, AzureManaIsRefusedWithWhatIsMissing) {
-  FakeSysfs fake;
+// Azure with MANA as a real VM shows it: eth0/eth1 synthetic (hv_netvsc), each with a MANA VF
+// (1414:00ba, driver mana) that shares its MAC and is enslaved to it.
+void azure_mana_tree(FakeSysfs& fake) {
   fake.azure_dmi();
-  fake.pci_nic("7870:00:00.0", "eth0", "60:45:bd:a1:b2:01", "mana");
-  fake.pci_nic("7871:00:00.0", "eth1", "60:45:bd:a1:b2:02", "mana");
-  fake.default_route("eth0");
+  fake.vmbus_nic("6045bda1-b201-6045-bda1-b2016045bda1", "eth0", "60:45:bd:a1:b2:01", "hv_netvsc");
+  fake.vmbus_nic("6045bda1-b202-6045-bda1-b2026045bda1", "eth1", "60:45:bd:a1:b2:02", "hv_netvsc");
+  fake.pci_nic("7870:00:00.0", "enP30832s1", "60:45:bd:a1:b2:01", "mana");
+  fake.pci_nic("7871:00:00.0", "enP30833s2", "60:45:bd:a1:b2:02", "mana");
+  fake.pci_id("7870:00:00.0", "0x1414", "0x00ba");
+  fake.pci_id("7871:00:00.0", "0x1414", "0x00ba");
+  fake.enslave("enP30832s1", "eth0");
+  fake.enslave("enP30833s2", "eth1");
+  fake.default_route("eth0", 100, "10.1.0.1");
+}
+
+TEST(Detect, AzureManaVfIsPairedAndPlannedWithoutRebind) {
+  FakeSysfs fake;
+  azure_mana_tree(fake);
   MetadataServer server(testing::azure_handler("azure_mana.json"));
   RealEnv env(fake.env_options(server.url()));
-  auto d = detect(env, testing::test_config(fake, server.url()));
+  const Config config = testing::test_config(fake, server.url());
+  // The DPDK in use has no MANA driver: refused, naming what is needed, plan still reported.
+  auto d = detect(env, config);
   ASSERT_FALSE(d.ok());
-  ASSERT_TRUE(d.chosen());
+  ASSERT_TRUE(d.chosen()) << d.error;
   EXPECT_EQ(d.chosen()->device.ifname, "eth1");
+  EXPECT_EQ(d.chosen()->device.vf_address, "7871:00:00.0");
+  EXPECT_NE(d.chosen()->device.vf_pairing.find("enslaved"), std::string::npos) << d.chosen()->device.vf_pairing;
   EXPECT_EQ(d.ip->to_string(), "10.1.1.4/24");
   EXPECT_EQ(d.plan->kind, PlanKind::kRefuse);
-  EXPECT_NE(d.error.find("MANA"), std::string::npos) << d.error;
-  EXPECT_NE(d.error.find("no MANA PMD"), std::string::npos) << d.error;
+  EXPECT_EQ(d.plan->intended, PlanKind::kBifurcated);
+  EXPECT_EQ(d.plan->dpdk_device, "7871:00:00.0");
   EXPECT_EQ(d.plan->dpdk_args, std::vector<std::string>{"mac=60:45:bd:a1:b2:02"});
+  EXPECT_NE(d.error.find("no MANA driver"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("librte_net_mana.so"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("net_mana"), std::string::npos) << d.error;
+  const auto report = d.to_json();
+  EXPECT_EQ(report["plan"]["intended"], "bifurcated");
+  EXPECT_NE(nic_named(report, "enP30833s2")["reason"].get<std::string>().find("VF of eth1"), std::string::npos);
+
+  // With net_mana: usable, nothing rebound, DPDK gets the VF by PCI address and MAC.
+  fake.dpdk_driver("librte_net_mana.so.23");
+  d = detect(env, config);
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_EQ(d.plan->kind, PlanKind::kBifurcated);
+  EXPECT_EQ(d.plan->dpdk_device, "7871:00:00.0");
+  EXPECT_EQ(d.plan->dpdk_args, std::vector<std::string>{"mac=60:45:bd:a1:b2:02"});
+  EXPECT_TRUE(env.journal().empty()) << "detection must change nothing";
 }
 
 TEST(Detect, AwsEnaSecondaryEniNeedsIommuOrNoIommuPermission) {
@@ -231,7 +262,7 @@ TEST(Detect, AzureDmiButMetadataUnreachableErrorsThenFallsBackToConfig) {
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.cloud, CloudProvider::kAzure);
   EXPECT_NE(d.cloud_reason.find("NOT confirmed"), std::string::npos) << d.cloud_reason;
-  EXPECT_NE(d.error.find("azure: metadata service not usable after 3 attempts"), std::string::npos) << d.error;
+  EXPECT_NE(d.error.find("azure: metadata service not usable after"), std::string::npos) << d.error;
   EXPECT_NE(d.error.find(dead_url), std::string::npos) << d.error;
   EXPECT_NE(d.error.find("set [nic] mac or pci"), std::string::npos) << d.error;
 
@@ -303,6 +334,173 @@ TEST(Detect, NoCloudAndNoNamedNicSaysSo) {
   EXPECT_EQ(d.cloud, CloudProvider::kNone);
   EXPECT_NE(d.error.find("no cloud detected"), std::string::npos) << d.error;
   EXPECT_NE(d.cloud_reason.find("QEMU"), std::string::npos) << d.cloud_reason;
+}
+
+// cloud-init gives every NIC a default route, with metrics 100, 200, ...: the primary is the
+// lowest one; a secondary NIC with its own default route still qualifies.
+TEST(Detect, AwsSecondaryEniWithItsOwnDefaultRouteQualifies) {
+  FakeSysfs fake;
+  aws_tree(fake);  // ens5: default route metric 100
+  fake.default_route("ens6", 200, "172.31.16.1");
+  fake.iommu();
+  MetadataServer server(testing::aws_handler("aws_two_enis.json"));
+  RealEnv env(fake.env_options(server.url()));
+  auto d = detect(env, testing::test_config(fake, server.url()));
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_EQ(d.chosen()->device.ifname, "ens6");
+  EXPECT_EQ(d.chosen()->device.route_metric, 200u);
+  EXPECT_NE(d.chosen()->reason.find("metric 200"), std::string::npos) << d.chosen()->reason;
+  EXPECT_EQ(d.plan->to_driver, "vfio-pci");
+  const auto report = d.to_json();
+  EXPECT_NE(nic_named(report, "ens5")["reason"].get<std::string>().find("holds the default route (metric 100"), std::string::npos);
+  EXPECT_EQ(nic_named(report, "ens6")["primary"], false);
+}
+
+TEST(Detect, AzureSecondaryNicWithItsOwnDefaultRouteQualifies) {
+  FakeSysfs fake;
+  azure_netvsc_tree(fake);  // eth0: default route metric 100
+  fake.default_route("eth1", 200, "10.0.1.1");
+  MetadataServer server(testing::azure_handler("azure_netvsc.json"));
+  RealEnv env(fake.env_options(server.url()));
+  auto d = detect(env, testing::test_config(fake, server.url()));
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_EQ(d.chosen()->device.ifname, "eth1");
+  EXPECT_EQ(d.plan->to_driver, "uio_hv_generic");
+}
+
+TEST(Detect, LowestMetricWinsWhateverTheFileOrder) {
+  // eth1's route comes first in /proc/net/route but has the higher metric.
+  FakeSysfs fake;
+  fake.azure_dmi();
+  fake.vmbus_nic("000d3a1b-2c01-000d-3a1b-2c01000d3a1b", "eth0", "00:0d:3a:1b:2c:01", "hv_netvsc");
+  fake.vmbus_nic("000d3a1b-2c02-000d-3a1b-2c02000d3a1b", "eth1", "00:0d:3a:1b:2c:02", "hv_netvsc");
+  fake.driver("vmbus", "uio_hv_generic");
+  fake.default_route("eth1", 200, "10.0.1.1");
+  fake.default_route("eth0", 100, "10.0.0.1");
+  RealEnv env(fake.env_options("http://127.0.0.1:9"));
+  const auto devices = list_net_devices(env);
+  ASSERT_EQ(devices.size(), 2u);
+  EXPECT_TRUE(devices[0].primary_route);
+  EXPECT_FALSE(devices[1].primary_route);
+  const auto routes = default_routes(env);
+  ASSERT_EQ(routes.size(), 2u);
+  EXPECT_EQ(routes[0].gateway.to_string(), "10.0.1.1");
+  EXPECT_EQ(routes[0].metric, 200u);
+}
+
+// dpdk.service or driverctl bound eth1's VMBus device to uio_hv_generic before machnetd ran:
+// no interface, no MAC, no record of ours. Its VF (no master any more) pairs with it by
+// elimination and lends it its MAC, so the metadata service names it.
+void azure_prebound_tree(FakeSysfs& fake) {
+  fake.azure_dmi();
+  fake.vmbus_nic("000d3a1b-2c01-000d-3a1b-2c01000d3a1b", "eth0", "00:0d:3a:1b:2c:01", "hv_netvsc");
+  fake.vmbus_device("000d3a1b-2c02-000d-3a1b-2c02000d3a1b", "uio_hv_generic");
+  fake.pci_nic("1a2b:00:02.0", "enP6699s1", "00:0d:3a:1b:2c:01", "mlx5_core");
+  fake.pci_nic("3c4d:00:02.0", "enP1234s2", "00:0d:3a:1b:2c:02", "mlx5_core");
+  fake.enslave("enP6699s1", "eth0");
+  fake.default_route("eth0");
+}
+
+TEST(Detect, AzurePreboundVmbusDeviceIsPairedAndUsedAsIs) {
+  FakeSysfs fake;
+  azure_prebound_tree(fake);
+  MetadataServer server(testing::azure_handler("azure_netvsc.json"));
+  RealEnv env(fake.env_options(server.url()));
+  auto d = detect(env, testing::test_config(fake, server.url()));
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_EQ(d.chosen()->device.bus, "vmbus");
+  EXPECT_EQ(d.chosen()->device.bus_address, "000d3a1b-2c02-000d-3a1b-2c02000d3a1b");
+  EXPECT_EQ(d.mac->to_string(), "00:0d:3a:1b:2c:02");
+  EXPECT_EQ(d.ip->to_string(), "10.0.1.5/24");
+  EXPECT_EQ(d.plan->kind, PlanKind::kUseAsBound);
+  EXPECT_EQ(d.plan->dpdk_device, "000d3a1b-2c02-000d-3a1b-2c02000d3a1b");
+  EXPECT_NE(d.plan->notes.at(0).find("no state record of ours"), std::string::npos) << d.plan->notes.at(0);
+  EXPECT_NE(d.chosen()->device.vf_pairing.find("only VF without a master"), std::string::npos) << d.chosen()->device.vf_pairing;
+  for (const auto& v : d.choice.nics)
+    if (v.device.bus == "pci") {
+      EXPECT_FALSE(v.candidate) << v.device.ifname << ": " << v.reason;
+    }
+}
+
+TEST(Detect, AzureUnpairedVfIsNeverChosenAlone) {
+  // Two synthetic devices bound by other tools, two VFs without a master: no elimination.
+  FakeSysfs fake;
+  fake.azure_dmi();
+  fake.vmbus_nic("000d3a1b-2c01-000d-3a1b-2c01000d3a1b", "eth0", "00:0d:3a:1b:2c:01", "hv_netvsc");
+  fake.vmbus_device("000d3a1b-2c02-000d-3a1b-2c02000d3a1b", "uio_hv_generic");
+  fake.vmbus_device("000d3a1b-2c03-000d-3a1b-2c03000d3a1b", "uio_hv_generic");
+  fake.pci_nic("1a2b:00:02.0", "enP6699s1", "00:0d:3a:1b:2c:01", "mlx5_core");
+  fake.pci_nic("3c4d:00:02.0", "enP1234s2", "00:0d:3a:1b:2c:02", "mlx5_core");
+  fake.pci_nic("5e6f:00:02.0", "enP5678s3", "00:0d:3a:1b:2c:03", "mlx5_core");
+  fake.enslave("enP6699s1", "eth0");
+  fake.default_route("eth0");
+  MetadataServer server(testing::azure_handler("azure_netvsc.json"));
+  RealEnv env(fake.env_options(server.url()));
+  auto d = detect(env, testing::test_config(fake, server.url()));
+  ASSERT_FALSE(d.ok());
+  EXPECT_FALSE(d.chosen());
+  EXPECT_NE(d.error.find("enP1234s2 (mac 00:0d:3a:1b:2c:02, pci 3c4d:00:02.0, driver mlx5_core): accelerated-networking VF "
+                         "whose synthetic NIC cannot be told"),
+            std::string::npos)
+      << d.error;
+}
+
+TEST(Detect, IpAutoFallsBackToTheInterfaceAddressThenSaysWhyNone) {
+  // Bare metal: no cloud, [nic] pci names the NIC, ip = "auto".
+  FakeSysfs fake;
+  fake.dmi({{"sys_vendor", "Dell Inc."}, {"product_name", "PowerEdge R650"}});
+  fake.pci_nic("0000:3b:00.0", "eno1", "b4:96:91:00:00:01", "ixgbe");
+  fake.pci_nic("0000:3b:00.1", "eno2", "b4:96:91:00:00:02", "ixgbe");
+  fake.default_route("eno1");
+  fake.iommu();
+  fake.driver("pci", "vfio-pci");
+  RealEnv env(fake.env_options("http://127.0.0.1:9"));
+  Config config = testing::test_config(fake, "http://127.0.0.1:9");
+  config.nic.pci = PciAddress::parse("0000:3b:00.1");
+  auto d = detect(env, config);
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_FALSE(d.ip);
+  EXPECT_NE(d.ip_source.find("no cloud, so no metadata service"), std::string::npos) << d.ip_source;
+  EXPECT_NE(d.ip_source.find("interface eno2 has no IPv4 address"), std::string::npos) << d.ip_source;
+
+  fake.ipv4("eno2", "192.168.7.20/24");
+  d = detect(env, config);
+  ASSERT_TRUE(d.ok()) << d.error;
+  ASSERT_TRUE(d.ip);
+  EXPECT_EQ(d.ip->to_string(), "192.168.7.20/24");
+  EXPECT_EQ(d.ip_source, "interface eno2");
+  EXPECT_TRUE(env.journal().empty()) << "reading the address is not a change";
+}
+
+TEST(Detect, EnaOnVfioPciWarnsAboutWriteCombining) {
+  FakeSysfs fake;
+  aws_tree(fake);
+  fake.iommu();
+  MetadataServer server(testing::aws_handler("aws_two_enis.json"));
+  RealEnv env(fake.env_options(server.url()));
+  Config config = testing::test_config(fake, server.url());
+  auto d = detect(env, config);
+  ASSERT_TRUE(d.ok()) << d.error;
+  ASSERT_FALSE(d.plan->notes.empty());
+  EXPECT_NE(d.plan->notes.back().find("write-combining"), std::string::npos) << d.plan->notes.back();
+  EXPECT_NE(d.plan->notes.back().find("driver = \"keep\""), std::string::npos) << d.plan->notes.back();
+  // Also when the ENI is on vfio-pci already (no interface: known by its PCI id).
+  fake.pci_device("0000:00:07.0", "vfio-pci");
+  fake.pci_id("0000:00:07.0", "0x1d0f", "0xec20");
+  config.nic.pci = PciAddress::parse("0000:00:07.0");
+  d = detect(env, config);
+  ASSERT_TRUE(d.ok()) << d.error;
+  EXPECT_EQ(d.plan->kind, PlanKind::kUseAsBound);
+  EXPECT_NE(d.plan->notes.back().find("write-combining"), std::string::npos) << d.plan->notes.back();
+  // gVNIC gets no such warning.
+  FakeSysfs gcp;
+  gcp_tree(gcp);
+  gcp.iommu();
+  MetadataServer gserver(testing::gcp_handler("gcp_two_nics.json"));
+  RealEnv genv(gcp.env_options(gserver.url()));
+  d = detect(genv, testing::test_config(gcp, gserver.url()));
+  ASSERT_TRUE(d.ok()) << d.error;
+  for (const auto& note : d.plan->notes) EXPECT_EQ(note.find("write-combining"), std::string::npos) << note;
 }
 
 TEST(Dmi, AwsXenAndPlainHyperV) {

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <rte_build_config.h>
 
 #include "nic/http_client.h"
 
@@ -131,10 +132,29 @@ std::chrono::steady_clock::time_point RealEnv::now() { return std::chrono::stead
 
 void RealEnv::sleep_for(std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); }
 
+std::string default_dpdk_driver_dir() {
+#ifdef RTE_EAL_PMD_PATH
+  return RTE_EAL_PMD_PATH;
+#else
+  return "";
+#endif
+}
+
 Result<std::string> RealEnv::run(const std::vector<std::string>& argv) {
   if (argv.empty()) return make_error("run: empty command line");
   journal_.push_back("run " + command_text(argv));
   if (options_.commands == CommandMode::kRecordOnly) return text_value("");
+  return spawn(argv);
+}
+
+Result<std::string> RealEnv::query(const std::vector<std::string>& argv) {
+  if (argv.empty()) return make_error("query: empty command line");
+  if (options_.commands == CommandMode::kRecordOnly)
+    return options_.fake_query ? options_.fake_query(argv) : text_value("");
+  return spawn(argv);
+}
+
+Result<std::string> RealEnv::spawn(const std::vector<std::string>& argv) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return make_error(fmt::format("{}: pipe: {}", argv[0], errno_text()));
   std::vector<char*> args;

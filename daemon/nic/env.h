@@ -60,6 +60,7 @@ class Env {
   // A transport failure (refused, timeout, reset) is an error; any HTTP status is a response.
   virtual Result<HttpResponse> http(const HttpRequest& request) = 0;
   virtual std::string metadata_url() const = 0;
+  virtual std::chrono::milliseconds metadata_timeout() const = 0;  // per request
 
   virtual std::chrono::steady_clock::time_point now() = 0;
   virtual void sleep_for(std::chrono::milliseconds duration) = 0;
@@ -67,6 +68,13 @@ class Env {
   // Runs a program (argv[0] looked up in PATH) and returns its stdout; an error on a
   // non-zero exit.
   virtual Result<std::string> run(const std::vector<std::string>& argv) = 0;
+  // Runs a program that only reads ("ip -o -4 addr show dev IF"): the same as run(), but not
+  // a change, so it is not journaled, and detection may use it.
+  virtual Result<std::string> query(const std::vector<std::string>& argv) = 0;
+
+  // The folder DPDK loads its drivers from (RTE_EAL_PMD_PATH of the DPDK we link):
+  // "librte_net_mana.so" there means the MANA driver is available.
+  virtual std::string dpdk_driver_dir() const = 0;
 };
 
 // Whether RealEnv::run really starts programs. kRecordOnly journals the command line and
@@ -74,12 +82,18 @@ class Env {
 // never changes the host's interfaces or modules.
 enum class CommandMode { kRun, kRecordOnly };
 
+// RTE_EAL_PMD_PATH of the DPDK machnetd is built with.
+std::string default_dpdk_driver_dir();
+
 struct RealEnvOptions {
   std::string sysfs_root = "/sys";
   std::string proc_root = "/proc";
   std::string metadata_url = "http://169.254.169.254";
   std::chrono::milliseconds metadata_timeout{2000};
   CommandMode commands = CommandMode::kRun;
+  // kRecordOnly: what query() answers instead of running the program (tests play `ip`).
+  std::function<Result<std::string>(const std::vector<std::string>& argv)> fake_query;
+  std::string dpdk_driver_dir = default_dpdk_driver_dir();
   // Called after every successful write_file. Tests use it to play the kernel's part on a
   // fake sysfs tree (moving `driver` links on bind/unbind); the daemon leaves it empty.
   std::function<void(const std::string& path, std::string_view data)> after_write;
@@ -101,9 +115,12 @@ class RealEnv : public Env {
   bool exists(const std::string& path) override;
   Result<HttpResponse> http(const HttpRequest& request) override;
   std::string metadata_url() const override { return options_.metadata_url; }
+  std::chrono::milliseconds metadata_timeout() const override { return options_.metadata_timeout; }
   std::chrono::steady_clock::time_point now() override;
   void sleep_for(std::chrono::milliseconds duration) override;
   Result<std::string> run(const std::vector<std::string>& argv) override;
+  Result<std::string> query(const std::vector<std::string>& argv) override;
+  std::string dpdk_driver_dir() const override { return options_.dpdk_driver_dir; }
 
   // Every write_file ("write PATH = DATA") and run ("run ARGV...") in order: the log of what
   // this Env changed on the host, and what tests compare with the expected sequence.
@@ -111,6 +128,8 @@ class RealEnv : public Env {
   void clear_journal() { journal_.clear(); }
 
  private:
+  Result<std::string> spawn(const std::vector<std::string>& argv);
+
   RealEnvOptions options_;
   std::vector<std::string> journal_;
 };

@@ -81,7 +81,7 @@ Result<HttpResponse> http_request(std::string_view base_url, const HttpRequest& 
   stream.expires_after(timeout);
   resolver.async_resolve(url->host, url->port, [&](beast::error_code ec, asio::ip::tcp::resolver::results_type results) {
     if (ec) { failure = ec; return; }
-    stage = "connect";
+    stage = "connect";  // the stage under way, named in the error
     stream.async_connect(results, [&](beast::error_code ec, const asio::ip::tcp::endpoint&) {
       if (ec) { failure = ec; return; }
       stage = "send";
@@ -89,8 +89,8 @@ Result<HttpResponse> http_request(std::string_view base_url, const HttpRequest& 
         if (ec) { failure = ec; return; }
         stage = "read";
         http::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
+          // On failure the stage stays "read", so the error says what timed out.
           if (ec) failure = ec;
-          stage = "done";
         });
       });
     });

@@ -1,22 +1,50 @@
 #include "nic/metadata.h"
 
+#include <algorithm>
 #include <bit>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
 namespace machnet::nic {
 
+bool retryable_status(unsigned status) { return status == 410 || status == 429 || status >= 500; }
+
+namespace {
+
+// "Retry-After: 2" (seconds; the HTTP-date form is not used by metadata services).
+std::optional<std::chrono::milliseconds> retry_after(const HttpResponse& response) {
+  auto it = response.headers.find("retry-after");
+  if (it == response.headers.end()) return std::nullopt;
+  char* end = nullptr;
+  const unsigned long seconds = std::strtoul(it->second.c_str(), &end, 10);
+  if (end == it->second.c_str() || *end != '\0') return std::nullopt;
+  return std::chrono::milliseconds(seconds * 1000);
+}
+
+}  // namespace
+
 Result<HttpResponse> metadata_request(Env& env, const HttpRequest& request) {
+  const auto started = env.now();
+  const auto deadline = started + kMetadataBudgetTimeouts * env.metadata_timeout();
+  auto pause = kMetadataFirstPause;
   std::string last;
-  for (int attempt = 1; attempt <= kMetadataAttempts; ++attempt) {
+  int attempts = 0;
+  for (;;) {
+    ++attempts;
     auto response = env.http(request);
-    if (response && response->status < 500) return response;
-    last = response ? fmt::format("{} {}{}: HTTP {}", request.method, env.metadata_url(), request.target,
-                                  response->status)
+    if (response && !retryable_status(response->status)) return response;
+    last = response ? fmt::format("{} {}{}: HTTP {}", request.method, env.metadata_url(), request.target, response->status)
                     : response.error().message;
-    if (attempt < kMetadataAttempts) env.sleep_for(std::chrono::milliseconds(kMetadataRetryPauseMs));
+    auto wait = pause;
+    if (response)
+      if (auto asked = retry_after(*response)) wait = std::max(wait, *asked);
+    if (env.now() + wait >= deadline) break;
+    env.sleep_for(wait);
+    pause *= 2;
   }
-  return make_error(fmt::format("metadata service not usable after {} attempts: {}", kMetadataAttempts, last));
+  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(env.now() - started);
+  return make_error(fmt::format("metadata service not usable after {} attempts in {} ms: {}", attempts, spent.count(), last));
 }
 
 Result<InstanceMetadata> fetch_metadata(Env& env, CloudProvider provider) {

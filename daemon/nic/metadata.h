@@ -3,6 +3,7 @@
 // gcp_metadata.cc) fills it; every field of the answer is checked before use.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -36,11 +37,16 @@ struct InstanceMetadata {
   std::vector<MetadataNic> nics;
 };
 
-// Retries: a transport failure or a 5xx is tried again, up to this many attempts in all, with
-// a short pause; any other answer is final. With the per-request timeout this bounds a
-// detection against a dead service to attempts x timeout.
-inline constexpr int kMetadataAttempts = 3;
-inline constexpr int kMetadataRetryPauseMs = 50;
+// Retries: a transport failure, 410 (Azure IMDS early after boot), 429 (rate-limited) and 5xx
+// are tried again after a pause that doubles from kMetadataFirstPause (or the service's
+// Retry-After, when it sends one and it fits), for as long as the budget lasts: one request
+// with its retries spends at most kMetadataBudgetTimeouts x [cloud] metadata_timeout_ms
+// (plus the attempt under way). Any other answer is final.
+inline constexpr int kMetadataBudgetTimeouts = 3;
+inline constexpr std::chrono::milliseconds kMetadataFirstPause{100};
+
+// Whether an HTTP status is worth asking again.
+bool retryable_status(unsigned status);
 
 // GETs (or PUTs) with the retry rule above; the error names the URL and the last failure.
 Result<HttpResponse> metadata_request(Env& env, const HttpRequest& request);

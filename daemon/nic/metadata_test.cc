@@ -136,7 +136,8 @@ TEST(Metadata, TimeoutIsBoundedAndNamed) {
   auto md = fetch_azure(env);
   const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(md);
-  EXPECT_NE(md.error().message.find("timed out after 100 ms"), std::string::npos) << md.error().message;
+  EXPECT_NE(md.error().message.find("read failed: timed out after 100 ms"), std::string::npos) << md.error().message;
+  EXPECT_EQ(md.error().message.find("done failed"), std::string::npos) << md.error().message;
   EXPECT_NE(md.error().message.find(server.url()), std::string::npos) << md.error().message;
   // 3 attempts x 100 ms + pauses, plus slack; the server's 400 ms sleeps serialize, so allow them.
   EXPECT_LT(took, 2500ms);
@@ -148,7 +149,42 @@ TEST(Metadata, ServerErrorIsRetriedThenReported) {
   auto md = fetch_azure(env);
   ASSERT_FALSE(md);
   EXPECT_NE(md.error().message.find("HTTP 503"), std::string::npos) << md.error().message;
-  EXPECT_EQ(server.requests().size(), static_cast<size_t>(kMetadataAttempts));
+  // Pauses of 100, 200, 400 ms fit the 3 x 300 ms budget; the next (800 ms) does not.
+  EXPECT_EQ(server.requests().size(), 4u);
+  EXPECT_NE(md.error().message.find("after 4 attempts"), std::string::npos) << md.error().message;
+}
+
+// Azure IMDS answers 410 for a while after boot and 429 when rate-limited: both are asked again.
+HttpResponse azure_after(unsigned first_status, const testing::ServedRequest& r, int& calls,
+                         const MetadataServer::Handler& real) {
+  if (++calls == 1) return HttpResponse{first_status, {{"Retry-After", "0"}}, "not yet"};
+  return real(r);
+}
+
+TEST(Metadata, Azure410ThenOkIsRetried) {
+  int calls = 0;
+  auto real = testing::azure_handler("azure_netvsc.json");
+  MetadataServer server([&](const testing::ServedRequest& r) { return azure_after(410, r, calls, real); });
+  auto env = env_for(server.url());
+  auto md = fetch_azure(env);
+  ASSERT_TRUE(md) << md.error().message;
+  EXPECT_EQ(md->nics.size(), 2u);
+  EXPECT_EQ(server.requests().size(), 2u);
+}
+
+TEST(Metadata, Azure429ThenOkIsRetried) {
+  int calls = 0;
+  auto real = testing::azure_handler("azure_netvsc.json");
+  MetadataServer server([&](const testing::ServedRequest& r) { return azure_after(429, r, calls, real); });
+  auto env = env_for(server.url());
+  auto md = fetch_azure(env);
+  ASSERT_TRUE(md) << md.error().message;
+  EXPECT_EQ(server.requests().size(), 2u);
+}
+
+TEST(Metadata, RetryableStatuses) {
+  for (unsigned status : {410u, 429u, 500u, 503u}) EXPECT_TRUE(retryable_status(status)) << status;
+  for (unsigned status : {200u, 400u, 401u, 403u, 404u}) EXPECT_FALSE(retryable_status(status)) << status;
 }
 
 TEST(Metadata, ClientErrorIsNotRetried) {

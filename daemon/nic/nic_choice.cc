@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "nic/vf_pairing.h"
+
 namespace machnet::nic {
 namespace {
 
@@ -11,29 +13,25 @@ std::string describe(const NetDevice& d) {
                      d.bus_address.empty() ? "-" : d.bus_address, d.driver.empty() ? "none" : d.driver);
 }
 
-// Azure accelerated networking pairs each synthetic (hv_netvsc) interface with a Mellanox VF
-// that carries the same MAC; the synthetic device is the one DPDK's netvsc PMD takes.
-bool is_azure_vf(const NetDevice& d, const std::vector<NetDevice>& all) {
-  if (!is_bifurcated_driver(d.driver) || !d.mac) return false;
-  for (const auto& other : all)
-    if (&other != &d && other.mac == d.mac && other.driver == "hv_netvsc") return true;
-  return false;
-}
-
 }  // namespace
 
 NicChoice choose_nic(CloudProvider cloud, const std::vector<NetDevice>& devices,
                      const InstanceMetadata* metadata, const NicConfig& config,
                      const std::optional<StateRecord>& record) {
   NicChoice out;
-  for (const auto& device : devices) {
+  std::vector<NetDevice> known = devices;
+  for (auto& device : known) {
+    // A device the daemon bound earlier has no interface any more; the record knows its MAC.
+    if (record && record->bus == device.bus && record->bus_address == device.bus_address) {
+      device.recorded = true;
+      if (!device.mac) device.mac = MacAddress::parse(record->mac);
+      if (device.ifname.empty()) device.ifname = record->ifname;
+    }
+  }
+  pair_accelerated_vfs(known);
+  for (const auto& device : known) {
     NicVerdict v;
     v.device = device;
-    // A device the daemon bound earlier has no interface any more; the record knows its MAC.
-    if (!v.device.mac && record && record->bus == device.bus && record->bus_address == device.bus_address) {
-      v.device.mac = MacAddress::parse(record->mac);
-      if (v.device.ifname.empty()) v.device.ifname = record->ifname;
-    }
     if (metadata && v.device.mac)
       for (const auto& m : metadata->nics)
         if (m.mac == *v.device.mac) v.metadata = m;
@@ -44,10 +42,20 @@ NicChoice choose_nic(CloudProvider cloud, const std::vector<NetDevice>& devices,
   for (auto& v : out.nics) {
     const NetDevice& d = v.device;
     if (d.bus.empty()) { v.reason = "virtual interface (no bus device)"; continue; }
-    if (d.default_route) { v.reason = "holds the default route"; continue; }
+    if (d.primary_route) {
+      v.reason = fmt::format("holds the default route (metric {}, the host's lowest)", *d.route_metric);
+      continue;
+    }
     if (v.metadata && v.metadata->primary) { v.reason = "primary NIC per the metadata service (the host is reached by it)"; continue; }
-    if (cloud == CloudProvider::kAzure && is_azure_vf(d, devices)) {
-      v.reason = "accelerated-networking VF of a synthetic NIC (DPDK takes the synthetic one)";
+    if (!d.vf_of.empty()) {
+      v.reason = fmt::format("accelerated-networking VF of {} ({}); chosen with it, never alone", d.vf_of, d.vf_pairing);
+      continue;
+    }
+    if (cloud == CloudProvider::kAzure && is_accelerated_vf(d)) {
+      // On Azure every Mellanox/MANA device is some synthetic NIC's VF; alone it is the wrong
+      // device for DPDK (the netvsc or MANA plan goes through the synthetic NIC).
+      v.reason = "accelerated-networking VF whose synthetic NIC cannot be told (several are bound to DPDK drivers "
+                 "without a record of ours); bind them with machnetd, or unbind all but one";
       continue;
     }
     if (config.mac && (!d.mac || *d.mac != *config.mac)) { v.reason = fmt::format("MAC is not [nic] mac {}", config.mac->to_string()); continue; }
@@ -75,6 +83,10 @@ NicChoice choose_nic(CloudProvider cloud, const std::vector<NetDevice>& devices,
     auto& v = out.nics[candidates[0]];
     v.reason = named ? (config.mac ? "matches [nic] mac" : "matches [nic] pci")
                      : "the only secondary NIC listed by the metadata service";
+    if (v.device.default_route)
+      v.reason += fmt::format("; its own default route (metric {}) is not the host's lowest", *v.device.route_metric);
+    if (!v.device.vf_address.empty())
+      v.reason += fmt::format("; VF {} ({}, {})", v.device.vf_address, v.device.vf_driver, v.device.vf_pairing);
     return out;
   }
   if (candidates.empty()) {

@@ -21,6 +21,10 @@ Result<void> NicManager::start() {
 
   Detection d = detect(*env_, config_);
   const bool named = config_.nic.mac || config_.nic.pci;
+  if (!d.metadata_error.empty())
+    spdlog::warn("the metadata service at {} cost {} ms and gave no usable answer; every start waits as long. If it "
+                 "is unreachable on purpose, set [cloud] provider = \"none\" and name the NIC with [nic] mac or pci "
+                 "and [nic] ip", env_->metadata_url(), d.metadata_time.count());
   std::lock_guard lock(mutex_);
   if (!d.ok()) {
     if (d.cloud == CloudProvider::kNone && !named && !d.choice.chosen) {
@@ -39,6 +43,12 @@ Result<void> NicManager::start() {
                d.ip ? d.ip->to_string() : "?", v.device.bus, v.device.bus_address, v.device.driver, v.reason);
   for (const auto& step : d.plan->steps) spdlog::info("  plan: {}", step);
   for (const auto& note : d.plan->notes) spdlog::warn("  {}", note);
+  // Every check before the first change: the address the port will serve, then (in
+  // apply_plan) drivers, modules, sysfs files and no-IOMMU mode. A refusal changes nothing.
+  if (auto target = nic::port_target(d); !target) {
+    detection_ = std::move(d);
+    return target.error();
+  }
   const auto addresses = d.plan->kind == PlanKind::kRebind ? interface_addresses(*env_, v.device.ifname) : std::vector<std::string>();
   if (auto r = apply_plan(*env_, *d.plan, v.device, addresses, config_.daemon.state_dir); !r) {
     // A half-applied plan is put back at once rather than left for the next start.
@@ -85,6 +95,12 @@ nlohmann::json NicManager::status() const {
     out["nic"] = full["chosen"];
     out["nic"]["plan"] = detection_->plan ? to_string(detection_->plan->kind) : "";
     out["nic"]["bound_by_daemon"] = applied_;
+    // The driver in effect now (read from sysfs), and the one the NIC had before machnetd.
+    const auto& device = detection_->chosen()->device;
+    const std::string now = bound_driver(*env_, device.bus, device.bus_address);
+    out["nic"]["driver"] = now.empty() ? nlohmann::json() : nlohmann::json(now);
+    out["nic"]["original_driver"] = device.driver.empty() ? nlohmann::json() : nlohmann::json(device.driver);
+    if (!device.vf_address.empty()) out["nic"]["vf"] = {{"pci", device.vf_address}, {"driver", device.vf_driver}};
   }
   return out;
 }

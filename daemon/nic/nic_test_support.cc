@@ -6,6 +6,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "nic/nic_test_paths.h"
@@ -209,6 +211,21 @@ void FakeSysfs::pci_device(const std::string& address, const std::string& drv) {
   }
 }
 
+void FakeSysfs::pci_id(const std::string& address, const std::string& vendor, const std::string& device) {
+  const std::string dir = sys() + "/devices/pci0000:00/" + address;
+  write(dir + "/vendor", vendor + "\n");
+  write(dir + "/device", device + "\n");
+}
+
+void FakeSysfs::enslave(const std::string& vf_if, const std::string& synthetic_if) {
+  enslaved_[vf_if] = synthetic_if;
+  const std::string vf = fs::canonical(sys() + "/class/net/" + vf_if).string();
+  const std::string synthetic = fs::canonical(sys() + "/class/net/" + synthetic_if).string();
+  link(synthetic, vf + "/master");
+  link(synthetic, vf + "/upper_" + synthetic_if);
+  link(vf, synthetic + "/lower_" + vf_if);
+}
+
 void FakeSysfs::virtio_nic(const std::string& address, const std::string& virtio, const std::string& ifname,
                            const std::string& mac) {
   pci_device(address, "virtio-pci");
@@ -232,6 +249,16 @@ void FakeSysfs::vmbus_nic(const std::string& guid, const std::string& ifname, co
   kernel_driver_[guid] = drv;
 }
 
+void FakeSysfs::vmbus_device(const std::string& guid, const std::string& drv) {
+  const std::string dir = sys() + "/devices/LNXSYSTM:00/LNXSYBUS:00/ACPI0004:00/VMBUS:00/" + guid;
+  write(dir + "/class_id", "{f8615163-df3e-46c5-913f-f2d2f965ed0e}\n");
+  write(dir + "/driver_override", drv + "\n");
+  link(sys() + "/bus/vmbus", dir + "/subsystem");
+  link(dir, sys() + "/bus/vmbus/devices/" + guid);
+  driver("vmbus", drv);
+  link(sys() + "/bus/vmbus/drivers/" + drv, dir + "/driver");
+}
+
 void FakeSysfs::virtual_if(const std::string& ifname, const std::string& mac) {
   const std::string dir = sys() + "/devices/virtual/net/" + ifname;
   write(dir + "/address", mac + "\n");
@@ -240,11 +267,21 @@ void FakeSysfs::virtual_if(const std::string& ifname, const std::string& mac) {
   link(dir, sys() + "/class/net/" + ifname);
 }
 
-void FakeSysfs::default_route(const std::string& ifname) {
+void FakeSysfs::default_route(const std::string& ifname, uint32_t metric, const std::string& gateway) {
+  // /proc/net/route prints the network-order address as a host integer: 10.0.0.1 is 0100000A.
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (std::sscanf(gateway.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d) != 4) throw std::runtime_error("bad gateway " + gateway);
+  char gw[9], net[9];
+  std::snprintf(gw, sizeof gw, "%02X%02X%02X%02X", d, c, b, a);
+  std::snprintf(net, sizeof net, "%02X%02X%02X%02X", 0u, c, b, a);
   std::ofstream(proc() + "/net/route", std::ios::app)
-      << ifname << "\t00000000\t0100000A\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
-      << ifname << "\t0000000A\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n";
+      << ifname << "\t00000000\t" << gw << "\t0003\t0\t0\t" << metric << "\t00000000\t0\t0\t0\n"
+      << ifname << "\t" << net << "\t00000000\t0001\t0\t0\t" << metric << "\t00FFFFFF\t0\t0\t0\n";
 }
+
+void FakeSysfs::ipv4(const std::string& ifname, const std::string& prefix) { ipv4_[ifname] = prefix; }
+
+void FakeSysfs::dpdk_driver(const std::string& library) { write(root_ + "/dpdk-drivers/" + library, ""); }
 
 void FakeSysfs::iommu() { fs::create_directories(sys() + "/class/iommu/dmar0"); }
 
@@ -269,6 +306,9 @@ std::string FakeSysfs::read(const std::string& rel) const {
 }
 
 void FakeSysfs::on_write(const std::string& path, std::string_view data) {
+  std::string logged = "write " + path + " = " + std::string(data);
+  if (logged.find(root_ + "/") != std::string::npos) logged.erase(logged.find(root_ + "/"), root_.size() + 1);
+  kernel_writes_.push_back(logged);
   // PATH = SYS/bus/BUS/drivers/DRIVER/(bind|unbind)
   const fs::path p(path);
   const std::string op = p.filename().string();
@@ -290,6 +330,7 @@ void FakeSysfs::on_write(const std::string& path, std::string_view data) {
       for (const auto& entry : fs::directory_iterator(parent + "/net")) fs::remove(sys() + "/class/net/" + entry.path().filename().string());
       fs::rename(parent + "/net", parent + "/.net-detached");
     }
+    relink_vfs();
   } else {
     link(sys() + "/bus/" + bus + "/drivers/" + drv, dev + "/driver");
     if (kernel_driver_[address] != drv) return;
@@ -298,6 +339,21 @@ void FakeSysfs::on_write(const std::string& path, std::string_view data) {
       fs::rename(parent + "/.net-detached", parent + "/net");
       for (const auto& entry : fs::directory_iterator(parent + "/net"))
         link(entry.path().string(), sys() + "/class/net/" + entry.path().filename().string());
+    }
+    relink_vfs();
+  }
+}
+
+// netvsc enslaves its VF while its interface exists and lets go when it goes (unbind).
+void FakeSysfs::relink_vfs() {
+  for (const auto& [vf_if, synthetic_if] : enslaved_) {
+    if (!has_interface(vf_if)) continue;
+    const std::string vf = fs::canonical(sys() + "/class/net/" + vf_if).string();
+    if (has_interface(synthetic_if)) {
+      enslave(vf_if, synthetic_if);
+    } else {
+      fs::remove(vf + "/master");
+      fs::remove(vf + "/upper_" + synthetic_if);
     }
   }
 }
@@ -310,6 +366,17 @@ RealEnvOptions FakeSysfs::env_options(const std::string& metadata_url, std::chro
   o.metadata_timeout = timeout;
   o.commands = CommandMode::kRecordOnly;
   o.after_write = [this](const std::string& path, std::string_view data) { on_write(path, data); };
+  o.dpdk_driver_dir = root_ + "/dpdk-drivers";
+  o.fake_query = [this](const std::vector<std::string>& argv) -> Result<std::string> {
+    // ip -o -4 addr show dev IF
+    if (argv.size() == 7 && argv[0] == "ip" && argv[3] == "addr" && argv[5] == "dev") {
+      auto it = ipv4_.find(argv[6]);
+      if (it == ipv4_.end()) return text_value("");
+      return text_value(fmt::format("2: {}    inet {} brd + scope global {}\\       valid_lft forever preferred_lft forever\n",
+                                    argv[6], it->second, argv[6]));
+    }
+    return make_error("fake query: unknown command " + command_text(argv));
+  };
   return o;
 }
 

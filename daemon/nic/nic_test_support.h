@@ -77,11 +77,23 @@ class FakeSysfs {
   void pci_nic(const std::string& address, const std::string& ifname, const std::string& mac, const std::string& driver,
                uint32_t mtu = 1500);
   void pci_device(const std::string& address, const std::string& driver);  // no interface (DPDK-bound)
+  void pci_id(const std::string& address, const std::string& vendor, const std::string& device);  // "0x1414", "0x00ba"
+  // Azure accelerated networking: the VF interface `vf_if` enslaved to `synthetic_if` (the
+  // sysfs master link and the synthetic side's lower_ link, as netvsc makes them).
+  void enslave(const std::string& vf_if, const std::string& synthetic_if);
   // A virtio-net interface: PCI device (virtio-pci) -> virtio device -> interface.
   void virtio_nic(const std::string& address, const std::string& virtio, const std::string& ifname, const std::string& mac);
   void vmbus_nic(const std::string& guid, const std::string& ifname, const std::string& mac, const std::string& driver);
+  // A synthetic device on a DPDK driver already (dpdk.service, driverctl): no interface.
+  void vmbus_device(const std::string& guid, const std::string& driver);
   void virtual_if(const std::string& ifname, const std::string& mac);
-  void default_route(const std::string& ifname);
+  // A default route via `gateway` (dotted) with `metric`, and the interface's subnet route.
+  void default_route(const std::string& ifname, uint32_t metric = 100, const std::string& gateway = "10.0.0.1");
+  // What `ip -o -4 addr show dev IF` answers (RealEnv::query through env_options()).
+  void ipv4(const std::string& ifname, const std::string& prefix);
+  // A DPDK driver folder with these libraries ("librte_net_mana.so"); env_options() points
+  // there, empty until a library is added.
+  void dpdk_driver(const std::string& library);
   void iommu();
   void vfio_noiommu_param();  // module/vfio/parameters/enable_unsafe_noiommu_mode = N
 
@@ -95,11 +107,19 @@ class FakeSysfs {
   RealEnvOptions env_options(const std::string& metadata_url, std::chrono::milliseconds timeout = std::chrono::milliseconds(300));
   // The journal of `env` with this tree's root cut off: "write sys/bus/pci/... = vfio-pci".
   std::vector<std::string> writes(const RealEnv& env) const;
+  // Every sysfs write any Env made through env_options() of this tree, in the same spelling:
+  // for NicManager, whose Env is its own.
+  std::vector<std::string> kernel_writes() const { return kernel_writes_; }
+  void clear_kernel_writes() { kernel_writes_.clear(); }
 
  private:
   void net_dir(const std::string& device_dir, const std::string& ifname, const std::string& mac, uint32_t mtu);
   std::string root_;
   std::map<std::string, std::string> kernel_driver_;  // bus address -> driver that creates the interface
+  std::map<std::string, std::string> ipv4_;           // ifname -> "10.0.1.5/24"
+  std::vector<std::string> kernel_writes_;
+  std::map<std::string, std::string> enslaved_;       // VF ifname -> synthetic ifname
+  void relink_vfs();
 };
 
 // A Config for detection against `fake` and `metadata_url`.

@@ -8,9 +8,9 @@ Result<std::optional<PortTarget>> port_target(const Detection& d) {
   if (!d.ok()) return std::optional<PortTarget>{};
   const NicVerdict& v = *d.chosen();
   if (!d.ip)
-    return make_error(fmt::format("[nic] mode = \"auto\": no IPv4 address is known for {} (the metadata service gave none); "
+    return make_error(fmt::format("[nic] mode = \"auto\": no IPv4 address is known for {} ({}); "
                                   "set [nic] ip, e.g. ip = \"10.0.1.4/24\"",
-                                  v.device.ifname.empty() ? v.device.bus_address : v.device.ifname));
+                                  v.device.ifname.empty() ? v.device.bus_address : v.device.ifname, d.ip_source));
   PortTarget t;
   t.eal_device = d.plan->dpdk_device;
   for (const auto& arg : d.plan->dpdk_args) t.eal_device += "," + arg;

@@ -2,10 +2,14 @@
 
 #include <fmt/format.h>
 
+#include "config/net_types.h"
+
 namespace machnet::nic {
 
 nlohmann::json StateRecord::to_json() const {
-  return {{"version", 1},          {"bus", bus},
+  nlohmann::json route_list = nlohmann::json::array();
+  for (const auto& r : routes) route_list.push_back({{"gateway", r.gateway}, {"metric", r.metric}});
+  return {{"routes", route_list}, {"version", 1},          {"bus", bus},
           {"bus_address", bus_address}, {"original_driver", original_driver},
           {"target_driver", target_driver}, {"ifname", ifname},
           {"mac", mac},             {"mtu", mtu},
@@ -27,6 +31,12 @@ Result<StateRecord> StateRecord::from_json(const nlohmann::json& j) {
     r.up = j.value("up", false);
     r.addresses = j.value("addresses", std::vector<std::string>());
     r.noiommu = j.value("noiommu", false);
+    for (const auto& route : j.value("routes", nlohmann::json::array())) {
+      RecordedRoute rr{route.at("gateway").get<std::string>(), route.at("metric").get<uint32_t>()};
+      // It becomes an `ip route` argument: only a dotted address is acceptable.
+      if (!Ipv4Address::parse(rr.gateway)) return make_error(fmt::format("route gateway \"{}\" is not an IPv4 address", rr.gateway));
+      r.routes.push_back(std::move(rr));
+    }
     // The record names sysfs paths; refuse anything that could climb out of the bus folder.
     for (const auto* field : {&r.bus, &r.bus_address, &r.original_driver, &r.target_driver})
       if (field->empty() || field->find('/') != std::string::npos || *field == "..")

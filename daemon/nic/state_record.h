@@ -9,10 +9,13 @@
 //   target_driver    driver the daemon bound ("vfio-pci", "uio_hv_generic")
 //   ifname, mac, mtu, up   the kernel interface as it was
 //   addresses        ["10.0.1.5/24", ...] IPv4 addresses it had
+//   routes           [{"gateway": "10.0.1.1", "metric": 200}, ...] its default routes (they go
+//                    with the interface when it is unbound); optional, [] when absent
 //   noiommu          the daemon turned on vfio's no-IOMMU mode
 // A file that does not parse is reported and left in place for a human; it is never guessed at.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +29,12 @@ namespace machnet::nic {
 
 inline constexpr const char* kStateFileName = "nic-state.json";
 
+struct RecordedRoute {
+  std::string gateway;  // "10.0.1.1"
+  uint32_t metric = 0;
+  bool operator==(const RecordedRoute&) const = default;
+};
+
 struct StateRecord {
   std::string bus;
   std::string bus_address;
@@ -36,6 +45,7 @@ struct StateRecord {
   uint32_t mtu = 0;
   bool up = false;
   std::vector<std::string> addresses;
+  std::vector<RecordedRoute> routes;
   bool noiommu = false;
 
   nlohmann::json to_json() const;

@@ -78,6 +78,7 @@ class FakeHost:
         self.proc = os.path.join(root, "proc")
         self.detached = {}
         self.kernel_driver = {}
+        self.actions = []  # every bind/unbind the daemon wrote, as ("unbind", "ena", address)
         w = self.write
         w("class/dmi/id/sys_vendor", "Amazon EC2\n")
         w("class/dmi/id/bios_vendor", "Amazon EC2\n")
@@ -143,7 +144,13 @@ class FakeHost:
                     self._act(op, drv, address)
             time.sleep(0.005)
 
+    def add_default_route(self, ifname, gateway_hex, metric):
+        """One more default route, as cloud-init gives every NIC (metric 100, 200, ...)."""
+        with open(os.path.join(self.proc, "net/route"), "a") as f:
+            f.write(f"{ifname}\t00000000\t{gateway_hex}\t0003\t0\t0\t{metric}\t00000000\t0\t0\t0\n")
+
     def _act(self, op, drv, address):
+        self.actions.append((op, drv, address))
         dev = self.dev(address)
         if op == "unbind":
             os.unlink(os.path.join(dev, "driver"))
@@ -260,6 +267,9 @@ class DetectTest(TempDirTest):
         self.assertEqual(text.returncode, 0, text.stderr)
         self.assertIn("Cloud:    aws", text.stdout)
         self.assertIn("* ens6", text.stdout)
+        self.assertIn(f"  DPDK:   -a {SECONDARY}\n", text.stdout)
+        self.assertIn("ip 172.31.20.30/20 from the metadata service", text.stdout)
+        self.assertIn("write-combining", text.stdout)
 
     def test_crash_then_restore_nic_and_restart(self):
         imds = self.imds()
@@ -297,8 +307,10 @@ class DetectTest(TempDirTest):
         code = d.proc.wait(30)
         self.assertEqual(code, 1)
         log = d.read_log()
-        self.assertIn("metadata service not usable after 3 attempts", log)
+        # 503 is retried with doubling pauses (100, 200, 400 ms) inside 3 x metadata_timeout_ms.
+        self.assertRegex(log, r"metadata service not usable after \d+ attempts in \d+ ms")
         self.assertIn("HTTP 503", log)
+        self.assertEqual(log.count("gave no usable answer; every start waits as long"), 1, log)
         self.assertIn("set [nic] mac or pci", log)
         self.assertEqual(self.host.driver_of(SECONDARY), "ena")
 
@@ -312,6 +324,50 @@ class DetectTest(TempDirTest):
         self.assertEqual(status["nic"]["name"], "ens6")
         self.assertEqual(status["nic"]["ip"], "172.31.20.30/20")
         self.assertEqual(self.host.driver_of(SECONDARY), "vfio-pci")
+
+    def test_second_default_route_qualifies_and_status_shows_drivers(self):
+        # cloud-init: ens5 metric 100 (primary), ens6 metric 200 via 172.31.16.1.
+        self.host.add_default_route("ens6", "01101FAC", 200)
+        imds = self.imds()
+        d = self.auto_daemon(imds.url)
+        d.start()
+        self.assertEqual(self.host.driver_of(SECONDARY), "vfio-pci", d.read_log())
+        self.assertEqual(self.host.driver_of("0000:00:05.0"), "ena")
+        with open(self.state_file) as f:
+            record = json.load(f)
+        self.assertEqual(record["routes"], [{"gateway": "172.31.16.1", "metric": 200}])
+        self.assertIn("write-combining", d.read_log())
+        status = d.ctl_json("status")
+        self.assertEqual(status["nic"]["name"], "ens6")
+        self.assertEqual(status["nic"]["driver"], "vfio-pci")
+        self.assertEqual(status["nic"]["original_driver"], "ena")
+        human = d.ctl("status")
+        self.assertIn("NIC driver: vfio-pci (originally ena)", human.stdout)
+        self.assertEqual(d.stop(), 0, d.read_log())
+        self.assertEqual(self.host.driver_of(SECONDARY), "ena")
+        self.assertEqual(self.host.actions, [("unbind", "ena", SECONDARY), ("bind", "vfio-pci", SECONDARY),
+                                             ("unbind", "vfio-pci", SECONDARY), ("bind", "ena", SECONDARY)])
+
+    def test_refusal_changes_nothing(self):
+        # [nic] fallback after a metadata failure, no [nic] ip and no address: refused before
+        # no-IOMMU mode and before the unbind.
+        import shutil
+        shutil.rmtree(os.path.join(self.host.sys, "class/iommu"))
+        self.host.write("module/vfio/parameters/enable_unsafe_noiommu_mode", "N\n")
+        imds = self.imds(broken=True)
+        d = self.daemon(self.toml(imds.url, 'mac = "02:1a:2b:3c:4d:02"\nallow_noiommu = true'),
+                        daemon_toml=f'state_dir = "{self.state_dir}"\n')
+        d.start(wait_ready=False)
+        self.assertEqual(d.proc.wait(30), 1)
+        log = d.read_log()
+        self.assertIn("no IPv4 address is known for ens6", log)
+        self.assertIn("the metadata service failed", log)
+        self.assertIn("set [nic] ip", log)
+        self.assertEqual(self.host.actions, [])
+        self.assertEqual(self.host.driver_of(SECONDARY), "ena")
+        self.assertFalse(os.path.exists(self.state_file))
+        with open(os.path.join(self.host.sys, "module/vfio/parameters/enable_unsafe_noiommu_mode")) as f:
+            self.assertEqual(f.read(), "N\n")
 
 
 if __name__ == "__main__":
