@@ -7,7 +7,7 @@
 
 #include <boost/program_options.hpp>
 
-#include "../daemon/nic/detect_report.h"  // header-only, shared with machnetd --detect
+#include "admin/detect_report.h"  // header-only, shared with machnetd --detect
 #include "admin_client.h"
 #include "machnet_build_config.h"
 #include "render.h"
@@ -34,7 +34,7 @@ const std::map<std::string, Command>& commands() {
       {"reload", {"re-read the configuration file (root only)", machnetctl::print_reload}},
       {"channels", {"application channels: owner, rings, messages, drops by reason", machnetctl::print_channels}},
       {"stats", {"port counters and received frames dropped, by reason", machnetctl::print_stats}},
-      {"detect", {"cloud, NICs and binding plan as detected now (changes nothing)", machnet::nic::print_detection}},
+      {"detect", {"cloud, NICs and binding plan as detected now (changes nothing)", machnet::admin::print_detection}},
       {"flows", {"flows: addresses, state, owner, traffic, retransmissions, RTT, cwnd", machnetctl::print_flows}},
       {"arp", {"the ARP table: resolved neighbours and pending requests", machnetctl::print_arp}},
   };

@@ -9,7 +9,7 @@
 #include "nic/binder.h"
 #include "nic/detector.h"
 #include "nic/nic_manager.h"
-#include "nic/nic_test_support.h"
+#include "nic/testing/nic_test_support.h"
 #include "nic/state_record.h"
 
 namespace machnet::nic {

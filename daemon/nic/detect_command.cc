@@ -1,7 +1,7 @@
 #include "nic/detect_command.h"
 
 #include "nic/binder.h"
-#include "nic/detect_report.h"
+#include "admin/detect_report.h"
 #include "nic/detector.h"
 
 namespace machnet::nic {
@@ -11,7 +11,7 @@ int detect_command(const Config& config, bool json, std::ostream& out) {
   const Detection d = detect(env, config);
   const auto report = d.to_json();
   if (json) out << report.dump(2) << '\n';
-  else print_detection(out, report);
+  else admin::print_detection(out, report);
   return d.ok() ? 0 : 1;
 }
 

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "nic/detector.h"
-#include "nic/nic_test_support.h"
+#include "nic/testing/nic_test_support.h"
 
 namespace machnet::nic {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "nic/http_client.h"
 #include "nic/metadata.h"
-#include "nic/nic_test_support.h"
+#include "nic/testing/nic_test_support.h"
 
 namespace machnet::nic {
 namespace {

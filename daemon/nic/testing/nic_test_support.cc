@@ -1,4 +1,4 @@
-#include "nic/nic_test_support.h"
+#include "nic/testing/nic_test_support.h"
 
 // Beast's parser trips GCC's -Wmaybe-uninitialized (a false positive on boost::optional) in
 // the ASan/UBSan build; the warning is issued inside Beast's own headers, for this file only.

@@ -1,4 +1,4 @@
-// Human rendering of a detection report (Detection::to_json()), shared by `machnetd --detect`
+// Human rendering of a detection report (nic::Detection::to_json()), shared by `machnetd --detect`
 // and `machnetctl detect`. Header-only on purpose: machnetctl does not link the daemon, and
 // both must print the same thing. Depends on nlohmann-json and fmt only.
 #pragma once
@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-namespace machnet::nic {
+namespace machnet::admin {
 
 inline std::string report_text(const nlohmann::json& j, const char* key) {
   if (!j.is_object() || !j.contains(key) || j[key].is_null()) return "-";
@@ -58,4 +58,4 @@ inline void print_detection(std::ostream& out, const nlohmann::json& d) {
   }
 }
 
-}  // namespace machnet::nic
+}  // namespace machnet::admin
