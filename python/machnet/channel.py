@@ -128,11 +128,22 @@ class Message:
         return f"Message({len(self.data)} bytes, {self.flow!r}, flags={self.flags})"
 
 
-def _address_of(buf: Buffer, writable: bool) -> tuple[Optional[int], int, object]:
-    """(address, length, keep-alive) of a contiguous buffer without copying; read-only
-    buffers other than bytes are copied once (ctypes cannot take their address)."""
-    if type(buf) is bytes:
-        return ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p).value, len(buf), buf
+def _address_of(buf: Buffer, writable: bool) -> tuple[object, int, object]:
+    """(pointer argument, length, keep-alive) of a contiguous buffer, without copying.
+    bytes go to ctypes as they are (it passes their internal pointer); read-only buffers
+    other than bytes are copied once (ctypes cannot take their address). The common types
+    take the short paths: this runs once per message."""
+    t = type(buf)
+    if t is bytes:
+        if writable:
+            raise TypeError("recv_into needs a writable buffer")
+        return buf, len(buf), buf
+    if t is bytearray:
+        n = len(buf)
+        if n == 0:
+            return None, 0, None
+        c = ctypes.c_char.from_buffer(buf)  # a transient export: the bytearray stays resizable
+        return ctypes.addressof(c), n, c
     mv = buf if isinstance(buf, memoryview) else memoryview(buf)
     n = mv.nbytes
     if n == 0:
@@ -141,11 +152,11 @@ def _address_of(buf: Buffer, writable: bool) -> tuple[Optional[int], int, object
         if writable:
             raise TypeError("recv_into needs a writable buffer")
         copy = bytes(mv)
-        return ctypes.cast(ctypes.c_char_p(copy), ctypes.c_void_p).value, n, copy
+        return copy, n, copy
     if not mv.c_contiguous:
         raise BufferError("machnet needs a C-contiguous buffer")
-    arr = (ctypes.c_char * n).from_buffer(mv.cast("B"))
-    return ctypes.addressof(arr), n, arr
+    c = ctypes.c_char.from_buffer(mv)
+    return ctypes.addressof(c), n, c
 
 
 class Channel:
@@ -252,6 +263,8 @@ class Channel:
         if flags == 0:
             r = lib.machnet_send(h, flow._c, addr, n)
         else:
+            if isinstance(addr, bytes):  # a struct field wants the address itself
+                addr = ctypes.cast(ctypes.c_char_p(addr), ctypes.c_void_p).value
             hdr = CMsgHdr(n, flow._c, ctypes.pointer(CIovec(addr, n)), 1, flags)
             r = lib.machnet_sendmsg(h, ctypes.byref(hdr))
         del keep
