@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import select
 import signal
@@ -56,6 +57,10 @@ class Waiter:
     def idle(self) -> None:
         if time.monotonic_ns() - self.last > self.spin_ns:
             self.poll.poll(10)
+        else:
+            # As msg_gen's spin_pause: give the CPU to the daemon or the peer if they want it
+            # (2 shared vCPUs), come straight back otherwise.
+            os.sched_yield()
 
 
 def run_server(o: argparse.Namespace, ch: machnet.Channel) -> int:

@@ -44,7 +44,9 @@ class ChannelFdTest(TempDirTest):
     def idle_cpu_fraction(self, pid, seconds=5.0):
         before = cpu_seconds(pid)
         time.sleep(seconds)  # the measurement window itself, not synchronisation
-        return (cpu_seconds(pid) - before) / seconds
+        fraction = (cpu_seconds(pid) - before) / seconds
+        print(f"idle server: {fraction:.4%} of a CPU over {seconds} s", flush=True)
+        return fraction
 
     def serve_and_check(self, port, edge):
         args = [EPOLL_ECHO, "server", "--port", port] + (["--edge"] if edge else [])
