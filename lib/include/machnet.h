@@ -173,7 +173,7 @@ int machnet_get_channel_stats(const void *channel, MachnetChannelStats_t *stats,
  * As machnet_recv(), but waits up to timeout_ms milliseconds (negative: forever) for a
  * message, sleeping on the channel's doorbell (an eventfd the daemon rings) instead of
  * spinning. Returns the length, 0 on timeout (errno ETIMEDOUT), -1 on error (EINTR when a
- * signal interrupted the wait).
+ * signal interrupted the wait). Works the same once machnet_channel_fd() was called.
  */
 ssize_t machnet_recv_timeout(const void *channel, void *buf, size_t len, MachnetFlow_t *flow,
                              int timeout_ms);

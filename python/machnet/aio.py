@@ -103,9 +103,9 @@ class AsyncChannel:
                 inbox = self._inboxes.pop(flow.key, None) if flow is not None else None
                 (inbox or self._inbox).put(e)
                 continue
-            except OSError as e:
+            except OSError as e:  # EPROTO: a malformed message was discarded; go on
                 self._inbox.put(e)
-                return
+                continue
             if msg is None:
                 return
             (self._inboxes.get(msg.flow.key) or self._inbox).put(msg)
