@@ -291,6 +291,7 @@ class Channel:
             self._scratch = bytearray(max(1, self.max_message_bytes))
             self._scratch_arr = (ctypes.c_char * len(self._scratch)).from_buffer(self._scratch)
         deadline = None if timeout is None else time.monotonic() + timeout
+        fd = self.fileno() if timeout != 0 else -1  # before receiving: a 0 must leave it armed
         while True:
             r = self._recvmsg(ctypes.addressof(self._scratch_arr), len(self._scratch))
             if r is not None:
@@ -302,7 +303,7 @@ class Channel:
             if left is not None and left <= 0:
                 return None
             p = select.poll()
-            p.register(self.fileno(), select.POLLIN)
+            p.register(fd, select.POLLIN)
             p.poll(None if left is None else max(1, int(left * 1000)))
 
     def _recvmsg(self, addr: Optional[int], n: int) -> Optional[tuple[int, Flow, int]]:
