@@ -68,7 +68,10 @@ def test_echo_example_runs_as_written(daemon, tmp_path, doc: str, server: str) -
         src, exe = tmp_path / "echo.c", tmp_path / "echo"
         src.write_text(found[server])
         lib = os.path.dirname(os.environ["MACHNET_LIBRARY"])
-        subprocess.run([cc, "-Wall", "-Wextra", "-Werror", "-o", str(exe), str(src),
+        # A sanitized libmachnet (the sanitizer build) needs the program built the same way.
+        sanitize = os.environ.get("MACHNET_SANITIZE", "none")
+        flags = [f"-fsanitize={sanitize}"] if sanitize not in ("", "none") else []
+        subprocess.run([cc, "-Wall", "-Wextra", "-Werror", *flags, "-o", str(exe), str(src),
                         "-I", os.path.join(ROOT, "lib", "include"), "-L", lib, "-lmachnet", f"-Wl,-rpath,{lib}"],
                        check=True, timeout=60)
         cmd = [str(exe)]
