@@ -111,3 +111,26 @@ def test_flows_are_objects(channel_pair) -> None:
     assert {flow: 1}[flow] == 1 and "Flow(" in repr(flow)
     stats = client.stats()
     assert stats["msgs_sent"] >= 1 and stats["drops_total"] == 0
+
+
+def test_c_recv_timeout_once_the_descriptor_is_in_use(channel_pair) -> None:
+    """machnet_recv_timeout keeps working on a channel in fd mode (it shares the arming)."""
+    import ctypes
+    import errno
+    import time
+
+    from machnet._lib import CFlow, lib
+
+    server, client, flow = channel_pair
+    fn = lib.machnet_recv_timeout
+    fn.restype = ctypes.c_ssize_t
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(CFlow), ctypes.c_int]
+    server.fileno()
+    buf = ctypes.create_string_buffer(64)
+    f = CFlow()
+    t = time.monotonic()
+    assert fn(server._h, buf, 64, ctypes.byref(f), 200) == 0
+    assert ctypes.get_errno() == errno.ETIMEDOUT and time.monotonic() - t >= 0.19
+    flow.send(b"late")
+    assert fn(server._h, buf, 64, ctypes.byref(f), 5000) == 4 and buf.raw[:4] == b"late"
+    assert server.recv() is None
