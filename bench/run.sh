@@ -10,6 +10,7 @@
 #                [--engines N]               (af_packet/af_xdp daemons: N engines, [engine] cores = [0..N-1],
 #                                             af_packet with qpairs=N; other links keep one engine)
 #                [--flows F]                 (Machnet rows: msg_gen --num_flows F, the window shared by all)
+#                [--python]                  (memif and local also run python/examples/bench.py: rows memif-python, local-python)
 #
 # Links (rows), each set up once, then every size x window runs against one server:
 #   kernel-udp/tcp  bench/kernel_rr between netns P-a (10.77.0.1) and P-b (10.77.0.2), veth
@@ -43,6 +44,7 @@ daemon_toml=""
 engine_toml=""
 engines=1
 flows=1
+python=0
 while (($#)); do
   case "$1" in
     --quick) runs=1; duration=2; shift ;;
@@ -56,7 +58,8 @@ while (($#)); do
     --engine-toml) engine_toml=$2; shift 2 ;;
     --engines) engines=$2; shift 2 ;;
     --flows) flows=$2; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    --python) python=1; shift ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -239,6 +242,19 @@ run_matrix() {
   done
 }
 
+# python_matrix LINK SOCKET_CLIENT SOCKET_SERVER CLIENT_IP SERVER_IP: the same cells with the
+# Python binding's bench.py (msg_gen's flags and JSON) as client and server, on the link's
+# daemons, in row LINK-python; the msg_gen server is stopped first.
+python_matrix() {
+  ((python)) || return 0
+  local py=(env PYTHONPATH="$root/python" MACHNET_LIBRARY="$root/$build_dir/lib/libmachnet.so.1" /usr/bin/python3
+            "$root/python/examples/bench.py")
+  stop_pid "$server_pid"
+  start_server "$1-python" env MACHNET_SOCKET="$3" "${py[@]}" --local_ip "$5" ||
+    { fail_link "$1-python" "$(cat "$work/$1-python.why")"; return; }
+  run_matrix "$1-python" env MACHNET_SOCKET="$2" "${py[@]}" --local_ip "$4" --remote_ip "$5"
+}
+
 skip_rest() {  # LINK SIZE WINDOW REASON: the cells after (SIZE, WINDOW) fail with REASON
   local link=$1 after=0 size window
   for size in $sizes; do
@@ -303,6 +319,7 @@ bench_link() {
       start_server "$link" env MACHNET_SOCKET="$work/memif-b.sock" "$msg_gen" --local_ip 10.77.1.12 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
       run_matrix "$link" env MACHNET_SOCKET="$work/memif-a.sock" "$msg_gen" --local_ip 10.77.1.11 --remote_ip 10.77.1.12 --num_flows "$flows"
+      python_matrix "$link" "$work/memif-a.sock" "$work/memif-b.sock" 10.77.1.11 10.77.1.12
       ;;
     local)
       start_daemon local "" "$(printf '[nic]\nmode = "none"\n[cloud]\nprovider = "none"')" ||
@@ -310,6 +327,7 @@ bench_link() {
       start_server "$link" env MACHNET_SOCKET="$work/local.sock" "$msg_gen" --local_ip 127.0.0.1 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
       run_matrix "$link" env MACHNET_SOCKET="$work/local.sock" "$msg_gen" --local_ip 127.0.0.1 --remote_ip 127.0.0.1 --num_flows "$flows"
+      python_matrix "$link" "$work/local.sock" "$work/local.sock" 127.0.0.1 127.0.0.1
       ;;
     *) echo "run.sh: unknown link '$link'" >&2; exit 2 ;;
   esac

@@ -20,6 +20,7 @@ powered off, then killed if it does not stop in time.
 
 import atexit
 import glob
+import json
 import os
 import re
 import shutil
@@ -41,10 +42,38 @@ ROOT_STAMP = os.path.join(ROOT, ".machnet-packaging-root-v1")
 # libraries the daemon links (as soon as it links them) come from the .debs' Depends.
 ROOT_EXTRA = ["rpm", "librte-eal23", "librte-ethdev23", "librte-mempool23", "librte-mbuf23",
               "librte-net-af-packet23", "librte-net-af-xdp23", "librte-net-memif23"]
-OUR_PACKAGES = {"machnet", "libmachnet1", "libmachnet-dev", "machnet-examples"}
+OUR_PACKAGES = {"machnet", "libmachnet1", "libmachnet-dev", "machnet-examples", "python3-machnet"}
 CONTAINER_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 GOOD_CONFIG = '# Written by tests/packaging: no NIC, no cloud.\n[nic]\nmode = "none"\n\n[cloud]\nprovider = "none"\n'
 BROKEN_CONFIG = '[nic]\nmode = "sideways"\n'
+# python3-machnet in the booted container, against the packaged daemon (local delivery): import,
+# a round trip through two channels, asyncio on the channel descriptor, errors as exceptions.
+PYTHON_CHECK = textwrap.dedent("""\
+    import asyncio, machnet
+    with machnet.Channel() as server, machnet.Channel() as client:
+        server.listen("127.0.0.1", 7000)
+        flow = client.connect("127.0.0.1", "127.0.0.1", 7000)
+        flow.send(b"x" * 100000)
+        msg = server.recv(timeout=10)
+        msg.reply(msg.data[::-1])
+        assert client.recv(timeout=10).data == b"x" * 100000
+        try:
+            client.connect("127.0.0.1", "127.0.0.1", 9)
+        except ConnectionRefusedError:
+            pass
+    async def main():
+        async with machnet.AsyncChannel() as s, machnet.AsyncChannel() as c:
+            s.listen("127.0.0.1", 7001)
+            async def echo(m):
+                return m.data
+            task = asyncio.create_task(machnet.serve(s, echo))
+            f = await c.connect("127.0.0.1", "127.0.0.1", 7001)
+            await f.send(b"async")
+            assert (await asyncio.wait_for(f.recv(), 10)).data == b"async"
+            task.cancel()
+    asyncio.run(main())
+    print("python3-machnet ok", machnet.__version__)
+    """)
 
 
 # What must go even when the run is cut short (Meson's SIGTERM turns into KeyboardInterrupt,
@@ -389,7 +418,7 @@ class PackagingTest(unittest.TestCase):
             open(ROOT_STAMP, "w").close()
             log(f"debootstrap done ({time.monotonic() - started:.0f}s)")
         wanted = set(ROOT_EXTRA)
-        for name in ("machnet", "libmachnet1"):
+        for name in ("machnet", "libmachnet1", "python3-machnet"):
             wanted.update(depends_names(deb_field(cls.debs[name], "Depends")))
         wanted -= OUR_PACKAGES
         status = run(["dpkg-query", f"--admindir={ROOT}/var/lib/dpkg", "-W", "-f",
@@ -453,17 +482,25 @@ class PackagingTest(unittest.TestCase):
         dev_files = run(["dpkg-deb", "-c", self.debs["libmachnet-dev"]], 30).stdout
         for path in ("./usr/include/machnet.h", "libmachnet.a", "pkgconfig/machnet.pc", "libmachnet.so -> "):
             self.assertIn(path, dev_files)
+        py = self.debs["python3-machnet"]
+        self.assertEqual(deb_field(py, "Architecture"), "all")
+        py_files = run(["dpkg-deb", "-c", py], 30).stdout
+        for name in ("__init__.py", "_lib.py", "channel.py", "aio.py", "py.typed"):
+            self.assertIn(f"./usr/lib/python3/dist-packages/machnet/{name}", py_files)
+        self.assertNotIn("__pycache__", py_files)  # compiled by py3compile in postinst
+        self.assertIn("libmachnet1", depends_names(deb_field(py, "Depends")))
+        self.assertIn("python3", depends_names(deb_field(py, "Depends")))
 
     def test_03_deb_depends_are_debian_packages(self):
         # Every dependency resolves in Debian 12's own archive (the root's apt lists).
-        for pkg in ("machnet", "libmachnet1", "machnet-examples"):
+        for pkg in ("machnet", "libmachnet1", "machnet-examples", "python3-machnet"):
             for name in set(depends_names(deb_field(self.debs[pkg], "Depends"))) - OUR_PACKAGES:
                 result = run(["chroot", ROOT, "apt-cache", "show", "--no-all-versions", name], 60, check=False)
                 self.assertEqual(result.returncode, 0, f"{pkg} depends on {name}, which Debian 12 does not have")
 
     def test_04_rpm_contents(self):
         self.assertEqual(set(self.rpms) - {p for p in self.rpms if "debug" in p},
-                         {"machnet", "libmachnet", "libmachnet-devel", "machnet-examples"})
+                         {"machnet", "libmachnet", "libmachnet-devel", "machnet-examples", "python3-machnet"})
         files = run(["rpm", "-qlp", self.rpms["machnet"]], 30).stdout.split()
         for path in ("/usr/sbin/machnetd", "/usr/bin/machnetctl", "/etc/machnet/machnet.toml",
                      "/usr/lib/systemd/system/machnet.service", "/usr/lib/sysusers.d/machnet.conf",
@@ -479,6 +516,10 @@ class PackagingTest(unittest.TestCase):
         dev_files = run(["rpm", "-qlp", self.rpms["libmachnet-devel"]], 30).stdout.split()
         self.assertIn("/usr/include/machnet.h", dev_files)
         self.assertIn("/usr/lib64/pkgconfig/machnet.pc", dev_files)
+        py_files = run(["rpm", "-qlp", self.rpms["python3-machnet"]], 30).stdout.split()
+        self.assertTrue([f for f in py_files if f.endswith("/machnet/aio.py")], py_files)
+        self.assertIn("libmachnet = ", run(["rpm", "-qp", "--requires", self.rpms["python3-machnet"]], 30).stdout)
+        self.assertEqual(run(["rpm", "-qp", "--qf", "%{ARCH}", self.rpms["python3-machnet"]], 30).stdout, "noarch")
         scripts = run(["rpm", "-qp", "--scripts", self.rpms["machnet"]], 30).stdout
         self.assertIn("systemd-sysusers", scripts)
         self.assertIn("disable --now machnet.service", scripts)
@@ -578,6 +619,19 @@ class PackagingTest(unittest.TestCase):
         c.run("systemctl", "reset-failed", "machnet", check=False)  # may be unloaded already
         c.write("/etc/machnet/machnet.toml", GOOD_CONFIG)
 
+    def python_check(self, c, library=None):
+        """python3-machnet against the running packaged daemon; no channel left afterwards.
+        `library`: where libmachnet.so.1 is when the loader does not search there."""
+        c.write("/etc/machnet/machnet.toml", GOOD_CONFIG)
+        c.run("systemctl", "start", "machnet")
+        env = [f"MACHNET_LIBRARY={library}"] if library else []
+        out = c.run("env", *env, "python3", "-c", PYTHON_CHECK, timeout=120).stdout
+        self.assertIn("python3-machnet ok", out)
+        wait_for(lambda: json.loads(c.run("machnetctl", "--json", "channels").stdout)["channels"] == [],
+                 10, "no channels left after the Python process exited")
+        c.run("systemctl", "stop", "machnet")
+        log("python3-machnet: import, round trip, asyncio, errors, no leaked channels: ok")
+
     def security_score(self, c):
         out = c.run("systemd-analyze", "security", "--no-pager", "machnet.service").stdout
         m = re.search(r"Overall exposure level for machnet\.service: ([0-9.]+) (\w+)", out)
@@ -591,7 +645,7 @@ class PackagingTest(unittest.TestCase):
             self.deb_cycle(c)
 
     def deb_cycle(self, c):
-        debs = [f"/packages/{os.path.basename(self.debs[p])}" for p in ("machnet", "libmachnet1")]
+        debs = [f"/packages/{os.path.basename(self.debs[p])}" for p in ("machnet", "libmachnet1", "python3-machnet")]
         c.run("apt-get", "install", "-y", "-q", "--no-install-recommends", *debs, timeout=300)
         self.assertIn("machnet", c.run("getent", "group", "machnet").stdout)
         self.assertEqual(c.run("systemctl", "is-enabled", "machnet").stdout.strip(), "enabled")
@@ -604,6 +658,7 @@ class PackagingTest(unittest.TestCase):
         self.assertEqual(completion.split(), ["stats", "status"])
 
         self.service_cycle(c)
+        self.python_check(c)
 
         score, level, report = self.security_score(c)
         log(f"systemd-analyze security machnet.service: {score} {level}")
@@ -636,7 +691,7 @@ class PackagingTest(unittest.TestCase):
             self.rpm_cycle(c)
 
     def rpm_cycle(self, c):
-        rpms = [f"/packages/{os.path.basename(self.rpms[p])}" for p in ("machnet", "libmachnet")]
+        rpms = [f"/packages/{os.path.basename(self.rpms[p])}" for p in ("machnet", "libmachnet", "python3-machnet")]
         # Debian's rpm has no database of the root's dpkg packages, hence --nodeps.
         c.run("rpm", "-i", "--nodeps", *rpms, timeout=300)
         self.assertIn("machnet", c.run("getent", "group", "machnet").stdout)
@@ -647,6 +702,9 @@ class PackagingTest(unittest.TestCase):
         self.assertEqual(c.run("systemctl", "cat", "machnet").returncode, 0)
 
         self.service_cycle(c)
+        # The RPM puts the library in Fedora's /usr/lib64, which this Debian root's loader
+        # does not search (on Fedora it is the standard directory).
+        self.python_check(c, library="/usr/lib64/libmachnet.so.1")
 
         c.write("/etc/machnet/machnet.toml", GOOD_CONFIG + "# edited by the admin\n")
         c.run("systemctl", "start", "machnet")
