@@ -25,6 +25,8 @@ test_packages=(
   debhelper dpkg-dev lintian rpm rpmlint debootstrap systemd-container git
   # fuzz/: clang with libFuzzer and the sanitizer runtimes (-fsanitize=fuzzer,address,undefined).
   clang libclang-rt-14-dev
+  # rust/: the Rust crates, built offline with Debian's toolchain (no crates.io).
+  cargo rustc
 )
 packages=("${build_packages[@]}" "${test_packages[@]}")
 
