@@ -92,7 +92,7 @@ fn send_recv_errors_and_recovery() {
     let m = recv_one(&mut server, &mut buf);
     assert_eq!(m.len, 3000);
     assert!(buf[..3000] == msg[..]);
-    assert_eq!(m.flow, flow.reversed());
+    assert_eq!(m.flow, flow, "as travelled: src = the client that connected");
 
     // Closing: an unknown flow is NotFound; a known one closes once.
     let mut bogus = flow;
