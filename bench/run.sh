@@ -7,7 +7,8 @@
 #                [--polling adaptive|busy]   ([engine] polling of every daemon; default adaptive)
 #                [--engine-toml 'KEYS']      (more [engine] keys for every daemon, e.g. 'adaptive_spin_us = 20')
 #                [--daemon-toml 'TOML']      (more tables for every daemon, e.g. '[transport]\ncongestion_control = "fixed"')
-#                [--rust]   (also rows memif-rust and local-rust: the Rust binding's rr, see below)
+#                [--rust]                    (memif and local also run rust/machnet/examples/rr: rows memif-rust, local-rust)
+#                [--python]                  (memif and local also run python/examples/bench.py: rows memif-python, local-python)
 #
 # Links (rows), each set up once, then every size x window runs against one server:
 #   kernel-udp/tcp  bench/kernel_rr between netns P-a (10.77.0.1) and P-b (10.77.0.2), veth
@@ -25,10 +26,10 @@
 # daemon, and their softirq work is not charged to any process: compare their CPU with care.
 #
 # Builds nothing beyond calling scripts/setup.sh when the build directory is missing
-# (MACHNET_BUILD_DIR, default build/), and rr with --rust. Needs root (namespaces). Every wait is bounded; the
-# EXIT trap stops every process it started and removes the topology. Raw per-run JSON goes
-# to $OUT (default a new /tmp/machnet-bench.XXXXXX directory), kept after the run with the
-# table and, in $OUT/logs, the daemons' logs and the servers' output.
+# (MACHNET_BUILD_DIR, default build/), and rr with --rust. Needs root (namespaces). Every
+# wait is bounded; the EXIT trap stops every process it started and removes the topology.
+# Raw per-run JSON goes to $OUT (default a new /tmp/machnet-bench.XXXXXX directory), kept
+# after the run with the table and, in $OUT/logs, the daemons' logs and the servers' output.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -43,6 +44,7 @@ polling=adaptive
 daemon_toml=""
 engine_toml=""
 rust=0
+python=0
 while (($#)); do
   case "$1" in
     --quick) runs=1; duration=2; shift ;;
@@ -55,6 +57,7 @@ while (($#)); do
     --daemon-toml) daemon_toml=$2; shift 2 ;;
     --engine-toml) engine_toml=$2; shift 2 ;;
     --rust) rust=1; shift ;;
+    --python) python=1; shift ;;
     -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -250,6 +253,19 @@ run_matrix() {
   done
 }
 
+# python_matrix LINK SOCKET_CLIENT SOCKET_SERVER CLIENT_IP SERVER_IP: the same cells with the
+# Python binding's bench.py (msg_gen's flags and JSON) as client and server, on the link's
+# daemons, in row LINK-python; the msg_gen server is stopped first.
+python_matrix() {
+  ((python)) || return 0
+  local py=(env PYTHONPATH="$root/python" MACHNET_LIBRARY="$root/$build_dir/lib/libmachnet.so.1" /usr/bin/python3
+            "$root/python/examples/bench.py")
+  stop_pid "$server_pid"
+  start_server "$1-python" env MACHNET_SOCKET="$3" "${py[@]}" --local_ip "$5" ||
+    { fail_link "$1-python" "$(cat "$work/$1-python.why")"; return; }
+  run_matrix "$1-python" env MACHNET_SOCKET="$2" "${py[@]}" --local_ip "$4" --remote_ip "$5"
+}
+
 skip_rest() {  # LINK SIZE WINDOW REASON: the cells after (SIZE, WINDOW) fail with REASON
   local link=$1 after=0 size window
   for size in $sizes; do
@@ -319,6 +335,7 @@ bench_link() {
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
       run_matrix "$link" env MACHNET_SOCKET="$work/memif-a.sock" "$msg_gen" --local_ip 10.77.1.11 --remote_ip 10.77.1.12
       rust_rows "$link" "$work/memif-b.sock" 10.77.1.12 "$work/memif-a.sock" 10.77.1.11
+      python_matrix "$link" "$work/memif-a.sock" "$work/memif-b.sock" 10.77.1.11 10.77.1.12
       ;;
     local)
       start_daemon local "" "$(printf '[nic]\nmode = "none"\n[cloud]\nprovider = "none"')" ||
@@ -327,6 +344,7 @@ bench_link() {
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
       run_matrix "$link" env MACHNET_SOCKET="$work/local.sock" "$msg_gen" --local_ip 127.0.0.1 --remote_ip 127.0.0.1
       rust_rows "$link" "$work/local.sock" 127.0.0.1 "$work/local.sock" 127.0.0.1
+      python_matrix "$link" "$work/local.sock" "$work/local.sock" 127.0.0.1 127.0.0.1
       ;;
     *) echo "run.sh: unknown link '$link'" >&2; exit 2 ;;
   esac

@@ -23,10 +23,14 @@ test_packages=(
   python3 systemd iproute2 nftables iputils-ping procps ethtool
   # tests/packaging: build the .debs and RPMs, check them, boot them in a container.
   debhelper dpkg-dev lintian rpm rpmlint debootstrap systemd-container git
+  # python3-machnet: dh_python3 (byte-compiles in postinst, fills ${python3:Depends}).
+  dh-python
   # fuzz/: clang with libFuzzer and the sanitizer runtimes (-fsanitize=fuzzer,address,undefined).
   clang libclang-rt-14-dev
   # rust/: the Rust crates, built offline with Debian's toolchain (no crates.io).
   cargo rustc
+  # python/: the machnet package's tests (pytest; the package itself needs only the stdlib).
+  python3-pytest
 )
 packages=("${build_packages[@]}" "${test_packages[@]}")
 

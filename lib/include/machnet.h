@@ -179,6 +179,39 @@ ssize_t machnet_recv_timeout(const void *channel, void *buf, size_t len, Machnet
                              int timeout_ms);
 
 /*
+ * A descriptor to wait on with poll(2), select(2), epoll(7) -- and so with asyncio, tokio,
+ * libuv or Boost.Asio -- that becomes readable when a message or a flow event (the -1
+ * ECONNRESET/ETIMEDOUT of machnet_recv) may be waiting on the channel. Returns the
+ * descriptor, or -1 with errno EINVAL (NULL or not a channel handle) or ENOTSUP (the daemon
+ * passed no doorbell for this channel).
+ *
+ * Use it like a non-blocking socket: call machnet_recv()/machnet_recvmsg() until they return
+ * 0 (nothing pending), then wait for readability, then receive again. Readiness means "may":
+ * a wake-up can find nothing (receive returns 0; just wait again). A receive that returns 0
+ * re-arms the descriptor; there is nothing else to re-arm. This holds for level-triggered
+ * waits (poll, select, epoll without EPOLLET: the descriptor is not readable after a receive
+ * returned 0 until the next delivery) and for edge-triggered epoll (EPOLLET: every delivery
+ * after that receive produces a new edge). Messages already queued when you first call this
+ * function do not make it readable: receive until 0 before the first wait. With zero-length
+ * messages use machnet_recvmsg() for that loop (machnet_recv() returns 0 for them too).
+ *
+ * Ownership: the library owns the descriptor and closes it in machnet_detach(). Do not read,
+ * write or close it; remove it from epoll/event loops before machnet_detach(). Repeated calls
+ * return the same number.
+ *
+ * Costs: receiving stays free of syscalls while messages flow. Once this function has been
+ * called, a receive that finds the channel empty costs one memory load while the descriptor
+ * is armed, and a read(2) of the descriptor plus a re-arm only after the daemon rang it (at
+ * most once per delivery batch that found the channel waiting). The daemon never blocks on
+ * the descriptor: it writes it at most once per arming, non-blocking. Channels on which
+ * this function was never called behave as before (the daemon never rings them).
+ *
+ * Threads: a data call (same rule as machnet_recv: not concurrently with data calls on this
+ * channel). The returned descriptor may be waited on from any thread.
+ */
+int machnet_channel_fd(void *channel);
+
+/*
  * Closes a flow this channel connected or accepted (either direction of the tuple is
  * accepted). Both ends stop: later sends on it are dropped and counted as unknown_flow.
  * Returns 0, or -1 with errno ENOENT (no such flow on this channel), ENOTCONN.

@@ -1,5 +1,6 @@
 // The C API: control calls go to the daemon over the socket; data calls touch only the
-// channel's shared memory (no syscalls unless machnet_recv_timeout has to sleep).
+// channel's shared memory (no syscalls unless machnet_recv_timeout has to sleep, or a channel
+// in fd mode found its ring empty after the daemon rang: see doorbell.cc).
 #include <arpa/inet.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -102,7 +103,10 @@ void release_message(lib::Channel* c) {
 int recv_iov(lib::Channel* c, const MachnetIovec_t* iov, size_t iovcnt, size_t cap, MachnetFlow_t* flow,
              uint32_t* size, uint16_t* flags) {
   BufferDesc head{};
-  const int r = peek_message(c, &head);
+  int r = peek_message(c, &head);
+  // Empty: in fd mode arm the doorbell so the descriptor turns readable on the next delivery;
+  // a message that raced with the arming is taken now rather than left for a wake-up.
+  if (r == 0 && c->fd_mode && lib::doorbell_on_empty_st(c)) r = peek_message(c, &head);
   if (r <= 0) return r;
   if (head.flags & ch::kMsgFlowEnded) {
     if (flow) *flow = MachnetFlow_t{head.src_ip, head.dst_ip, head.src_port, head.dst_port};
@@ -123,6 +127,21 @@ int recv_iov(lib::Channel* c, const MachnetIovec_t* iov, size_t iovcnt, size_t c
   if (flags) *flags = head.flags;
   release_message(c);
   return 1;
+}
+
+// Time left until deadline for ppoll: nullptr (forever) for a negative timeout; false when
+// it has passed. Nanoseconds, not whole milliseconds: rounding down would turn a 1 ms timeout
+// into no wait at all and its caller into a spinner.
+using Clock = std::chrono::steady_clock;
+bool time_left(int timeout_ms, Clock::time_point deadline, timespec* ts, timespec** wait) {
+  *wait = nullptr;
+  if (timeout_ms < 0) return true;
+  const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()).count();
+  if (left <= 0) return false;
+  ts->tv_sec = static_cast<time_t>(left / 1'000'000'000);
+  ts->tv_nsec = static_cast<long>(left % 1'000'000'000);
+  *wait = ts;
+  return true;
 }
 
 }  // namespace
@@ -273,11 +292,39 @@ int machnet_get_channel_stats(const void* channel, MachnetChannelStats_t* stats,
   return 0;
 }
 
+}  // extern "C"
+
+namespace {
+
+// machnet_recv_timeout on a channel in fd mode: machnet_recv arms the doorbell itself (and
+// drains it), so waiting is only a poll; the flag stays as the receive path keeps it.
+ssize_t recv_timeout_fd_mode(lib::Channel* c, void* buf, size_t len, MachnetFlow_t* flow, int timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+  for (;;) {
+    const bool pending = c->to_app.available(1) > 0;
+    const ssize_t n = machnet_recv(c, buf, len, flow);
+    if (n != 0 || pending) return n;
+    timespec ts{};
+    timespec* wait = nullptr;
+    if (!time_left(timeout_ms, deadline, &ts, &wait)) {
+      lib::fail(ETIMEDOUT, "no message within the timeout");
+      return 0;
+    }
+    pollfd p{c->event_fd, POLLIN, 0};
+    if (::ppoll(&p, 1, wait, nullptr) < 0) return lib::fail(errno, std::string("waiting for the doorbell: ") + std::strerror(errno));
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
 ssize_t machnet_recv_timeout(const void* channel, void* buf, size_t len, MachnetFlow_t* flow, int timeout_ms) {
   auto* c = as_channel(channel);
   if (!c) return lib::fail(EINVAL, "machnet_recv_timeout: not a channel handle");
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms);
+  if (c->fd_mode) return recv_timeout_fd_mode(c, buf, len, flow, timeout_ms);
   std::atomic_ref<uint32_t> waiting(c->view.header()->app_waiting);
   for (;;) {
     // Zero-length messages: tell "nothing" from "empty message" by looking at the ring.
@@ -318,6 +365,14 @@ ssize_t machnet_recv_timeout(const void* channel, void* buf, size_t len, Machnet
       }
     }
   }
+}
+
+int machnet_channel_fd(void* channel) {
+  auto* c = as_channel(channel);
+  if (!c) return lib::fail(EINVAL, "machnet_channel_fd: not a channel handle");
+  if (c->event_fd < 0) return lib::fail(ENOTSUP, "machnet_channel_fd: the daemon passed no doorbell for this channel");
+  lib::doorbell_enable_st(c);
+  return c->event_fd;
 }
 
 int machnet_close_flow(void* channel, MachnetFlow_t flow) {

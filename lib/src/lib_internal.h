@@ -35,7 +35,19 @@ struct Channel {
   channel::RingProducer daemon_free;
   std::vector<uint32_t> stash;  // app-pool buffers taken from app_free, not yet filled
   std::vector<uint32_t> chain;  // scratch for receiving
+  // The pollable descriptor (machnet_channel_fd, doorbell.cc). Off until the application asks
+  // for the descriptor, so busy-polling applications never make the daemon ring.
+  bool fd_mode = false;
+  bool armed = false;   // we set app_waiting and have not yet seen the daemon swap it to 0
+  uint64_t owed = 0;    // rings the daemon owes us (it swapped the flag) that we have not read
 };
+
+// Doorbell handling for channels in fd mode (doorbell.cc). Both run on the receiving thread.
+// on_empty_st: the receive found to_app empty; drains the doorbell if the daemon rang, arms
+// app_waiting and re-checks. Returns true when a message arrived meanwhile (receive again).
+bool doorbell_on_empty_st(Channel* c);
+// Enters fd mode (idempotent) and arms the doorbell.
+void doorbell_enable_st(Channel* c);
 
 // The application socket. Requests are serialised by a mutex; each gets one response.
 // `fds` receives up to three descriptors passed with the answer (-1 when absent).
