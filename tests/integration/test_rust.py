@@ -2,7 +2,8 @@
 """The Rust binding (rust/): `cargo test` with Debian's cargo and rustc, offline and locked,
 against a real machnetd with [nic] mode = "none" (local delivery) and the libmachnet of this
 build: the echo example with messages of 0 B to 8 MiB byte for byte, a channel moved to a
-thread, the documented errors (rust/machnet/tests/). Also checks that docs/bindings.md and
+thread, an echo server driven by the channel's descriptor, the documented errors
+(rust/machnet/tests/). Also checks that docs/bindings.md and
 the README show examples/echo.rs as it is. Not covered: the network (no NIC here), the
 sanitizer build (the Rust code is not instrumented; libmachnet is covered by the C tests)."""
 
@@ -45,8 +46,8 @@ class RustTest(TempDirTest):
         self.assertEqual(r.returncode, 0, out[-6000:])
         self.assertNotIn("SKIPPED", out)
         passed = sum(int(n) for n in re.findall(r"test result: ok\. (\d+) passed", out))
-        # 4 unit + 2 echo + 3 error + 1 no-daemon tests and the crate doc example.
-        self.assertGreaterEqual(passed, 11, out[-6000:])
+        # 4 unit + 2 echo + 3 error + 1 no-daemon + 2 descriptor tests and the crate doc example.
+        self.assertGreaterEqual(passed, 13, out[-6000:])
         self.assertIsNone(d.proc.poll(), f"machnetd died:\n{d.read_log()}")
 
     def test_docs_show_the_echo_example_as_it_is(self):

@@ -111,6 +111,7 @@ extern "C" {
     pub fn machnet_close_flow(channel: *mut c_void, flow: MachnetFlow_t) -> c_int;
     pub fn machnet_detach(channel: *mut c_void) -> c_int;
     pub fn machnet_last_error() -> *const c_char;
+    pub fn machnet_channel_fd(channel: *mut c_void) -> c_int;
 
     /// glibc's (and musl's) errno location: lets the safe layer clear errno before a call
     /// whose 0 return is ambiguous (`machnet_recv_timeout`).

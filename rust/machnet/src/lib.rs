@@ -28,6 +28,12 @@
 //! `&self`, data calls take `&mut self`, so two threads can never send or receive on one
 //! channel at once. Use one channel per thread for parallel data, as in C.
 //!
+//! # Event loops
+//!
+//! [`Channel::pollable`] arms the channel's descriptor (`machnet_channel_fd`); the channel
+//! then implements [`AsRawFd`] and [`AsFd`], so it can be registered with epoll, mio or
+//! tokio's `AsyncFd` next to sockets: receive until `Ok(None)`, then wait for readability.
+//!
 //! # Errors
 //!
 //! Every failure is a [`std::io::Error`] whose [`kind`](std::io::Error::kind) follows the
@@ -46,6 +52,7 @@ use std::fmt;
 use std::io::{self, IoSlice};
 use std::net::Ipv4Addr;
 use std::os::raw::c_void;
+use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -254,6 +261,7 @@ pub fn init() -> io::Result<()> {
 /// `&mut self` (machnet.h forbids concurrent data calls on one channel).
 pub struct Channel {
     handle: NonNull<c_void>,
+    fd: Option<RawFd>, // from machnet_channel_fd, once pollable() armed it
 }
 
 // SAFETY: machnet.h: a channel may be used from any thread, one thread at a time for data
@@ -273,7 +281,7 @@ impl Channel {
         // SAFETY: no arguments; returns an owned handle or NULL.
         let p = unsafe { sys::machnet_attach() };
         match NonNull::new(p) {
-            Some(handle) => Ok(Channel { handle }),
+            Some(handle) => Ok(Channel { handle, fd: None }),
             None => Err(last_error("machnet_attach", None)),
         }
     }
@@ -468,6 +476,32 @@ impl Channel {
         }
     }
 
+    /// Arms and returns the channel's descriptor (`machnet_channel_fd`), to register with
+    /// epoll, mio or tokio (`AsyncFd`). It becomes readable when a message or a flow event
+    /// may be waiting. Use it like a non-blocking socket: [`recv`](Channel::recv) until it
+    /// returns `Ok(None)`, then wait for readability (level- or edge-triggered), and again;
+    /// a wake-up may find nothing. Messages queued before the first call do not make it
+    /// readable: receive until `None` first.
+    ///
+    /// Idempotent (the same descriptor each time). Afterwards [`AsRawFd`] and [`AsFd`] give
+    /// it. The library owns it and closes it when the channel is dropped: deregister it from
+    /// your event loop first. Only channels you call this on pay for it (an empty receive
+    /// then costs a load, and a read(2) after the daemon rang), so busy pollers do not.
+    ///
+    /// Errors: errno `ENOTSUP` (the daemon passed no doorbell for this channel).
+    pub fn pollable(&mut self) -> io::Result<RawFd> {
+        if let Some(fd) = self.fd {
+            return Ok(fd);
+        }
+        // SAFETY: exclusive use of the channel (&mut): machnet.h counts this as a data call.
+        let fd = unsafe { sys::machnet_channel_fd(self.ptr()) };
+        if fd < 0 {
+            return Err(last_error("machnet_channel_fd", None));
+        }
+        self.fd = Some(fd);
+        Ok(fd)
+    }
+
     /// The raw `void *` handle, for calling machnet-sys functions this crate does not wrap.
     /// It stays owned by the `Channel`: do not detach it, and keep to machnet.h's threading
     /// rules.
@@ -483,9 +517,31 @@ impl Drop for Channel {
     }
 }
 
+/// The descriptor [`Channel::pollable`] armed; waiting on it is safe from any thread.
+///
+/// # Panics
+///
+/// If `pollable()` was not called first (a channel is not pollable until armed, and
+/// arming is a data call that needs `&mut`).
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.expect("machnet::Channel::as_raw_fd: call Channel::pollable() first to arm the descriptor")
+    }
+}
+
+/// As [`AsRawFd`]: the descriptor [`Channel::pollable`] armed, borrowed for as long as the
+/// channel lives. Panics if `pollable()` was not called first.
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor stays open until the channel is detached, which needs the
+        // Channel by value or its drop, so not while this borrow lives.
+        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
+    }
+}
+
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Channel").field("handle", &self.handle).finish()
+        f.debug_struct("Channel").field("handle", &self.handle).field("fd", &self.fd).finish()
     }
 }
 
