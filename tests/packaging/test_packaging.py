@@ -56,14 +56,20 @@ edition = "2021"
 [dependencies]
 machnet = { path = "/usr/share/machnet/rust/machnet" }
 """
-RUST_APP_MAIN = """fn main() -> std::io::Result<()> {
-    let mut ch = machnet::Channel::attach()?;
-    ch.listen("127.0.0.1", 7000)?;
-    let flow = ch.connect("127.0.0.1", "127.0.0.1", 7000)?;
-    ch.send(&flow, b"hello from rust")?;
+RUST_APP_MAIN = """use std::time::Duration;
+fn main() -> std::io::Result<()> {
+    let mut server = machnet::Channel::attach()?;
+    server.listen("127.0.0.1", 7000)?;
+    let mut client = machnet::Channel::attach()?;
+    let flow = client.connect("127.0.0.1", "127.0.0.1", 7000)?;
+    client.send(&flow, b"hello from rust")?;
     let mut buf = [0u8; 64];
-    let m = ch.recv_timeout(&mut buf, Some(std::time::Duration::from_secs(10)))?.expect("a message");
+    let m = server.recv_timeout(&mut buf, Some(Duration::from_secs(10)))?.expect("a request");
+    server.send(&m.flow.reversed(), &buf[..m.len])?;
+    let m = client.recv_timeout(&mut buf, Some(Duration::from_secs(10)))?.expect("a reply");
     println!("echoed: {}", String::from_utf8_lossy(&buf[..m.len]));
+    let e = client.connect("127.0.0.1", "127.0.0.1", 9).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{}", e);
     Ok(())
 }
 """
@@ -673,7 +679,7 @@ class PackagingTest(unittest.TestCase):
                          "HOME=/root cargo build --offline --examples 2>&1", check=False, timeout=900)
             self.assertEqual(build.returncode, 0, build.stdout[-4000:])
             out = c.run("/root/app/target/debug/app", check=False, timeout=60)
-            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertEqual(out.returncode, 0, f"{out.stdout}\njournal:\n{c.run('journalctl', '-u', 'machnet', '--no-pager', check=False).stdout[-3000:]}")
             self.assertIn("echoed: hello from rust", out.stdout)
         log("deb: Rust crates built from libmachnet-dev with Debian's cargo and run: ok")
 
