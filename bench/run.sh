@@ -10,6 +10,7 @@
 #                [--engines N]               (af_packet/af_xdp daemons: N engines, [engine] cores = [0..N-1],
 #                                             af_packet with qpairs=N; other links keep one engine)
 #                [--flows F]                 (Machnet rows: msg_gen --num_flows F, the window shared by all)
+#                [--rust]                    (memif and local also run rust/machnet/examples/rr: rows memif-rust, local-rust)
 #                [--python]                  (memif and local also run python/examples/bench.py: rows memif-python, local-python)
 #
 # Links (rows), each set up once, then every size x window runs against one server:
@@ -18,6 +19,9 @@
 #   af_xdp          the same with net_af_xdp (skipped, with the reason, when it cannot start)
 #   memif           two machnetd's joined by net_memif, no namespaces (10.77.1.11/.12)
 #   local           one machnetd with [nic] mode = "none", both apps on 127.0.0.1
+#   memif-rust, local-rust   with --rust: the same daemons right after, client and server
+#                   rust/machnet/examples/rr (msg_gen in Rust over the safe binding; built
+#                   with Debian's /usr/bin/cargo --release into $build_dir/rust-target)
 # Each cell: --runs runs (default 3) of --duration s (default 5); --quick = 1 run of 2 s.
 # The table shows medians over the runs, and CPU time per message (utime+stime from
 # /proc/PID/stat before and after each run for daemons and the server; the client reports
@@ -25,10 +29,10 @@
 # daemon, and their softirq work is not charged to any process: compare their CPU with care.
 #
 # Builds nothing beyond calling scripts/setup.sh when the build directory is missing
-# (MACHNET_BUILD_DIR, default build/). Needs root (namespaces). Every wait is bounded; the
-# EXIT trap stops every process it started and removes the topology. Raw per-run JSON goes
-# to $OUT (default a new /tmp/machnet-bench.XXXXXX directory), kept after the run with the
-# table and, in $OUT/logs, the daemons' logs and the servers' output.
+# (MACHNET_BUILD_DIR, default build/), and rr with --rust. Needs root (namespaces). Every
+# wait is bounded; the EXIT trap stops every process it started and removes the topology.
+# Raw per-run JSON goes to $OUT (default a new /tmp/machnet-bench.XXXXXX directory), kept
+# after the run with the table and, in $OUT/logs, the daemons' logs and the servers' output.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -44,6 +48,7 @@ daemon_toml=""
 engine_toml=""
 engines=1
 flows=1
+rust=0
 python=0
 while (($#)); do
   case "$1" in
@@ -58,8 +63,9 @@ while (($#)); do
     --engine-toml) engine_toml=$2; shift 2 ;;
     --engines) engines=$2; shift 2 ;;
     --flows) flows=$2; shift 2 ;;
+    --rust) rust=1; shift ;;
     --python) python=1; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -73,6 +79,18 @@ kernel_rr="$root/$build_dir/bench/kernel_rr"
 for b in "$machnetd" "$machnetctl" "$msg_gen" "$kernel_rr"; do
   [[ -x "$b" ]] || { echo "run.sh: $b is missing: meson compile -C $build_dir" >&2; exit 1; }
 done
+libdir="$root/$build_dir/lib"
+rr="$root/$build_dir/rust-target/release/examples/rr"
+if ((rust)); then
+  if ! MACHNET_LIB_DIR="$libdir" CARGO_TARGET_DIR="$root/$build_dir/rust-target" RUSTC=/usr/bin/rustc \
+      /usr/bin/cargo build --offline --locked --release --example rr --manifest-path "$root/rust/Cargo.toml" \
+      >/tmp/machnet-bench-cargo.$$.log 2>&1; then
+    cat /tmp/machnet-bench-cargo.$$.log >&2
+    echo "run.sh: building rust/machnet/examples/rr failed" >&2
+    exit 1
+  fi
+  rm -f /tmp/machnet-bench-cargo.$$.log
+fi
 
 OUT="${OUT:-$(mktemp -d /tmp/machnet-bench.XXXXXX)}"
 mkdir -p "$OUT"
@@ -195,7 +213,7 @@ run_cell() {
     if ((rc == 124 || rc == 137)); then
       reason="client killed after $((duration + 20)) s"
     elif ((rc != 0)); then
-      reason=$(grep -v '^\[' "$work/client.err" | tail -1 | sed 's/^msg_gen: //; s/^kernel_rr: //')
+      reason=$(grep -v '^\[' "$work/client.err" | tail -1 | sed 's/^msg_gen: //; s/^kernel_rr: //; s/^rr: //')
       [[ -n "$reason" ]] || reason="client exited with status $rc"
     fi
     d1=0; for pid in "${daemon_pids[@]}"; do d1=$((d1 + $(cpu_ticks "$pid"))); done
@@ -266,6 +284,17 @@ skip_rest() {  # LINK SIZE WINDOW REASON: the cells after (SIZE, WINDOW) fail wi
   echo "  $link: remaining cells skipped after that failure"
 }
 
+# rust_rows LINK SERVER_SOCK SERVER_IP CLIENT_SOCK CLIENT_IP: with --rust, replaces the
+# link's msg_gen server by rr's and runs every cell again with rr's client, as LINK-rust,
+# against the same daemons.
+rust_rows() {
+  ((rust)) || return 0
+  stop_pid "$server_pid"
+  start_server "$1-rust" env MACHNET_SOCKET="$2" LD_LIBRARY_PATH="$libdir" "$rr" --local_ip "$3" ||
+    { fail_link "$1-rust" "$(cat "$work/$1-rust.why")"; return; }
+  run_matrix "$1-rust" env MACHNET_SOCKET="$4" LD_LIBRARY_PATH="$libdir" "$rr" --local_ip "$5" --remote_ip "$3"
+}
+
 veth_daemons() {  # LINK VDEV_A VDEV_B
   local link=$1
   start_daemon "$link-a" "$prefix-a" "$(printf '[nic]\nmode = "vdev"\nvdev = "%s"\nip = "10.77.0.11/24"' "$2")" &&
@@ -319,6 +348,7 @@ bench_link() {
       start_server "$link" env MACHNET_SOCKET="$work/memif-b.sock" "$msg_gen" --local_ip 10.77.1.12 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
       run_matrix "$link" env MACHNET_SOCKET="$work/memif-a.sock" "$msg_gen" --local_ip 10.77.1.11 --remote_ip 10.77.1.12 --num_flows "$flows"
+      rust_rows "$link" "$work/memif-b.sock" 10.77.1.12 "$work/memif-a.sock" 10.77.1.11
       python_matrix "$link" "$work/memif-a.sock" "$work/memif-b.sock" 10.77.1.11 10.77.1.12
       ;;
     local)
@@ -327,6 +357,7 @@ bench_link() {
       start_server "$link" env MACHNET_SOCKET="$work/local.sock" "$msg_gen" --local_ip 127.0.0.1 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
       run_matrix "$link" env MACHNET_SOCKET="$work/local.sock" "$msg_gen" --local_ip 127.0.0.1 --remote_ip 127.0.0.1 --num_flows "$flows"
+      rust_rows "$link" "$work/local.sock" 127.0.0.1 "$work/local.sock" 127.0.0.1
       python_matrix "$link" "$work/local.sock" "$work/local.sock" 127.0.0.1 127.0.0.1
       ;;
     *) echo "run.sh: unknown link '$link'" >&2; exit 2 ;;

@@ -27,6 +27,8 @@ test_packages=(
   dh-python
   # fuzz/: clang with libFuzzer and the sanitizer runtimes (-fsanitize=fuzzer,address,undefined).
   clang libclang-rt-14-dev
+  # rust/: the Rust crates, built offline with Debian's toolchain (no crates.io).
+  cargo rustc
   # python/: the machnet package's tests (pytest; the package itself needs only the stdlib).
   python3-pytest
 )

@@ -42,6 +42,8 @@ ROOT_STAMP = os.path.join(ROOT, ".machnet-packaging-root-v1")
 # libraries the daemon links (as soon as it links them) come from the .debs' Depends.
 ROOT_EXTRA = ["rpm", "librte-eal23", "librte-ethdev23", "librte-mempool23", "librte-mbuf23",
               "librte-net-af-packet23", "librte-net-af-xdp23", "librte-net-memif23"]
+# test_11 builds the Rust crates of libmachnet-dev in the container with Debian's toolchain.
+ROOT_EXTRA += ["cargo", "rustc", "pkg-config"]
 OUR_PACKAGES = {"machnet", "libmachnet1", "libmachnet-dev", "machnet-examples", "python3-machnet"}
 CONTAINER_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 GOOD_CONFIG = '# Written by tests/packaging: no NIC, no cloud.\n[nic]\nmode = "none"\n\n[cloud]\nprovider = "none"\n'
@@ -74,6 +76,32 @@ PYTHON_CHECK = textwrap.dedent("""\
     asyncio.run(main())
     print("python3-machnet ok", machnet.__version__)
     """)
+# test_11: a project using the installed Rust crate by path.
+RUST_APP_MANIFEST = """[package]
+name = "app"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+machnet = { path = "/usr/share/machnet/rust/machnet" }
+"""
+RUST_APP_MAIN = """use std::time::Duration;
+fn main() -> std::io::Result<()> {
+    let mut server = machnet::Channel::attach()?;
+    server.listen("127.0.0.1", 7000)?;
+    let mut client = machnet::Channel::attach()?;
+    let flow = client.connect("127.0.0.1", "127.0.0.1", 7000)?;
+    client.send(&flow, b"hello from rust")?;
+    let mut buf = [0u8; 64];
+    let m = server.recv_timeout(&mut buf, Some(Duration::from_secs(10)))?.expect("a request");
+    server.send(&m.flow.reversed(), &buf[..m.len])?;
+    let m = client.recv_timeout(&mut buf, Some(Duration::from_secs(10)))?.expect("a reply");
+    println!("echoed: {}", String::from_utf8_lossy(&buf[..m.len]));
+    let e = client.connect("127.0.0.1", "127.0.0.1", 9).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{}", e);
+    Ok(())
+}
+"""
 
 
 # What must go even when the run is cut short (Meson's SIGTERM turns into KeyboardInterrupt,
@@ -480,7 +508,8 @@ class PackagingTest(unittest.TestCase):
         lib_files = run(["dpkg-deb", "-c", self.debs["libmachnet1"]], 30).stdout
         self.assertRegex(lib_files, r"libmachnet\.so\.1 -> libmachnet\.so\.1\.")
         dev_files = run(["dpkg-deb", "-c", self.debs["libmachnet-dev"]], 30).stdout
-        for path in ("./usr/include/machnet.h", "libmachnet.a", "pkgconfig/machnet.pc", "libmachnet.so -> "):
+        for path in ("./usr/include/machnet.h", "libmachnet.a", "pkgconfig/machnet.pc", "libmachnet.so -> ",
+                     "./usr/share/machnet/rust/machnet/src/lib.rs", "./usr/share/machnet/rust/machnet-sys/build.rs"):
             self.assertIn(path, dev_files)
         py = self.debs["python3-machnet"]
         self.assertEqual(deb_field(py, "Architecture"), "all")
@@ -516,6 +545,7 @@ class PackagingTest(unittest.TestCase):
         dev_files = run(["rpm", "-qlp", self.rpms["libmachnet-devel"]], 30).stdout.split()
         self.assertIn("/usr/include/machnet.h", dev_files)
         self.assertIn("/usr/lib64/pkgconfig/machnet.pc", dev_files)
+        self.assertIn("/usr/share/machnet/rust/machnet/Cargo.toml", dev_files)
         py_files = run(["rpm", "-qlp", self.rpms["python3-machnet"]], 30).stdout.split()
         self.assertTrue([f for f in py_files if f.endswith("/machnet/aio.py")], py_files)
         self.assertIn("libmachnet = ", run(["rpm", "-qp", "--requires", self.rpms["python3-machnet"]], 30).stdout)
@@ -685,6 +715,28 @@ class PackagingTest(unittest.TestCase):
         for path in ("/etc/machnet", "/var/lib/machnet", "/run/machnet"):
             self.assertNotEqual(c.run("test", "-e", path, check=False).returncode, 0, f"{path} left after purge")
         log("deb: install, start, status, reload, journal, stop, broken config, upgrade, remove, purge: ok")
+
+    def test_11_deb_rust_crate(self):
+        # The Rust crates libmachnet-dev installs, used by path from a new project, built
+        # offline with Debian's cargo against the installed library (pkg-config machnet),
+        # then run against the packaged daemon: a message to itself and back.
+        with self.boot("rust") as c:
+            debs = [f"/packages/{os.path.basename(self.debs[p])}"
+                    for p in ("machnet", "libmachnet1", "libmachnet-dev")]
+            c.run("apt-get", "install", "-y", "-q", "--no-install-recommends", *debs, timeout=300)
+            c.write("/etc/machnet/machnet.toml", GOOD_CONFIG)
+            c.run("systemctl", "start", "machnet")
+            c.run("mkdir", "-p", "/root/app/src")
+            c.write("/root/app/Cargo.toml", RUST_APP_MANIFEST)
+            c.write("/root/app/src/main.rs", RUST_APP_MAIN)
+            build = c.sh("cd /root/app && HOME=/root cargo build --offline 2>&1 && "
+                         "cp -r /usr/share/machnet/rust /root/rust && cd /root/rust/machnet && "
+                         "HOME=/root cargo build --offline --examples 2>&1", check=False, timeout=900)
+            self.assertEqual(build.returncode, 0, build.stdout[-4000:])
+            out = c.run("/root/app/target/debug/app", check=False, timeout=60)
+            self.assertEqual(out.returncode, 0, f"{out.stdout}\njournal:\n{c.run('journalctl', '-u', 'machnet', '--no-pager', check=False).stdout[-3000:]}")
+            self.assertIn("echoed: hello from rust", out.stdout)
+        log("deb: Rust crates built from libmachnet-dev with Debian's cargo and run: ok")
 
     def test_20_rpm_under_systemd(self):
         with self.boot("rpm") as c:
