@@ -47,7 +47,16 @@ fn echo_example_returns_every_size_byte_exact() {
         assert!(buf[..m.len] == msg[..], "echo of {} bytes differs", size);
         assert_eq!(m.flow, flow.reversed(), "the reply travels the flow backwards");
     }
-    let stats = ch.stats().expect("stats");
+    // The daemon publishes a channel's counters once per engine loop, after it moved the
+    // messages: the last echo can arrive a loop before its counters do.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut stats = ch.stats().expect("stats");
+    while (stats.msgs_sent, stats.msgs_received) != (sizes.len() as u64, sizes.len() as u64)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        stats = ch.stats().expect("stats");
+    }
     assert_eq!(stats.msgs_sent, sizes.len() as u64);
     assert_eq!(stats.msgs_received, sizes.len() as u64);
     assert_eq!(stats.drops_total, 0);
