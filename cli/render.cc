@@ -98,6 +98,20 @@ std::string engines_text(const nlohmann::json& engines) {
   return each.empty() ? std::to_string(engines.size()) : fmt::format("{} ({})", engines.size(), each);
 }
 
+// One row per engine: where it runs, what it serves, how hard it polls, what it handed over.
+void print_engines(std::ostream& out, const nlohmann::json& engines) {
+  if (!engines.is_array() || engines.empty()) return;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : engines.get<std::vector<machnet::admin::EngineRow>>())
+    rows.push_back({std::to_string(e.id), e.core < 0 ? "any" : std::to_string(e.core), std::to_string(e.queue),
+                    std::to_string(e.flows), std::to_string(e.channels), fmt::format("{:.0f}", e.loops_per_s),
+                    fmt::format("{:.0f}%", 100 * e.busy_fraction), std::to_string(e.steered_in),
+                    std::to_string(e.steered_out), std::to_string(e.steer_drops)});
+  print_table(out, {"ENGINE", "CORE", "QUEUE", "FLOWS", "CHANNELS", "LOOPS/S", "BUSY", "STEERED IN", "STEERED OUT",
+                    "STEER DROPS"},
+              rows);
+}
+
 void print_status(std::ostream& out, const nlohmann::json& d) {
   auto get = [&](const char* key) { return d.contains(key) ? scalar_text(d[key]) : std::string("-"); };
   out << fmt::format("machnetd {} - {}\n", get("version"), get("state"));
@@ -127,6 +141,7 @@ void print_status(std::ostream& out, const nlohmann::json& d) {
       {"App socket", get("app_socket")},
   };
   print_fields(out, fields);
+  print_engines(out, d.contains("engines") ? d["engines"] : nlohmann::json());
 }
 
 void print_config(std::ostream& out, const nlohmann::json& data) {
@@ -164,7 +179,7 @@ void print_channels(std::ostream& out, const nlohmann::json& data) {
     for (const auto& [reason, count] : c.drops)
       if (count > 0) drops += fmt::format("{}{}={}", drops.empty() ? "" : " ", reason, count);
     auto ring = [](const machnet::admin::RingUse& r) { return fmt::format("{}/{}", r.used, r.slots); };
-    rows.push_back({std::to_string(c.id), std::to_string(c.pid), std::to_string(c.uid), c.command,
+    rows.push_back({std::to_string(c.id), std::to_string(c.engine), std::to_string(c.pid), std::to_string(c.uid), c.command,
                     ports.empty() ? "-" : ports, ring(c.to_daemon), ring(c.to_app), std::to_string(c.msgs_in),
                     std::to_string(c.bytes_in), std::to_string(c.msgs_out), std::to_string(c.bytes_out),
                     drops.empty() ? "0" : drops});
@@ -173,7 +188,7 @@ void print_channels(std::ostream& out, const nlohmann::json& data) {
       << table.max_channels << "\n";
   if (rows.empty()) return;
   // "in" is what the application sent into the daemon, "out" what the daemon delivered to it.
-  print_table(out, {"ID", "PID", "UID", "COMMAND", "LISTEN", "TX RING", "RX RING", "MSGS IN", "BYTES IN", "MSGS OUT",
+  print_table(out, {"ID", "ENG", "PID", "UID", "COMMAND", "LISTEN", "TX RING", "RX RING", "MSGS IN", "BYTES IN", "MSGS OUT",
                     "BYTES OUT", "DROPS"},
               rows);
 }
@@ -223,7 +238,7 @@ void print_flows(std::ostream& out, const nlohmann::json& data) {
     // No RTT sample yet reads as 0 on the wire: show it as unknown.
     const nlohmann::json& srtt = member(f, "srtt_us");
     rows.push_back({endpoint(f, "local_ip", "local_port"), endpoint(f, "remote_ip", "remote_port"), state,
-                    scalar_text(member(f, "channel")), scalar_text(member(f, "pid")),
+                    scalar_text(member(f, "channel")), scalar_text(member(f, "engine")), scalar_text(member(f, "pid")),
                     scalar_text(member(f, "command")), count_text(member(f, "tx_msgs")),
                     bytes_text(member(f, "tx_bytes")), count_text(member(f, "rx_msgs")),
                     bytes_text(member(f, "rx_bytes")), count_text(member(f, "retransmissions")),
@@ -234,7 +249,7 @@ void print_flows(std::ostream& out, const nlohmann::json& data) {
   const size_t n = count.is_number_unsigned() ? count.get<size_t>() : flows.size();
   out << n << (n == 1 ? " flow\n" : " flows\n");
   // TX is what this side sent to the peer, RX what it received from it.
-  print_table(out, {"LOCAL", "REMOTE", "STATE", "CH", "PID", "COMMAND", "TX MSGS", "TX BYTES", "RX MSGS", "RX BYTES",
+  print_table(out, {"LOCAL", "REMOTE", "STATE", "CH", "ENG", "PID", "COMMAND", "TX MSGS", "TX BYTES", "RX MSGS", "RX BYTES",
                     "RETRANS", "RTT(us)", "CWND"},
               rows);
 }

@@ -50,6 +50,14 @@ TEST(Status, EnginesFromRowsOrFromAnOlderDaemonsNumber) {
   const std::string text = render(print_status, json::parse(R"({"version":"0.1.0","state":"running",
                                                                 "engines":[{"id":0,"core":-1}]})"));
   EXPECT_NE(text.find("Engines: 1 (0 on any core)\n"), std::string::npos) << text;
+  const std::string two = render(print_status, json::parse(R"({"engines":[
+    {"id":0,"core":2,"queue":0,"flows":5,"channels":2,"loops_per_s":1234.4,"busy_fraction":0.25,"steered_in":9},
+    {"id":1,"core":3,"queue":1,"flows":1,"channels":1,"steered_out":9}]})"));
+  EXPECT_NE(two.find("ENGINE  CORE  QUEUE  FLOWS  CHANNELS  LOOPS/S  BUSY  STEERED IN  STEERED OUT  STEER DROPS\n"
+                     "0       2     0      5      2         1234     25%   9           0            0\n"
+                     "1       3     1      1      1         0        0%    0           9            0\n"),
+            std::string::npos)
+      << two;
 }
 
 TEST(Channels, OneRowPerChannelWithNonZeroDrops) {
@@ -59,17 +67,17 @@ TEST(Channels, OneRowPerChannelWithNonZeroDrops) {
     "drops_total":1,"drops":{"bad_chain":1,"unknown_flow":0}}],"count":1,"applications":1,"max_channels":32})");
   EXPECT_EQ(render(print_channels, data),
             "1 channel(s) of 1 application(s), limit 32\n"
-            "ID  PID  UID   COMMAND  LISTEN     TX RING  RX RING  MSGS IN  BYTES IN  MSGS OUT  BYTES OUT  DROPS\n"
-            "1   42   1000  srv      7001,7002  1/256    0/256    3        300       2         200        bad_chain=1\n");
+            "ID  ENG  PID  UID   COMMAND  LISTEN     TX RING  RX RING  MSGS IN  BYTES IN  MSGS OUT  BYTES OUT  DROPS\n"
+            "1   0    42   1000  srv      7001,7002  1/256    0/256    3        300       2         200        bad_chain=1\n");
 }
 
 TEST(Flows, OneRowPerFlow) {
   const json data = {{"flows", json::array({kFlow})}, {"count", 1}};
   EXPECT_EQ(render(print_flows, data),
             "1 flow\n"
-            "LOCAL             REMOTE          STATE        CH  PID  COMMAND      TX MSGS  TX BYTES  RX MSGS  "
+            "LOCAL             REMOTE          STATE        CH  ENG  PID  COMMAND      TX MSGS  TX BYTES  RX MSGS  "
             "RX BYTES  RETRANS  RTT(us)  CWND\n"
-            "10.77.0.11:49152  10.77.0.12:888  established  1   123  hello_world  1.2K     1.5 KiB   7        "
+            "10.77.0.11:49152  10.77.0.12:888  established  1   0    123  hello_world  1.2K     1.5 KiB   7        "
             "3.0 MiB   2        85       32\n");
 }
 
@@ -78,10 +86,10 @@ TEST(Flows, MissingFieldsAreDashesAndErrorsFollowTheState) {
                  {"srtt_us", 0}};
   const std::string text = render(print_flows, json{{"flows", json::array({sparse})}});
   EXPECT_NE(text.find("1 flow\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("10.0.0.1:1  -       reset (peer reset)  -   -    -        -        -         -        -"),
+  EXPECT_NE(text.find("10.0.0.1:1  -       reset (peer reset)  -   -    -    -        -        -         -        -"),
             std::string::npos)
       << text;
-  // Every cell of the row is there: 13 columns, the missing ones "-" (RTT 0 = no sample yet).
+  // Every cell of the row is there: 14 columns, the missing ones "-" (RTT 0 = no sample yet).
   std::istringstream rows(text);
   std::string line;
   for (int i = 0; i < 3; ++i) std::getline(rows, line);
@@ -89,7 +97,7 @@ TEST(Flows, MissingFieldsAreDashesAndErrorsFollowTheState) {
   std::vector<std::string> row;
   for (std::string cell; cells >> cell;) row.push_back(cell);
   EXPECT_EQ(row, (std::vector<std::string>{"10.0.0.1:1", "-", "reset", "(peer", "reset)", "-", "-", "-", "-", "-",
-                                           "-", "-", "-", "-", "-"}));
+                                           "-", "-", "-", "-", "-", "-"}));
 }
 
 TEST(Flows, Empty) {
