@@ -234,6 +234,9 @@ static int client(const Options *o) {
          messages, (unsigned long long)bytes, errors, seconds, n, n ? wake[n / 2] / 1e3 : 0.0,
          n ? wake[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1e3 : 0.0, n ? wake[n - 1] / 1e3 : 0.0);
   for (long i = 0; i < o->channels; ++i) machnet_detach(chans[i]);
+  free(want);
+  free(got);
+  free(wake);
   return errors ? 1 : 0;
 }
 
