@@ -143,6 +143,7 @@ static int serve(const Options *o) {
   }
   printf("{\"wakeups\":%ld,\"empty_wakeups\":%ld,\"echoed\":%ld}\n", wakeups, empty_wakeups, echoed);
   for (long i = 0; i < o->channels; ++i) machnet_detach(chans[i]);
+  free(buf);
   return 0;
 }
 
