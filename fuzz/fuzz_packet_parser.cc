@@ -60,7 +60,7 @@ void check(const uint8_t* frame, uint32_t len, RxOffloads offloads) {
       // The engine answers in place: do it on a copy of exactly the frame's size.
       auto reply = std::make_unique<uint8_t[]>(len);
       std::memcpy(reply.get(), frame, len);
-      make_icmp_echo_reply(reply.get(), p.l3_offset);
+      make_icmp_echo_reply(reply.get(), p.l3_offset, machnet::fuzz::kInterface.mac);
       const uint8_t* ip = reply.get() + p.l3_offset;
       FUZZ_CHECK(ones_sum(ip, ihl) == 0xffff);
       FUZZ_CHECK(ones_sum(ip + ihl, ip_len - ihl) == 0xffff);

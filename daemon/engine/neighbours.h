@@ -21,9 +21,9 @@ class Neighbours {
     std::lock_guard lock(mutex_);
     return table_.resolve(ip, now_us);
   }
-  bool learn(Ipv4Address ip, const MacAddress& mac, uint64_t now_us) {
+  bool learn(Ipv4Address ip, const MacAddress& mac, uint64_t now_us, bool may_add = true) {
     std::lock_guard lock(mutex_);
-    return table_.learn(ip, mac, now_us);
+    return table_.learn(ip, mac, now_us, may_add);
   }
   void on_timer(uint64_t now_us, std::vector<Ipv4Address>& retry, std::vector<Ipv4Address>& failed) {
     std::lock_guard lock(mutex_);

@@ -105,8 +105,10 @@ void PortIo::handle_frame_st(rte_mbuf* m, uint64_t now_us, bool steered) {
   const net::ParsedFrame frame = net::parse_frame(data, m->data_len, me_, offloads);
   switch (frame.kind) {
     case net::FrameKind::kArp: {
-      // Learn the sender either way: a request means it is about to talk to us.
-      const bool completed = arp_.learn(frame.arp.sender_ip, frame.arp.sender_mac, now_us);
+      // A request for our address (the parser drops the others) means the sender is about
+      // to talk to us: learn it. A reply only answers a question we asked, or refreshes a
+      // neighbour we know; an unsolicited one plants nothing.
+      const bool completed = arp_.learn(frame.arp.sender_ip, frame.arp.sender_mac, now_us, frame.arp.opcode == 1);
       if (completed && sink_) sink_->on_arp_resolved_st(frame.arp.sender_ip, frame.arp.sender_mac);
       if (frame.arp.opcode == 1) {
         m->data_len = m->pkt_len =
@@ -120,7 +122,7 @@ void PortIo::handle_frame_st(rte_mbuf* m, uint64_t now_us, bool steered) {
       break;
     }
     case net::FrameKind::kIcmpEcho:
-      net::make_icmp_echo_reply(data, frame.l3_offset);
+      net::make_icmp_echo_reply(data, frame.l3_offset, me_.mac);
       m->ol_flags = 0;
       add(counters_.icmp_echo_answered);
       queue_tx_st(m);

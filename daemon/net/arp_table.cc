@@ -17,9 +17,10 @@ bool ArpTable::resolve(Ipv4Address ip, uint64_t now_us) {
   return true;
 }
 
-bool ArpTable::learn(Ipv4Address ip, const MacAddress& mac, uint64_t now_us) {
+bool ArpTable::learn(Ipv4Address ip, const MacAddress& mac, uint64_t now_us, bool may_add) {
   auto it = entries_.find(ip.value);
   if (it == entries_.end()) {
+    if (!may_add) return false;
     make_room();
     entries_[ip.value] = Entry{mac, now_us, 0, 0};
     return false;

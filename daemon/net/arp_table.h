@@ -36,9 +36,12 @@ class ArpTable {
   // send an ARP request now.
   bool resolve(Ipv4Address ip, uint64_t now_us);
 
-  // Records what an ARP packet (request or reply) told us. True when this completed a
-  // resolution under way (the caller may now send what waited for it).
-  bool learn(Ipv4Address ip, const MacAddress& mac, uint64_t now_us);
+  // Records what an ARP packet told us. True when this completed a resolution under way
+  // (the caller may now send what waited for it). `may_add`: the sender may become a new
+  // entry (a request addressed to us, a peer opening a flow to us); otherwise (a reply)
+  // only an address we asked for or already know is updated, so unsolicited replies
+  // cannot fill the table or plant entries.
+  bool learn(Ipv4Address ip, const MacAddress& mac, uint64_t now_us, bool may_add = true);
 
   // Advances time: fills `retry` with the addresses to request again now and `failed` with
   // those that ran out of requests (removed from the table).

@@ -14,6 +14,7 @@ using ::testing::IsEmpty;
 const Ipv4Address kA = *Ipv4Address::parse("10.0.0.2");
 const Ipv4Address kB = *Ipv4Address::parse("10.0.0.3");
 const MacAddress kMacA = *MacAddress::parse("02:00:00:00:00:02");
+const MacAddress kMacB = *MacAddress::parse("02:00:00:00:00:03");
 
 TEST(ArpTable, ResolvesWithRetriesThenFails) {
   ArpTable t({.retry_interval_us = 100, .max_requests = 3, .entry_lifetime_us = 1000000, .capacity = 8});
@@ -45,8 +46,20 @@ TEST(ArpTable, LearnCompletesAResolution) {
   ASSERT_TRUE(t.lookup(kA));
   EXPECT_EQ(*t.lookup(kA), kMacA);
   EXPECT_FALSE(t.learn(kA, kMacA, 6)) << "a refresh completes nothing";
-  EXPECT_FALSE(t.learn(kB, kMacA, 6)) << "unsolicited: recorded, nothing waited";
+  EXPECT_FALSE(t.learn(kB, kMacA, 6)) << "a request to us: recorded, nothing waited";
   EXPECT_TRUE(t.lookup(kB));
+}
+
+TEST(ArpTable, UnsolicitedRepliesPlantNothing) {
+  ArpTable t;
+  EXPECT_FALSE(t.learn(kA, kMacA, 5, /*may_add=*/false));
+  EXPECT_FALSE(t.lookup(kA)) << "a reply nobody asked for";
+  EXPECT_EQ(t.size(), 0u);
+  t.resolve(kA, 10);
+  EXPECT_TRUE(t.learn(kA, kMacA, 11, false)) << "the answer to our question";
+  EXPECT_TRUE(t.lookup(kA));
+  EXPECT_FALSE(t.learn(kA, kMacB, 12, false)) << "a known neighbour is refreshed";
+  EXPECT_EQ(*t.lookup(kA), kMacB);
 }
 
 TEST(ArpTable, ResolvedEntriesExpire) {

@@ -98,9 +98,10 @@ uint32_t build_gratuitous_arp(uint8_t* frame, const MacAddress& my_mac, Ipv4Addr
   return build_arp(frame, RTE_ARP_OP_REQUEST, kBroadcast, my_mac, my_ip, MacAddress{}, my_ip);
 }
 
-void make_icmp_echo_reply(uint8_t* frame, uint32_t l3_offset) {
+void make_icmp_echo_reply(uint8_t* frame, uint32_t l3_offset, const MacAddress& me) {
   auto* eth = reinterpret_cast<rte_ether_hdr*>(frame);
-  std::swap(eth->dst_addr, eth->src_addr);
+  eth->dst_addr = eth->src_addr;
+  std::memcpy(eth->src_addr.addr_bytes, me.bytes.data(), RTE_ETHER_ADDR_LEN);
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + l3_offset);
   const uint32_t src = ip->src_addr;
   ip->src_addr = ip->dst_addr;

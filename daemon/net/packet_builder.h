@@ -45,6 +45,8 @@ uint32_t build_gratuitous_arp(uint8_t* frame, const MacAddress& my_mac, Ipv4Addr
 
 // Turns a validated ICMP echo request (parse_frame said kIcmpEcho) into its reply, in place:
 // addresses swapped, type 0, checksums updated. The frame length does not change.
-void make_icmp_echo_reply(uint8_t* frame, uint32_t l3_offset);
+// `me`: our MAC, the reply's source. Not the request's destination, which may have been the
+// broadcast address: a reply must never claim that as its source.
+void make_icmp_echo_reply(uint8_t* frame, uint32_t l3_offset, const MacAddress& me);
 
 }  // namespace machnet::net

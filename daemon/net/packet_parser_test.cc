@@ -268,7 +268,10 @@ TEST(Icmp, EchoRequestGetsAValidReply) {
   Frame f = echo_request();
   const auto p = parse_frame(f.bytes, f.len, kMe);
   ASSERT_EQ(p.kind, FrameKind::kIcmpEcho) << to_string(p.drop);
-  make_icmp_echo_reply(f.bytes, p.l3_offset);
+  f.bytes[0] = f.bytes[1] = f.bytes[2] = f.bytes[3] = f.bytes[4] = f.bytes[5] = 0xff;  // to the broadcast MAC
+  make_icmp_echo_reply(f.bytes, p.l3_offset, kMe.mac);
+  EXPECT_EQ(0, std::memcmp(f.bytes + 6, kMe.mac.bytes.data(), 6)) << "the source is our MAC, not the broadcast";
+  EXPECT_EQ(0, std::memcmp(f.bytes, kPeerMac.bytes.data(), 6)) << "sent back to the asker";
   // The reply, seen from the peer, is a valid frame addressed to it: check by parsing it
   // as the peer would (ICMP type 0 is "unsupported" for us, but addresses and checksums
   // must be right to get that far).

@@ -123,6 +123,52 @@ class PortTest(TempDirTest):
         self.assertIsNone(d.proc.poll())
         self.assertEqual(d.stop(), 0)
 
+    def test_unsolicited_arp_plants_nothing_and_broadcast_pings_get_our_mac(self):
+        """Issue 15, row 10: an ARP reply nobody asked for is not learned; an echo request sent
+        to the broadcast MAC is answered from the daemon's own MAC, never the broadcast."""
+        d = self.start_daemon()
+        self.topo.in_kernel("ping", "-c", "1", "-W", "2", DAEMON_IP)  # both sides know each other
+        mac = d.ctl_json("status")["port"]["mac"]
+        script = textwrap.dedent(f"""\
+            import socket, struct, time
+            def csum(b):
+                if len(b) % 2: b += b"\\0"
+                s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+                while s >> 16: s = (s & 0xffff) + (s >> 16)
+                return (~s) & 0xffff
+            ip = lambda a: socket.inet_aton(a)
+            dmac = bytes.fromhex("{mac.replace(':', '')}")
+            fake = bytes.fromhex("020000000077")
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+            s.bind(("{self.topo.kernel_if}", 0))
+            me = s.getsockname()[4]
+            # An unsolicited ARP reply: 10.77.0.77 is at 02:00:00:00:00:77.
+            arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2) + fake + ip("10.77.0.77") + dmac + ip("{DAEMON_IP}")
+            for _ in range(3): s.send(dmac + fake + b"\\x08\\x06" + arp)
+            # An echo request to the broadcast MAC, for the daemon's address.
+            icmp = struct.pack("!BBHHH", 8, 0, 0, 0x4242, 1) + b"x" * 32
+            icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+            hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0, ip("{KERNEL_IP}"), ip("{DAEMON_IP}"))
+            hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+            s.send(b"\\xff" * 6 + me + b"\\x08\\x00" + hdr + icmp)
+            s.settimeout(0.2)
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                try:
+                    f = s.recv(2048)
+                except socket.timeout:
+                    continue
+                if f[12:14] == b"\\x08\\x00" and f[23] == 1 and f[34] == 0 and f[38:40] == b"\\x42\\x42":
+                    print("reply-from", f[6:12].hex(":"), "to", f[0:6].hex(":"))
+                    break
+            """)
+        out = self.topo.in_kernel("python3", "-c", script).stdout
+        kernel_mac = json.loads(self.topo.in_kernel("ip", "-j", "link", "show", self.topo.kernel_if).stdout)[0]["address"]
+        self.assertIn(f"reply-from {mac} to {kernel_mac}", out)
+        self.topo.in_kernel("ping", "-c", "1", "-W", "2", DAEMON_IP)  # the ARP frames were handled before this
+        arp = d.ctl_json("arp")
+        self.assertNotIn("10.77.0.77", [e["ip"] for e in arp["entries"] + arp["pending"]], arp)
+
     def test_vdev_without_an_address_is_refused(self):
         d = self.daemon(self.port_toml(ip='"auto"'), netns=self.topo.daemon_ns)
         d.start(wait_ready=False)
