@@ -168,14 +168,15 @@ void Engine::connect_st(Command& cmd) {
 
 // Both ends are channels of this daemon. Served by this engine: two local entries, each
 // naming the other, and messages are copied from one channel to the other. Served by
-// another engine: a transport flow like one to another machine, whose frames go between
-// the two engines through the steering rings instead of the wire (on_loopback_st).
+// another engine: a transport flow like one to another machine (connect_remote_st), whose
+// frames go between the two engines through the steering rings instead of the wire
+// (on_loopback_st).
 void Engine::connect_local_st(Command& cmd) {
   auto l = listeners_.find(cmd.remote_port);
   if (l == listeners_.end()) {
     const int owner = shared_.ports.owner(cmd.remote_port);
     if (owner != PortDirectory::kNobody && owner != static_cast<int>(id_) && port_ && shared_.steering)
-      return connect_other_engine_st(cmd);
+      return connect_remote_st(cmd);
     cmd.error = ECONNREFUSED;
     cmd.reason = "nobody listens on that port";
     return complete_st(cmd);
@@ -194,21 +195,6 @@ void Engine::connect_local_st(Command& cmd) {
   complete_st(cmd);
 }
 
-void Engine::connect_other_engine_st(Command& cmd) {
-  const uint16_t port = ephemeral_port_st(local_ip_, cmd.remote_port);
-  if (port == 0) {
-    cmd.error = EMFILE;
-    cmd.reason = "no free ephemeral port";
-    return complete_st(cmd);
-  }
-  uint32_t conn_id = rng_();
-  if (conn_id == 0) conn_id = 1;
-  RemoteFlow& f = create_remote_st(FlowKey{local_ip_, local_ip_, port, cmd.remote_port}, cmd.channel, true, conn_id);
-  f.pending_connect = &cmd;
-  f.addr.dst_mac = port_->interface().mac;  // our own: no ARP, and the frames never leave
-  f.flow.connect(now_us_);
-}
-
 void Engine::connect_remote_st(Command& cmd) {
   auto fail = [&](int err, std::string why) {
     cmd.error = err;
@@ -224,7 +210,11 @@ void Engine::connect_remote_st(Command& cmd) {
   if (conn_id == 0) conn_id = 1;
   RemoteFlow& f = create_remote_st(key, cmd.channel, true, conn_id);
   f.pending_connect = &cmd;
-  if (auto mac = port_->resolve_st(Ipv4Address{cmd.remote_ip}, now_us_)) {
+  // To our own address (a listener on another engine): our own MAC, no ARP; the port sends
+  // the frames to that engine instead of the wire.
+  const auto mac = cmd.remote_ip == local_ip_ ? std::optional(port_->interface().mac)
+                                              : port_->resolve_st(Ipv4Address{cmd.remote_ip}, now_us_);
+  if (mac) {
     f.addr.dst_mac = *mac;
     f.flow.connect(now_us_);
   } else {

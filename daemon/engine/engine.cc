@@ -233,15 +233,14 @@ void Engine::on_loopback_st(rte_mbuf* m) {
     else rte_pktmbuf_free(m);
     return;
   }
-  steer_out_.push_back(m);
-  steer_out_engine_.push_back(static_cast<uint32_t>(owner));
+  steer_st(m, owner);
 }
 
 bool Engine::receive_steered_st() {
   if (!loopback_self_.empty()) {
-    std::vector<rte_mbuf*> frames;
-    frames.swap(loopback_self_);
-    for (rte_mbuf* m : frames) port_->handle_steered_st(m, now_us_);
+    loopback_now_.swap(loopback_self_);  // answering may queue more: those wait a round
+    for (rte_mbuf* m : loopback_now_) port_->handle_steered_st(m, now_us_);
+    loopback_now_.clear();
   }
   if (!shared_.steering) return false;
   rte_mbuf* frames[32];

@@ -120,6 +120,10 @@ class Engine final : public PortSink, public FlowEvents {
   void idle_sleep_st(uint64_t sleep_ns);
   bool awaiting_acks_st() const;
   bool receive_steered_st();
+  void steer_st(rte_mbuf* m, int owner) {  // to engine `owner`, after this burst (steer_flush_st)
+    steer_out_.push_back(m);
+    steer_out_engine_.push_back(static_cast<uint32_t>(owner));
+  }
   void steer_flush_st();
   void publish_counts_st();
 
@@ -132,7 +136,6 @@ class Engine final : public PortSink, public FlowEvents {
   void listen_st(Command& cmd);
   void connect_st(Command& cmd);
   void connect_local_st(Command& cmd);
-  void connect_other_engine_st(Command& cmd);
   void connect_remote_st(Command& cmd);
   void close_flow_st(Command& cmd);
   void flow_rows_st(std::vector<admin::FlowRow>& out);
@@ -198,7 +201,8 @@ class Engine final : public PortSink, public FlowEvents {
   std::vector<RemoteFlow*> waking_;  // scratch of wake_blocked_st
   std::vector<rte_mbuf*> steer_out_;  // frames for other engines, sent after each burst
   std::vector<uint32_t> steer_out_engine_;
-  std::vector<rte_mbuf*> loopback_self_;
+  std::vector<rte_mbuf*> loopback_self_;  // frames we sent to ourselves: received next iteration
+  std::vector<rte_mbuf*> loopback_now_;   // scratch of receive_steered_st
   std::vector<rte_mbuf*> batch_;  // scratch of steer_flush_st  // frames we sent to ourselves: received next iteration
   // Flows that ended in failure (reset, peer gone): (when, their last `flows` row).
   std::deque<std::pair<uint64_t, admin::FlowRow>> failed_;

@@ -103,8 +103,7 @@ bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool st
       // Checked here already: the owner's parse need not sum the payload again.
       m->ol_flags = (m->ol_flags & ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK)) |
                     RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD;
-      steer_out_.push_back(m);  // sent on after the burst (steer_flush_st)
-      steer_out_engine_.push_back(static_cast<uint32_t>(owner));
+      steer_st(m, owner);
       return true;
     }
   }
