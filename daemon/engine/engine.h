@@ -203,7 +203,7 @@ class Engine final : public PortSink, public FlowEvents {
   std::vector<uint32_t> steer_out_engine_;
   std::vector<rte_mbuf*> loopback_self_;  // frames we sent to ourselves: received next iteration
   std::vector<rte_mbuf*> loopback_now_;   // scratch of receive_steered_st
-  std::vector<rte_mbuf*> batch_;  // scratch of steer_flush_st  // frames we sent to ourselves: received next iteration
+  std::vector<rte_mbuf*> batch_;  // scratch of steer_flush_st
   // Flows that ended in failure (reset, peer gone): (when, their last `flows` row).
   std::deque<std::pair<uint64_t, admin::FlowRow>> failed_;
   static constexpr size_t kFailedFlowsKept = 64;
