@@ -110,9 +110,14 @@ void AppSessions::on_readable(const std::shared_ptr<Session>& s) {
       // this application's next request only then (answers stay in order).
       return start_connect(s, req);
     }
-    int fds[3] = {-1, -1, -1};
+    int fds[2] = {-1, -1};
     const CtlResponse resp = handle(*s, req, fds);
-    if (!send_response(s, resp, fds)) return;
+    const bool sent = send_response(s, resp, fds);
+    // Sent or not, the application's end of a new doorbell is the application's alone now.
+    if (fds[1] >= 0) {
+      if (auto it = channels_.find(resp.channel_id); it != channels_.end()) it->second->doorbell.close_app_end();
+    }
+    if (!sent) return;
   }
 }
 
@@ -121,10 +126,10 @@ bool AppSessions::send_response(const std::shared_ptr<Session>& s, const CtlResp
   msghdr m{};
   m.msg_iov = &iov;
   m.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
   if (fds && fds[0] >= 0) {
-    // The channel memfd, its doorbell, and (when there is one) the engine's wake-up fd.
-    const size_t n = fds[2] >= 0 ? 3 : 2;
+    // The channel memfd and the application's end of its doorbell.
+    const size_t n = 2;
     m.msg_control = control;
     m.msg_controllen = CMSG_SPACE(n * sizeof(int));
     cmsghdr* c = CMSG_FIRSTHDR(&m);
@@ -278,6 +283,12 @@ void AppSessions::attach(Session& s, CtlResponse& resp, int* fds_out) {
     spdlog::info("channels use {} ({} bytes each)", memory->hugetlb() ? "2 MiB huge pages" : "normal pages",
                  memory->geometry().total_size);
   }
+  auto doorbell = shm::Doorbell::create(id);
+  if (!doorbell) {
+    MACHNET_LOG_RATE_LIMITED(spdlog::level::warn, "{}", doorbell.error().message);
+    set_message(resp, ENOMEM, doorbell.error().message);
+    return;
+  }
   auto rec = std::make_unique<Record>();
   rec->id = id;
   rec->session = s.id;
@@ -286,14 +297,14 @@ void AppSessions::attach(Session& s, CtlResponse& resp, int* fds_out) {
   rec->gid = s.gid;
   rec->comm = s.comm;
   rec->memory = std::move(*memory);
+  rec->doorbell = std::move(*doorbell);
   rec->engine_channel = std::make_unique<engine::EngineChannel>(id, rec->memory.base(), rec->memory.geometry(),
-                                                               rec->memory.eventfd());
+                                                               rec->doorbell.daemon_fd());
   rec->engine = engines_[next_engine_++ % engines_.size()];
   engine::Command cmd{.kind = engine::Command::Kind::kAddChannel, .channel = rec->engine_channel.get()};
   rec->engine->execute(cmd);
   fds_out[0] = rec->memory.memfd();
-  fds_out[1] = rec->memory.eventfd();
-  fds_out[2] = rec->engine->wake_fd();
+  fds_out[1] = rec->doorbell.app_fd();
   resp.channel_id = id;
   resp.channel_size = rec->memory.geometry().total_size;
   s.channels.push_back(id);

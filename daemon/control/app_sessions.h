@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shm/channel_memory.h"
+#include "shm/doorbell.h"
 #include "channel/control_protocol.h"
 #include "config/config.h"
 #include "engine/engine.h"
@@ -51,6 +52,7 @@ class AppSessions {
     gid_t gid = 0;
     std::string comm;
     shm::ChannelMemory memory;
+    shm::Doorbell doorbell;
     std::unique_ptr<engine::EngineChannel> engine_channel;
     engine::Engine* engine = nullptr;  // the one that serves it
     std::vector<uint16_t> listening;  // ports

@@ -52,6 +52,7 @@ void Engine::run_command_st(Command& cmd) {
 void Engine::add_channel_st(EngineChannel* ch) {
   ch->engine_id = id_;
   channels_.push_back(ch);
+  watch_doorbell_st(*ch);
 }
 
 void Engine::remove_channel_st(EngineChannel* ch) {
@@ -90,6 +91,7 @@ void Engine::remove_channel_st(EngineChannel* ch) {
       ++it;
     }
   }
+  unwatch_doorbell_st(*ch);
   std::erase(channels_, ch);
 }
 

@@ -4,7 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -18,6 +18,7 @@
 #include <rte_lcore.h>
 #include <spdlog/spdlog.h>
 
+#include "channel/doorbell_socket.h"
 #include "engine/tuning.h"
 
 namespace machnet::engine {
@@ -81,8 +82,8 @@ Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& 
       flow_context_{nullptr, tx_records_, *this, wheel_, flow_params_},
       port_uses_(65536, 0),
       rng_(std::random_device{}()) {
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) spdlog::warn("engine {}: no wake-up eventfd ({}); idle sleeps end only by their timeout", id_, std::strerror(errno));
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) spdlog::warn("engine {}: no epoll descriptor ({}); idle sleeps end only by their timeout", id_, std::strerror(errno));
   channels_.reserve(256);
   dirty_.reserve(1024);
   dirty_next_.reserve(1024);
@@ -93,7 +94,7 @@ Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& 
 
 Engine::~Engine() {
   stop();
-  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
 void Engine::attach_port(PortIo* port) {
@@ -331,7 +332,7 @@ void Engine::idle_sleep_st(uint64_t sleep_ns) {
     for (EngineChannel* ch : channels_)
       std::atomic_ref<uint32_t>(ch->view.header()->engine_sleeping).store(v, std::memory_order_seq_cst);
   };
-  if (wake_fd_ < 0) {
+  if (epoll_fd_ < 0) {
     std::this_thread::sleep_for(std::chrono::nanoseconds(sleep_ns));
     return;
   }
@@ -343,13 +344,40 @@ void Engine::idle_sleep_st(uint64_t sleep_ns) {
       return;
     }
   }
-  pollfd p{wake_fd_, POLLIN, 0};
+  // ppoll on the epoll descriptor for its nanosecond timeout (epoll_wait counts in ms).
+  pollfd p{epoll_fd_, POLLIN, 0};
   const timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000), static_cast<long>(sleep_ns % 1'000'000'000)};
-  if (::ppoll(&p, 1, &ts, nullptr) > 0) {
-    uint64_t count;
-    [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof(count));
-  }
+  if (::ppoll(&p, 1, &ts, nullptr) > 0) drain_doorbells_st();
   announce(0);
+}
+
+// Reads the rings of the channels whose doorbell woke us. A doorbell whose application end
+// is gone (EOF, error) would keep the level-triggered set ready for good: it leaves the
+// set; that channel's app is no longer heard while we sleep (its messages wait for the
+// next poll, at most one sleep step), everyone else's doorbells are untouched.
+void Engine::drain_doorbells_st() {
+  epoll_event ready[32];
+  const int n = ::epoll_wait(epoll_fd_, ready, 32, 0);
+  for (int i = 0; i < n; ++i) {
+    auto* ch = static_cast<EngineChannel*>(ready[i].data.ptr);
+    const channel::DoorbellDrain d = channel::doorbell_drain(ch->doorbell_fd);
+    if (d.closed || (ready[i].events & (EPOLLHUP | EPOLLERR))) unwatch_doorbell_st(*ch);
+  }
+}
+
+void Engine::watch_doorbell_st(EngineChannel& ch) {
+  if (epoll_fd_ < 0 || ch.doorbell_fd < 0) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &ch;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ch.doorbell_fd, &ev) == 0) ch.doorbell_watched = true;
+  else spdlog::warn("engine {}: channel {}: cannot watch its doorbell ({}); it is polled only", id_, ch.id, std::strerror(errno));
+}
+
+void Engine::unwatch_doorbell_st(EngineChannel& ch) {
+  if (!ch.doorbell_watched) return;
+  ch.doorbell_watched = false;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, ch.doorbell_fd, nullptr);
 }
 
 bool Engine::awaiting_acks_st() const {

@@ -99,9 +99,6 @@ class Engine final : public PortSink, public FlowEvents {
   const EngineCounters& counters() const { return counters_; }
   uint64_t loops() const { return counters_.loops.load(std::memory_order_relaxed); }
   uint64_t busy_loops() const { return counters_.busy_loops.load(std::memory_order_relaxed); }
-  // The eventfd applications write to wake the engine from an idle sleep (passed to them
-  // with each channel).
-  int wake_fd() const { return wake_fd_; }
 
   // PortSink (engine thread).
   bool on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool steered) override;
@@ -118,6 +115,9 @@ class Engine final : public PortSink, public FlowEvents {
   void run_st();
   void pin_st();
   void idle_sleep_st(uint64_t sleep_ns);
+  void drain_doorbells_st();
+  void watch_doorbell_st(EngineChannel& ch);
+  void unwatch_doorbell_st(EngineChannel& ch);
   bool awaiting_acks_st() const;
   bool receive_steered_st();
   void steer_st(rte_mbuf* m, int owner) {  // to engine `owner`, after this burst (steer_flush_st)
@@ -181,7 +181,9 @@ class Engine final : public PortSink, public FlowEvents {
   std::atomic<bool> stop_{false};
   EngineCounters counters_;
   std::thread thread_;
-  int wake_fd_ = -1;
+  // The daemon's ends of this engine's channel doorbells, for idle sleeps (engine thread
+  // after start; -1: sleeps end only by their timeout).
+  int epoll_fd_ = -1;
 
   // Engine-thread state.
   PortIo* port_ = nullptr;

@@ -42,7 +42,7 @@ struct EngineChannel {
         lent(g.daemon_pool_count, 0),
         chain_idx(g.max_chain),
         chain_len(g.max_chain),
-        event_fd(doorbell_fd) {
+        doorbell_fd(doorbell_fd) {
     stash.reserve(g.daemon_pool_count);
     for (uint32_t i = 0; i < g.daemon_pool_count; ++i) stash.push_back(g.daemon_pool_first + g.daemon_pool_count - 1 - i);
   }
@@ -73,7 +73,8 @@ struct EngineChannel {
   std::vector<uint32_t> stash;        // daemon-pool buffers the engine may fill
   std::vector<uint32_t> chain_idx;    // scratch: the checked chain being moved
   std::vector<uint32_t> chain_len;
-  const int event_fd;                 // doorbell: written when the app sleeps and we deliver
+  const int doorbell_fd;              // our end of the doorbell socketpair (shm/doorbell.h)
+  bool doorbell_watched = false;      // in the engine's epoll set (until the app's end closes)
   bool ring_doorbell = false;         // delivered this iteration
   uint64_t hold_since_ns = 0;         // when the head message started waiting (0: not waiting)
   bool stats_dirty = true;

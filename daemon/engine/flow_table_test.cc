@@ -25,8 +25,8 @@ class FlowTableTest : public ::testing::Test {
     p.max_message_bytes = 1 << 20;
     a_mem = std::move(shm::ChannelMemory::create(1, p, false).value());
     b_mem = std::move(shm::ChannelMemory::create(2, p, false).value());
-    a_ch = std::make_unique<EngineChannel>(1, a_mem.base(), a_mem.geometry(), a_mem.eventfd());
-    b_ch = std::make_unique<EngineChannel>(2, b_mem.base(), b_mem.geometry(), b_mem.eventfd());
+    a_ch = std::make_unique<EngineChannel>(1, a_mem.base(), a_mem.geometry(), -1 /* no doorbell */);
+    b_ch = std::make_unique<EngineChannel>(2, b_mem.base(), b_mem.geometry(), -1 /* no doorbell */);
     a = a_ch.get();
     b = b_ch.get();
   }

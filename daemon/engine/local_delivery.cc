@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "channel/doorbell_socket.h"
 #include "engine/engine.h"
 #include "engine/tuning.h"
 #include "shm/chain_validator.h"
@@ -144,10 +145,7 @@ void Engine::ring_doorbells_st() {
     ch->ring_doorbell = false;
     if (!fenced) std::atomic_thread_fence(std::memory_order_seq_cst), fenced = true;
     std::atomic_ref<uint32_t> waiting(ch->view.header()->app_waiting);
-    if (waiting.load(std::memory_order_relaxed) != 0 && waiting.exchange(0) != 0) {
-      const uint64_t one = 1;
-      [[maybe_unused]] ssize_t r = ::write(ch->event_fd, &one, sizeof(one));  // EAGAIN: already rung
-    }
+    if (waiting.load(std::memory_order_relaxed) != 0 && waiting.exchange(0) != 0) channel::doorbell_ring(ch->doorbell_fd);
   }
 }
 

@@ -70,8 +70,8 @@ class ChainTest : public ::testing::Test {
     ChannelParams p;  // the shipped defaults: 4 KiB buffers, 4096 of them, 8 MiB messages
     a_mem = std::move(ChannelMemory::create(1, p, false).value());
     b_mem = std::move(ChannelMemory::create(2, p, false).value());
-    a_ch = std::make_unique<engine::EngineChannel>(1, a_mem.base(), a_mem.geometry(), a_mem.eventfd());
-    b_ch = std::make_unique<engine::EngineChannel>(2, b_mem.base(), b_mem.geometry(), b_mem.eventfd());
+    a_ch = std::make_unique<engine::EngineChannel>(1, a_mem.base(), a_mem.geometry(), -1 /* no doorbell */);
+    b_ch = std::make_unique<engine::EngineChannel>(2, b_mem.base(), b_mem.geometry(), -1 /* no doorbell */);
     run(engine::Command::Kind::kAddChannel, a_ch.get());
     run(engine::Command::Kind::kAddChannel, b_ch.get());
     engine::Command listen{.kind = engine::Command::Kind::kListen, .channel = b_ch.get(), .local_ip = kIp, .local_port = 80};

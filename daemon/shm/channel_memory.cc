@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <linux/memfd.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -68,8 +67,6 @@ Result<ChannelMemory> ChannelMemory::create(uint32_t channel_id, const channel::
   // would turn the daemon's next access into SIGBUS), nor change the seals back.
   if (fcntl(m.memfd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
     return make_error(fmt::format("channel {}: cannot seal its memfd: {}", channel_id, errno_text()));
-  m.eventfd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (m.eventfd_ < 0) return make_error(fmt::format("channel {}: eventfd: {}", channel_id, errno_text()));
 
   const ChannelGeometry& g = m.geometry_;
   write_header(reinterpret_cast<ChannelHeader*>(m.base_), g, channel_id);
@@ -86,7 +83,6 @@ ChannelMemory& ChannelMemory::operator=(ChannelMemory&& o) noexcept {
   if (this != &o) {
     release();
     memfd_ = std::exchange(o.memfd_, -1);
-    eventfd_ = std::exchange(o.eventfd_, -1);
     base_ = std::exchange(o.base_, nullptr);
     geometry_ = o.geometry_;
     hugetlb_ = o.hugetlb_;
@@ -99,9 +95,8 @@ ChannelMemory::~ChannelMemory() { release(); }
 void ChannelMemory::release() {
   if (base_) munmap(base_, geometry_.total_size);
   if (memfd_ >= 0) close(memfd_);
-  if (eventfd_ >= 0) close(eventfd_);
   base_ = nullptr;
-  memfd_ = eventfd_ = -1;
+  memfd_ = -1;
 }
 
 }  // namespace machnet::shm

@@ -1,6 +1,5 @@
 // The memory of one channel: a sealed memfd (hugetlb when the system has free huge pages,
-// normal pages otherwise) mapped into the daemon, formatted per channel_layout.h, plus the
-// doorbell eventfd. Owned by the control thread (control/app_sessions.h).
+// normal pages otherwise) mapped into the daemon, formatted per channel_layout.h. Owned by the control thread (control/app_sessions.h).
 #pragma once
 
 #include <cstdint>
@@ -25,7 +24,6 @@ class ChannelMemory {
   ~ChannelMemory();
 
   int memfd() const { return memfd_; }
-  int eventfd() const { return eventfd_; }
   uint8_t* base() const { return base_; }
   const channel::ChannelGeometry& geometry() const { return geometry_; }
   bool hugetlb() const { return hugetlb_; }
@@ -34,7 +32,6 @@ class ChannelMemory {
   void release();
 
   int memfd_ = -1;
-  int eventfd_ = -1;
   uint8_t* base_ = nullptr;
   channel::ChannelGeometry geometry_{};
   bool hugetlb_ = false;

@@ -104,12 +104,13 @@ struct ChannelHeader {
   uint64_t desc_offset;        // 160 BufferDesc[buffer_count]
   uint64_t data_offset;        // 168 buffer_count * buffer_size bytes of payload
   uint8_t reserved0[kCacheLine * 3 - 176];
-  // Doorbell (cache line 3): the application sets app_waiting to 1 before it sleeps on the
-  // channel's eventfd; the daemon, after delivering, swaps it to 0 and writes the eventfd.
+  // Doorbell (cache line 3; the socketpair of doorbell_socket.h): the application sets
+  // app_waiting to 1 before it sleeps on its end; the daemon, after delivering, swaps it to 0
+  // and rings.
   alignas(kCacheLine) uint32_t app_waiting;  // 192
   // The reverse direction: the engine sets engine_sleeping to 1 before it sleeps; an
-  // application that queued a message and sees it swaps it to 0 and writes the engine's
-  // wake-up eventfd (the third descriptor of the attach answer).
+  // application that queued a message and sees it swaps it to 0 and rings the same
+  // socketpair from its end.
   uint32_t engine_sleeping;                  // 196
   uint8_t reserved1[kCacheLine - 8];
 };

@@ -1,6 +1,6 @@
 // Messages on the application socket (SOCK_SEQPACKET): one fixed-size request, one
 // fixed-size response, in order, per connection. Attach answers carry two descriptors
-// (the channel memfd, then its doorbell eventfd) with SCM_RIGHTS. Documented in
+// (the channel memfd, then the application's end of its doorbell socketpair) with SCM_RIGHTS. Documented in
 // docs/channel-abi.md ("Control messages").
 #pragma once
 
@@ -12,7 +12,7 @@ inline constexpr uint32_t kCtlMagic = 0x4c54434du;  // "MCTL"
 inline constexpr uint16_t kCtlVersion = 1;
 
 enum class CtlType : uint16_t {
-  kAttach = 1,     // -> channel_id, channel_size, fds {memfd, eventfd}
+  kAttach = 1,     // -> channel_id, channel_size, fds {memfd, doorbell socket}
   kDetach = 2,     // channel_id
   kListen = 3,     // channel_id, local_ip, local_port
   kConnect = 4,    // channel_id, local_ip, remote_ip, remote_port -> flow

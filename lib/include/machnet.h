@@ -171,9 +171,9 @@ int machnet_get_channel_stats(const void *channel, MachnetChannelStats_t *stats,
 
 /*
  * As machnet_recv(), but waits up to timeout_ms milliseconds (negative: forever) for a
- * message, sleeping on the channel's doorbell (an eventfd the daemon rings) instead of
+ * message, sleeping on the channel's doorbell (a socket the daemon rings) instead of
  * spinning. Returns the length, 0 on timeout (errno ETIMEDOUT), -1 on error (EINTR when a
- * signal interrupted the wait). Works the same once machnet_channel_fd() was called.
+ * signal interrupted the wait; ECONNRESET when the daemon stopped or dropped the channel). Works the same once machnet_channel_fd() was called.
  */
 ssize_t machnet_recv_timeout(const void *channel, void *buf, size_t len, MachnetFlow_t *flow,
                              int timeout_ms);
@@ -182,8 +182,9 @@ ssize_t machnet_recv_timeout(const void *channel, void *buf, size_t len, Machnet
  * A descriptor to wait on with poll(2), select(2), epoll(7) -- and so with asyncio, tokio,
  * libuv or Boost.Asio -- that becomes readable when a message or a flow event (the -1
  * ECONNRESET/ETIMEDOUT of machnet_recv) may be waiting on the channel. Returns the
- * descriptor, or -1 with errno EINVAL (NULL or not a channel handle) or ENOTSUP (the daemon
- * passed no doorbell for this channel).
+ * descriptor, or -1 with errno EINVAL (NULL or not a channel handle). The descriptor is the
+ * channel's own end of a Unix socketpair shared with nobody else; when the daemon stops it
+ * reports POLLHUP (and stays readable).
  *
  * Use it like a non-blocking socket: call machnet_recv()/machnet_recvmsg() until they return
  * 0 (nothing pending), then wait for readability, then receive again. Readiness means "may":

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <new>
 
+#include "channel/doorbell_socket.h"
 #include "channel/message_chain.h"
 #include "lib_internal.h"
 #include "machnet.h"
@@ -41,12 +42,10 @@ bool parse_ip(const char* text, uint32_t* out) {
 // then looks at the rings once more: we published the message, then look at the flag
 // (both seq_cst), so one of us sees the other. A syscall only when the engine sleeps.
 void wake_engine(lib::Channel* c) {
-  if (c->engine_fd < 0) return;
   std::atomic_thread_fence(std::memory_order_seq_cst);
   std::atomic_ref<uint32_t> sleeping(c->view.header()->engine_sleeping);
   if (sleeping.load(std::memory_order_relaxed) == 0 || sleeping.exchange(0) == 0) return;
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t r = ::write(c->engine_fd, &one, sizeof(one));  // EAGAIN: already rung
+  ch::doorbell_ring(c->doorbell_fd);
 }
 
 int send_iov(lib::Channel* c, const MachnetFlow_t& flow, const MachnetIovec_t* iov, size_t iovcnt,
@@ -157,15 +156,14 @@ void* machnet_attach(void) {
   lib::clear_error();
   lib::Response resp;
   if (lib::request(lib::make_request(CtlType::kAttach, 0), &resp) != 0) return nullptr;
-  const int memfd = resp.fds[0], evfd = resp.fds[1], engine_fd = resp.fds[2];  // engine_fd: optional
+  const int memfd = resp.fds[0], doorbell_fd = resp.fds[1];
   auto give_up = [&](int err, std::string why) -> void* {
     if (memfd >= 0) ::close(memfd);
-    if (evfd >= 0) ::close(evfd);
-    if (engine_fd >= 0) ::close(engine_fd);
+    if (doorbell_fd >= 0) ::close(doorbell_fd);
     lib::fail(err, std::move(why));
     return nullptr;
   };
-  if (memfd < 0 || evfd < 0) return give_up(EPROTO, "machnetd did not pass the channel's descriptors");
+  if (memfd < 0 || doorbell_fd < 0) return give_up(EPROTO, "machnetd did not pass the channel's descriptors");
   const uint64_t size = resp.msg.channel_size;
   void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
   if (base == MAP_FAILED) return give_up(errno, std::string("mmap of the channel failed: ") + std::strerror(errno));
@@ -183,8 +181,7 @@ void* machnet_attach(void) {
   c->id = resp.msg.channel_id;
   c->base = static_cast<uint8_t*>(base);
   c->mapped = size;
-  c->event_fd = evfd;
-  c->engine_fd = engine_fd;
+  c->doorbell_fd = doorbell_fd;
   c->view = ch::ChannelView(c->base, g);
   auto prod = [&](const ch::RingRef& r) { return reinterpret_cast<ch::RingHeader*>(c->base + r.offset)->producer; };
   auto cons = [&](const ch::RingRef& r) { return reinterpret_cast<ch::RingHeader*>(c->base + r.offset)->consumer; };
@@ -296,6 +293,12 @@ int machnet_get_channel_stats(const void* channel, MachnetChannelStats_t* stats,
 
 namespace {
 
+// The daemon's end of the doorbell is gone: it stopped, or dropped this channel. Waiting on
+// would spin on a descriptor that stays readable, and it is not a timeout.
+ssize_t doorbell_closed() {
+  return lib::fail(ECONNRESET, "the channel's doorbell closed: machnetd stopped or dropped this channel");
+}
+
 // machnet_recv_timeout on a channel in fd mode: machnet_recv arms the doorbell itself (and
 // drains it), so waiting is only a poll; the flag stays as the receive path keeps it.
 ssize_t recv_timeout_fd_mode(lib::Channel* c, void* buf, size_t len, MachnetFlow_t* flow, int timeout_ms) {
@@ -310,8 +313,9 @@ ssize_t recv_timeout_fd_mode(lib::Channel* c, void* buf, size_t len, MachnetFlow
       lib::fail(ETIMEDOUT, "no message within the timeout");
       return 0;
     }
-    pollfd p{c->event_fd, POLLIN, 0};
+    pollfd p{c->doorbell_fd, POLLIN, 0};
     if (::ppoll(&p, 1, wait, nullptr) < 0) return lib::fail(errno, std::string("waiting for the doorbell: ") + std::strerror(errno));
+    if (p.revents & POLLHUP) return doorbell_closed();
   }
 }
 
@@ -354,25 +358,19 @@ ssize_t machnet_recv_timeout(const void* channel, void* buf, size_t len, Machnet
       left_ts.tv_nsec = static_cast<long>(left % 1'000'000'000);
       wait = &left_ts;
     }
-    pollfd p{c->event_fd, POLLIN, 0};
+    pollfd p{c->doorbell_fd, POLLIN, 0};
     const int r = ::ppoll(&p, 1, wait, nullptr);
     waiting.store(0, std::memory_order_relaxed);
     if (r < 0) return lib::fail(errno, std::string("waiting for the doorbell: ") + std::strerror(errno));
-    if (r > 0) {
-      uint64_t count;
-      if (::read(c->event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
-        return lib::fail(errno, std::string("reading the doorbell: ") + std::strerror(errno));
-      }
-    }
+    if (r > 0 && ch::doorbell_drain(c->doorbell_fd).closed) return doorbell_closed();
   }
 }
 
 int machnet_channel_fd(void* channel) {
   auto* c = as_channel(channel);
   if (!c) return lib::fail(EINVAL, "machnet_channel_fd: not a channel handle");
-  if (c->event_fd < 0) return lib::fail(ENOTSUP, "machnet_channel_fd: the daemon passed no doorbell for this channel");
   lib::doorbell_enable_st(c);
-  return c->event_fd;
+  return c->doorbell_fd;
 }
 
 int machnet_close_flow(void* channel, MachnetFlow_t flow) {
@@ -393,8 +391,7 @@ int machnet_detach(void* channel) {
   const int r = lib::request(lib::make_request(CtlType::kDetach, c->id), &resp);
   const int err = errno;
   ::munmap(c->base, c->mapped);
-  ::close(c->event_fd);
-  if (c->engine_fd >= 0) ::close(c->engine_fd);
+  ::close(c->doorbell_fd);
   c->handle_magic = 0;
   delete c;
   errno = err;

@@ -83,7 +83,7 @@ int request(const channel::CtlRequest& req, Response* out) {
     return fail(ENOTCONN, std::string("lost the connection to machnetd: ") + std::strerror(errno));
   }
   iovec iov{&out->msg, sizeof(out->msg)};
-  alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
+  alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];  // room to close extras
   msghdr m{};
   m.msg_iov = &iov;
   m.msg_iovlen = 1;
@@ -97,7 +97,7 @@ int request(const channel::CtlRequest& req, Response* out) {
       for (size_t i = 0; i < count; ++i) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        if (i < 3) out->fds[i] = fd;
+        if (i < std::size(out->fds)) out->fds[i] = fd;
         else ::close(fd);
       }
     }

@@ -26,8 +26,9 @@ struct Channel {
   uint32_t id = 0;
   uint8_t* base = nullptr;
   uint64_t mapped = 0;
-  int event_fd = -1;   // our doorbell: the daemon rings it when we sleep and it delivers
-  int engine_fd = -1;  // the engine's: we ring it when it sleeps and we queued a message
+  // Our end of the channel's doorbell socketpair (channel/doorbell_socket.h): the daemon
+  // rings it when we sleep and it delivered; we ring it when its engine sleeps and we queued.
+  int doorbell_fd = -1;
   channel::ChannelView view;
   channel::RingProducer to_daemon;
   channel::RingConsumer to_app;
@@ -50,10 +51,10 @@ bool doorbell_on_empty_st(Channel* c);
 void doorbell_enable_st(Channel* c);
 
 // The application socket. Requests are serialised by a mutex; each gets one response.
-// `fds` receives up to three descriptors passed with the answer (-1 when absent).
+// `fds` receives up to two descriptors passed with the answer (-1 when absent).
 struct Response {
   channel::CtlResponse msg{};
-  int fds[3] = {-1, -1, -1};
+  int fds[2] = {-1, -1};
 };
 int connect_daemon();  // 0 or fail()
 int request(const channel::CtlRequest& req, Response* out);  // 0, or fail(); checks msg.error

@@ -5,6 +5,7 @@
 //   chan_driver server  --ip IP --port P           verify numbered messages, ack each one
 //   chan_driver client  --ip IP --port P --count N --seed S [--max-size B] [--big K]
 //   chan_driver hostile --ip IP --port P --seconds S
+//   chan_driver doorbell --port P --seconds S      attack the daemon through the doorbell
 //   chan_driver init                               machnet_init only; prints errno
 //
 // Message seq carries a 16-byte header {seq, size} and then bytes that are a function of
@@ -17,6 +18,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include <cerrno>
 #include <chrono>
@@ -246,6 +249,41 @@ int run_hostile(const Args& a) {
   return 0;
 }
 
+// Issue 15, row 1. With machnet_channel_fd() armed (app_waiting = 1), makes its descriptor
+// blocking (with an eventfd shared with the daemon that made the daemon's write blocking
+// too), fills it (an eventfd counter near its maximum: the daemon's next write would block
+// for good), then sends itself a message so that the daemon rings. Never receives again;
+// a thread floods the descriptor for the rest of the time. A daemon that shares the
+// descriptor's open file description with us freezes here; ours must not notice.
+int run_doorbell(const Args& a) {
+  if (machnet_init() != 0) die("machnet_init");
+  void* ch = machnet_attach();
+  if (!ch) die("machnet_attach");
+  const int fd = machnet_channel_fd(ch);
+  if (fd < 0) die("machnet_channel_fd");
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) die("clearing O_NONBLOCK");
+  const uint64_t almost_full = 0xfffffffffffffffeULL;
+  if (write(fd, &almost_full, sizeof(almost_full)) != sizeof(almost_full)) die("filling the doorbell");
+  if (machnet_listen(ch, a.ip.c_str(), a.port) != 0) die("machnet_listen");
+  MachnetFlow_t flow;
+  if (machnet_connect(ch, a.ip.c_str(), a.ip.c_str(), a.port, &flow) != 0) die("machnet_connect");
+  const char msg[] = "ring me";
+  if (machnet_send(ch, flow, msg, sizeof(msg)) != 0) die("machnet_send");
+  std::printf("armed\n");
+  std::fflush(stdout);
+  // Flood the daemon's end with rings (this thread blocks when it is full: only we wait).
+  std::thread([fd] {
+    char junk[4096] = {};
+    for (;;) {
+      if (write(fd, junk, sizeof(junk)) < 0 && errno != EINTR) return;
+    }
+  }).detach();
+  std::this_thread::sleep_for(std::chrono::seconds(a.seconds));
+  std::printf("done\n");
+  std::fflush(stdout);
+  pause();  // stay attached until the test kills us
+  return 0;
+}
 
 #define CHECK(cond)                                                                      \
   do {                                                                                   \
@@ -383,6 +421,7 @@ int main(int argc, char** argv) {
   if (a.mode == "server") return run_server(a);
   if (a.mode == "client") return run_client(a);
   if (a.mode == "hostile") return run_hostile(a);
+  if (a.mode == "doorbell") return run_doorbell(a);
   if (a.mode == "init") return run_init();
   if (a.mode == "api") return run_api(a);
   if (a.mode == "fill") return run_fill();

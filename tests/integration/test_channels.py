@@ -97,6 +97,32 @@ class ChannelTest(TempDirTest):
         hostile.kill()
         wait_for(lambda: self.channel_of(hostile.proc.pid) is None, 10, "hostile channel freed")
 
+    def test_hostile_doorbell_does_not_freeze_the_engine(self):
+        """Issue 15, row 1: an app makes its doorbell blocking, fills it and makes the daemon
+        ring it, then floods it. Before the doorbell was a per-channel socketpair the engine
+        blocked in write() for good: every channel stopped, status hung, SIGTERM did nothing."""
+        server = self.app("server", "--port", 7000)
+        server.wait_line(r"^listening", 10)
+        hostile = self.app("doorbell", "--port", 7300, "--seconds", 60)
+        hostile.wait_line(r"^armed", 10)
+        started = time.monotonic()
+        client = self.app("client", "--port", 7000, "--count", 3000, "--seed", 5, "--max-size", 65536)
+        self.assertEqual(client.finish(60), 0, client.text()[-2000:])
+        # Unhindered this takes well under a second here; the bound leaves room for a loaded CI.
+        self.assertLess(time.monotonic() - started, 20, "the victim pair slowed down")
+        asked = time.monotonic()
+        self.assertEqual(self.d.ctl_json("status")["state"], "running")
+        self.assertLess(time.monotonic() - asked, 1.0, "status took over a second")
+        self.assertIsNone(hostile.proc.poll(), hostile.text())
+        stopping = time.monotonic()
+        self.d.proc.send_signal(signal.SIGTERM)
+        try:
+            self.d.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.fail(f"SIGTERM did not stop the daemon within 5 s:\n{self.d.read_log()[-3000:]}")
+        self.assertEqual(self.d.proc.returncode, 0, self.d.read_log()[-3000:])
+        self.assertLess(time.monotonic() - stopping, 5)
+
     def test_kill9_mid_transfer_frees_channels(self):
         server = self.app("server", "--port", 7000)
         server.wait_line(r"^listening", 10)
