@@ -103,6 +103,7 @@ struct ChannelRow {
   RingUse to_daemon, to_app;
   uint64_t msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0;
   uint64_t held = 0;  // times a message waited because its receiver was full
+  uint64_t memory_faults = 0;  // pages the app punched out that the daemon read as zeros
   uint64_t drops_total = 0;
   std::map<std::string, uint64_t> drops;  // by reason name
 };

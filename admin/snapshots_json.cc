@@ -206,6 +206,7 @@ void to_json(json& j, const ChannelRow& c) {
        {"msgs_out", c.msgs_out},
        {"bytes_out", c.bytes_out},
        {"held", c.held},
+       {"memory_faults", c.memory_faults},
        {"drops_total", c.drops_total},
        {"drops", c.drops}};
 }
@@ -226,6 +227,7 @@ void from_json(const json& j, ChannelRow& c) {
   read(j, "msgs_out", c.msgs_out);
   read(j, "bytes_out", c.bytes_out);
   read(j, "held", c.held);
+  read(j, "memory_faults", c.memory_faults);
   read(j, "drops_total", c.drops_total);
   read(j, "drops", c.drops);
 }

@@ -339,6 +339,7 @@ admin::ChannelTable AppSessions::channels() const {
     row.msgs_out = c.msgs_out.load(std::memory_order_relaxed);
     row.bytes_out = c.bytes_out.load(std::memory_order_relaxed);
     row.held = c.held.load(std::memory_order_relaxed);
+    row.memory_faults = rec->memory.memory_faults();
   }
   table.applications = static_cast<uint32_t>(sessions_.size());
   table.max_channels = config_.max_channels;

@@ -12,6 +12,7 @@
 
 #include "channel/channel_view.h"
 #include "channel/spsc_ring.h"
+#include "shm/sigbus_guard.h"
 
 namespace machnet::shm {
 
@@ -67,6 +68,11 @@ Result<ChannelMemory> ChannelMemory::create(uint32_t channel_id, const channel::
   // would turn the daemon's next access into SIGBUS), nor change the seals back.
   if (fcntl(m.memfd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
     return make_error(fmt::format("channel {}: cannot seal its memfd: {}", channel_id, errno_text()));
+  // Holes it punches are another matter (shm/sigbus_guard.h).
+  install_sigbus_guard();
+  m.guard_slot_ = sigbus_guard_add(m.base_, m.geometry_.total_size,
+                                   m.hugetlb_ ? kHugePage : static_cast<size_t>(sysconf(_SC_PAGESIZE)));
+  if (m.guard_slot_ < 0) return make_error(fmt::format("channel {}: no room to guard its memory", channel_id));
 
   const ChannelGeometry& g = m.geometry_;
   write_header(reinterpret_cast<ChannelHeader*>(m.base_), g, channel_id);
@@ -84,6 +90,7 @@ ChannelMemory& ChannelMemory::operator=(ChannelMemory&& o) noexcept {
     release();
     memfd_ = std::exchange(o.memfd_, -1);
     base_ = std::exchange(o.base_, nullptr);
+    guard_slot_ = std::exchange(o.guard_slot_, -1);
     geometry_ = o.geometry_;
     hugetlb_ = o.hugetlb_;
   }
@@ -92,8 +99,17 @@ ChannelMemory& ChannelMemory::operator=(ChannelMemory&& o) noexcept {
 
 ChannelMemory::~ChannelMemory() { release(); }
 
+uint64_t ChannelMemory::memory_faults() const { return sigbus_guard_faults(guard_slot_); }
+
 void ChannelMemory::release() {
+  // An application may keep the memfd (or its mapping) after the channel is gone; freeing the
+  // pages here keeps what it holds from counting against the daemon (issue 15, row 8): what
+  // it touches afterwards is new memory of its own.
+  if (memfd_ >= 0 && base_)
+    fallocate(memfd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(geometry_.total_size));
   if (base_) munmap(base_, geometry_.total_size);
+  sigbus_guard_remove(guard_slot_);
+  guard_slot_ = -1;
   if (memfd_ >= 0) close(memfd_);
   base_ = nullptr;
   memfd_ = -1;

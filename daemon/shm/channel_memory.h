@@ -27,6 +27,8 @@ class ChannelMemory {
   uint8_t* base() const { return base_; }
   const channel::ChannelGeometry& geometry() const { return geometry_; }
   bool hugetlb() const { return hugetlb_; }
+  // Pages the application removed (punched) that the daemon then touched and got zeros for.
+  uint64_t memory_faults() const;
 
  private:
   void release();
@@ -35,6 +37,7 @@ class ChannelMemory {
   uint8_t* base_ = nullptr;
   channel::ChannelGeometry geometry_{};
   bool hugetlb_ = false;
+  int guard_slot_ = -1;  // shm/sigbus_guard.h
 };
 
 }  // namespace machnet::shm

@@ -6,6 +6,7 @@
 //   chan_driver client  --ip IP --port P --count N --seed S [--max-size B] [--big K]
 //   chan_driver hostile --ip IP --port P --seconds S
 //   chan_driver doorbell --port P --seconds S      attack the daemon through the doorbell
+//   chan_driver punch --seconds S                  punch holes in a hugetlb channel, hoard pages
 //   chan_driver init                               machnet_init only; prints errno
 //
 // Message seq carries a 16-byte header {seq, size} and then bytes that are a function of
@@ -19,8 +20,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <thread>
-
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -29,6 +28,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -284,6 +284,64 @@ int run_doorbell(const Args& a) {
   pause();  // stay attached until the test kills us
   return 0;
 }
+// Issue 15, row 8. Attaches through the socket protocol (keeping the memfd), then, in rounds:
+// punches the whole channel out of the memfd (FALLOC_FL_PUNCH_HOLE: the seals allow it) and
+// at once takes every free 2 MiB page for itself, so the daemon's next touch of the channel
+// finds no page to refill the hole with. Without a guard that touch is SIGBUS: the daemon
+// dies. Holds the pages until killed.
+int run_punch(const Args& a) {
+  using namespace machnet::channel;
+  const char* path = std::getenv("MACHNET_SOCKET");
+  if (!path) die("MACHNET_SOCKET not set");
+  const int sock = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+  if (connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) die("connect");
+  CtlRequest req{};
+  req.magic = kCtlMagic;
+  req.version = kCtlVersion;
+  req.type = static_cast<uint16_t>(CtlType::kAttach);
+  if (send(sock, &req, sizeof(req), 0) != sizeof(req)) die("send request");
+  CtlResponse resp{};
+  iovec iov{&resp, sizeof(resp)};
+  alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof(control);
+  if (recvmsg(sock, &m, 0) != sizeof(resp) || resp.error) die("attach");
+  int memfd = -1;
+  if (cmsghdr* c = CMSG_FIRSTHDR(&m)) std::memcpy(&memfd, CMSG_DATA(c), sizeof(int));
+  if (memfd < 0) die("no memfd");
+  constexpr size_t kPage = 2u << 20;
+  std::vector<void*> hoard;
+  auto grab_all = [&] {
+    for (;;) {
+      const int fd = memfd_create("hoard", MFD_HUGETLB);
+      if (fd < 0 || ftruncate(fd, kPage) != 0) return;
+      void* p = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+      close(fd);
+      if (p == MAP_FAILED) return;
+      hoard.push_back(p);
+    }
+  };
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(a.seconds);
+  uint64_t rounds = 0;
+  grab_all();
+  while (std::chrono::steady_clock::now() < end) {
+    if (fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(resp.channel_size)) != 0)
+      die("punching the channel");
+    grab_all();
+    ++rounds;
+    usleep(20000);
+  }
+  std::printf("punched %llu rounds, holding %zu pages\n", static_cast<unsigned long long>(rounds), hoard.size());
+  std::fflush(stdout);
+  pause();
+  return 0;
+}
 
 #define CHECK(cond)                                                                      \
   do {                                                                                   \
@@ -422,6 +480,7 @@ int main(int argc, char** argv) {
   if (a.mode == "client") return run_client(a);
   if (a.mode == "hostile") return run_hostile(a);
   if (a.mode == "doorbell") return run_doorbell(a);
+  if (a.mode == "punch") return run_punch(a);
   if (a.mode == "init") return run_init();
   if (a.mode == "api") return run_api(a);
   if (a.mode == "fill") return run_fill();

@@ -10,7 +10,7 @@ import os
 import subprocess
 import unittest
 
-from machnet_testlib import TempDirTest, main, require_root
+from machnet_testlib import Proc, TempDirTest, main, require_root, wait_for
 
 NR = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 FREE = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
@@ -72,6 +72,39 @@ class HugepagesTest(TempDirTest):
             left = [f for f in os.listdir(m) if "machnet" in f]
             self.assertEqual(left, [], f"hugepage files left in {m}")
         self.assertEqual(read_int(FREE), read_int(NR), "every page is free again after the stop")
+
+    def test_holes_punched_in_a_hugetlb_channel_do_not_kill_the_daemon(self):
+        """Issue 15, row 8: an app punches its hugetlb channel out of the memfd and hoards
+        every free huge page, so the daemon's next touch has nothing to refill the hole with
+        (SIGBUS: the daemon died). The guard maps zeros there: only that channel breaks, it
+        is counted, a victim pair keeps exchanging, and its pages come back when it goes."""
+        driver = os.environ["CHAN_DRIVER"]
+        d = self.daemon(self.toml)
+        d.start()
+        env = dict(os.environ, MACHNET_SOCKET=d.app_socket)
+        apps = []
+
+        def app(*args):
+            p = Proc(self, f"app-{len(apps)}", [driver] + [str(a) for a in args], env)
+            apps.append(p)
+            return p
+
+        server = app("server", "--ip", "10.77.1.11", "--port", 7000)
+        server.wait_line(r"^listening", 10)
+        hostile = app("punch", "--seconds", 3)
+        hostile.wait_line(r"^punched", 30)
+        self.assertIsNone(d.proc.poll(), f"machnetd died:\n{d.read_log()[-3000:]}")
+        rows = {c["pid"]: c for c in d.ctl_json("channels")["channels"]}
+        bad = rows[hostile.proc.pid]
+        self.assertTrue(bad["hugetlb"], "the attack needs a hugetlb channel")
+        self.assertGreater(bad["memory_faults"], 0, bad)
+        client = app("client", "--ip", "10.77.1.11", "--port", 7000, "--count", 2000, "--max-size", 65536)
+        self.assertEqual(client.finish(120), 0, client.text()[-2000:])
+        self.assertEqual(rows[server.proc.pid]["memory_faults"], 0)
+        hostile.kill()
+        wait_for(lambda: all(c["pid"] != hostile.proc.pid for c in d.ctl_json("channels")["channels"]), 10,
+                 "the hostile channel freed")
+        self.assertEqual(d.stop(), 0, d.read_log()[-3000:])
 
 
 if __name__ == "__main__":
