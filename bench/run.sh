@@ -12,6 +12,11 @@
 #                [--flows F]                 (Machnet rows: msg_gen --num_flows F, the window shared by all)
 #                [--rust]                    (memif and local also run rust/machnet/examples/rr: rows memif-rust, local-rust)
 #                [--python]                  (memif and local also run python/examples/bench.py: rows memif-python, local-python)
+#                [--peer]                    (after memif and af_packet, upstream Machnet on the same kind of link:
+#                                             rows upstream-LINK (as shipped) and upstream-yield-LINK (PEER_YIELD=1),
+#                                             from ../shared/peer/run-peer.sh; PEER_DIR overrides the directory)
+#                [--rounds N]                (the whole list of links N times, so ours and upstream alternate;
+#                                             the table's medians are over every round's runs; default 1)
 #
 # Links (rows), each set up once, then every size x window runs against one server:
 #   kernel-udp/tcp  bench/kernel_rr between netns P-a (10.77.0.1) and P-b (10.77.0.2), veth
@@ -19,6 +24,13 @@
 #   af_xdp          the same with net_af_xdp (skipped, with the reason, when it cannot start)
 #   memif           two machnetd's joined by net_memif, no namespaces (10.77.1.11/.12)
 #   local           one machnetd with [nic] mode = "none", both apps on 127.0.0.1
+#   upstream-memif, upstream-af_packet (and -yield-): with --peer, upstream's daemons and
+#                   msg_gen from ../shared/peer (its t2 = memif, t1 = veth + af_packet; windows 1
+#                   and 32 only, which is what its script runs). Its rate and percentiles come
+#                   from the script's SUMMARY line; CPU per message is measured like ours
+#                   (utime+stime of its two daemons, its server and its client over the
+#                   measured seconds, divided by the messages of those seconds). Skipped with a
+#                   clear reason when the directory is missing.
 #   memif-rust, local-rust   with --rust: the same daemons right after, client and server
 #                   rust/machnet/examples/rr (msg_gen in Rust over the safe binding; built
 #                   with Debian's /usr/bin/cargo --release into $build_dir/rust-target)
@@ -50,6 +62,10 @@ engines=1
 flows=1
 rust=0
 python=0
+peer=0
+peer_run_dir=""
+rounds=1
+peer_dir="${PEER_DIR:-$(cd "$(dirname "$0")/.." && pwd)/../shared/peer}"
 while (($#)); do
   case "$1" in
     --quick) runs=1; duration=2; shift ;;
@@ -65,7 +81,9 @@ while (($#)); do
     --flows) flows=$2; shift 2 ;;
     --rust) rust=1; shift ;;
     --python) python=1; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    --peer) peer=1; shift ;;
+    --rounds) rounds=$2; shift 2 ;;
+    -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -301,6 +319,84 @@ veth_daemons() {  # LINK VDEV_A VDEV_B
     start_daemon "$link-b" "$prefix-b" "$(printf '[nic]\nmode = "vdev"\nvdev = "%s"\nip = "10.77.0.12/24"' "$3")"
 }
 
+# peer_rows LINK: with --peer, upstream's cells for LINK (memif or af_packet), as shipped and
+# with PEER_YIELD=1, each run its own run-peer.sh invocation (it builds and removes its
+# topology every time).
+peer_rows() {
+  ((peer)) || return 0
+  local link=$1 topo variant yield name size window e r
+  case "$link" in memif) topo=t2 ;; af_packet) topo=t1 ;; *) return 0 ;; esac
+  for variant in shipped yield; do
+    if [[ $variant == yield ]]; then yield=1; name="upstream-yield-$link"; else yield=0; name="upstream-$link"; fi
+    echo "== $name"
+    if [[ ! -x "$peer_dir/run-peer.sh" ]]; then
+      fail_link "$name" "upstream not found: $peer_dir/run-peer.sh is missing (set PEER_DIR)"
+      continue
+    fi
+    for size in $sizes; do
+      for window in $windows; do
+        case "$window" in 1) e=e1 ;; 32) e=e2 ;; *)
+          record "$name" "$size" "$window" 0 "" "n/a: upstream's script runs windows 1 and 32 only" 0 0; continue ;;
+        esac
+        for r in $(seq 1 "$runs"); do peer_run "$name" "$topo" "$e" "$yield" "$size" "$window" "$r"; done
+      done
+    done
+  done
+}
+
+# peer_run NAME TOPO EXP YIELD SIZE WINDOW RUN: one run-peer.sh, with upstream's processes'
+# CPU sampled from /proc over the measured seconds (from its "running" line to just before
+# it stops the client).
+peer_run() {
+  local name=$1 topo=$2 e=$3 yield=$4 size=$5 window=$6 r=$7 log="$work/peer.out" pid bin t0 t1 w0 w1
+  local -A c0=() c1=()
+  bin="$peer_run_dir/bin"
+  : >"$log"
+  PEER_YIELD=$yield PEER_MSG_SIZE=$size timeout --kill-after=10 $((duration + 120)) \
+    "$peer_dir/run-peer.sh" "$topo" "$e" "$duration" "$peer_run_dir" >"$log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 1200); do grep -q "run-peer: running" "$log" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  peer_ticks() {  # prints "KIND TICKS" for upstream's daemons (d), server (s) and client (c)
+    local p cmd
+    for p in $(pgrep -f "^$bin/(machnet|msg_gen)( |$)"); do
+      cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+      case "$cmd" in "$bin/machnet"*) echo "d$p $(cpu_ticks "$p")" ;; *--remote_ip*) echo "c$p $(cpu_ticks "$p")" ;;
+                     *) echo "s$p $(cpu_ticks "$p")" ;; esac
+    done
+  }
+  if grep -q "run-peer: running" "$log"; then
+    w0=$(date +%s.%N)
+    while read -r k v; do c0[$k]=$v; done < <(peer_ticks)
+    sleep "$(awk -v d="$duration" 'BEGIN { print (d > 1 ? d - 0.5 : d / 2) }')"
+    while read -r k v; do c1[$k]=$v; done < <(peer_ticks)
+    w1=$(date +%s.%N)
+  fi
+  wait "$pid" 2>/dev/null || true
+  local summary dt=0 st=0 ct=0 k json reason=""
+  for k in "${!c1[@]}"; do
+    [[ -n "${c0[$k]:-}" ]] || continue
+    case "$k" in d*) dt=$((dt + c1[$k] - c0[$k])) ;; s*) st=$((st + c1[$k] - c0[$k])) ;; c*) ct=$((ct + c1[$k] - c0[$k])) ;; esac
+  done
+  summary=$(grep '^SUMMARY' "$log" | tail -1 || true)
+  # SUMMARY t2/e2: rate R msg/s (...); RTT p50/p99/p99.9 = A/B/C us (...)
+  json=$(awk -v size="$size" -v w0="${w0:-0}" -v w1="${w1:-0}" -v ct="$ct" -v hz="$(getconf CLK_TCK)" '
+    /^SUMMARY/ && / rate / {
+      rate = $0; sub(/.* rate /, "", rate); rate += 0
+      p = $0; sub(/.*= /, "", p); split(p, q, "[/ ]")
+      win = w1 - w0
+      if (rate <= 0 || win <= 0) exit
+      printf "{\"ok\": true, \"msgs_per_s\": %f, \"gbit_per_s\": %f, \"messages\": %f, \"cpu_s\": %f, ", rate, rate * size * 8 / 1e9, rate * win, ct / hz
+      printf "\"latency_us\": {\"p50\": %s, \"p99\": %s, \"p99.9\": %s}}\n", q[1], q[2], q[3]
+    }' <<<"$summary")
+  [[ -n "$json" ]] || reason=$(grep -E '^run-peer: (error|warning)|^SUMMARY' "$log" | tail -1 || true)
+  [[ -n "$json" || -n "$reason" ]] || reason="run-peer.sh gave no SUMMARY (log: $OUT/logs/peer-$name-$size-$window-$r.out)"
+  cp "$log" "$work/peer-$name-$size-$window-$r.out"
+  record "$name" "$size" "$window" "$r" "$json" "$reason" "$dt" "$st"
+  printf '  %-10s %6s B  window %2s  run %s: %s\n' "$name" "$size" "$window" "$r" \
+    "$(jq -r 'if .ok then "\(.result.msgs_per_s | floor) msgs/s, p50 \(.result.latency_us.p50) us" else "failed: \(.reason)" end' <<<"$(tail -1 "$OUT/runs.jsonl")")"
+}
+
 bench_link() {
   local link=$1 a b
   echo "== $link"
@@ -368,7 +464,40 @@ bench_link() {
 echo "bench/run.sh: $(date -u +%FT%TZ), $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 echo "  $runs run(s) of ${duration}s per cell, engines polling $polling, $engines engine(s) on veth links, $flows flow(s) per client; raw results: $OUT/runs.jsonl"
 : >"$OUT/runs.jsonl"
-for link in $links; do bench_link "$link"; done
+if ((peer)); then
+  if [[ ! -x "$peer_dir/run-peer.sh" ]]; then
+    echo "  --peer: $peer_dir/run-peer.sh not found: the upstream rows are skipped"
+  else
+    # A private copy of upstream's binaries, run through its script's OUT_DIR argument: a copy
+    # of the directory made without symlinks leaves lib/'s links as small text files naming
+    # their target (the loader then fails with "file too short"); the copy gets real links.
+    peer_run_dir="$work/peer"
+    mkdir -p "$peer_run_dir"
+    cp -r "$peer_dir/bin" "$peer_dir/lib" "$peer_run_dir/"
+    chmod -R u+w "$peer_run_dir"
+    for f in "$peer_run_dir"/lib/* "$peer_run_dir"/bin/*; do
+      [[ -f $f && ! -L $f ]] && (($(stat -c %s "$f") < 256)) || continue
+      target=$(head -c 255 "$f")
+      [[ $target != */* && -e "$(dirname "$f")/$target" ]] && ln -sfn "$target" "$f"
+    done
+    # Upstream's runtime libraries (Debian's DPDK, glog, gflags). run-peer.sh means to install
+    # them, but its check runs under pipefail and misses them; ours looks at ldd's output whole.
+    ldd_out=$(ldd "$peer_run_dir/bin/machnet" "$peer_run_dir/bin/msg_gen" 2>&1 || true)
+    if grep -q "not found" <<<"$ldd_out"; then
+      echo "  --peer: installing upstream's runtime libraries (libdpdk-dev libgoogle-glog0v6 libgflags2.2 libunwind8)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        libdpdk-dev libgoogle-glog0v6 libgflags2.2 libunwind8 >/dev/null ||
+        echo "  --peer: installing them failed: the upstream rows will fail" >&2
+    fi
+  fi
+fi
+for round in $(seq 1 "$rounds"); do
+  ((rounds == 1)) || echo "=== round $round of $rounds"
+  for link in $links; do
+    bench_link "$link"
+    peer_rows "$link"
+  done
+done
 
 # The table: medians over the successful runs of each cell; a link whose every cell failed
 # for the same reason gets one row.
