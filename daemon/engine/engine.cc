@@ -292,14 +292,20 @@ void Engine::run_st() {
       sleep_ns = kFirstSleepNs;
       continue;
     }
-    if (!adaptive) {
-      cpu_relax();
-      continue;
-    }
     const uint64_t now = monotonic_ns();
     if (idle_since == 0) idle_since = now;
     if (now - idle_since < spin_ns) {
       cpu_relax();
+      continue;
+    }
+    // Busy polling never sleeps, but a loop that keeps finding nothing lets any runnable
+    // thread have the core first. On a dedicated core sched_yield returns at once (nothing
+    // else is runnable); on shared cores (a small VM: the apps, the control thread, a peer
+    // daemon) they run now instead of at the end of our time slice. Without it two busy
+    // engines on two shared vCPUs carried 263 msg/s, or starved the control thread so long
+    // that the daemon did not answer its admin socket within 60 s.
+    if (!adaptive) {
+      sched_yield();
       continue;
     }
     // Soon after the last work (a conversation: the reply, the next request) keep polling
