@@ -15,6 +15,9 @@
 #                [--peer]                    (after memif and af_packet, upstream Machnet on the same kind of link:
 #                                             rows upstream-LINK (as shipped) and upstream-yield-LINK (PEER_YIELD=1),
 #                                             from ../shared/peer/run-peer.sh; PEER_DIR overrides the directory)
+#                [--pin none|split]          (split: side A's daemon and client on CPU 0, side B's daemon and
+#                                             server on CPU 1, as upstream's script does by default; --peer
+#                                             passes the same placement to it as PEER_CPUS; default none)
 #                [--rounds N]                (the whole list of links N times, so ours and upstream alternate;
 #                                             the table's medians are over every round's runs; default 1)
 #
@@ -65,6 +68,7 @@ python=0
 peer=0
 peer_run_dir=""
 rounds=1
+pin=none
 peer_dir="${PEER_DIR:-$(cd "$(dirname "$0")/.." && pwd)/../shared/peer}"
 while (($#)); do
   case "$1" in
@@ -83,11 +87,13 @@ while (($#)); do
     --python) python=1; shift ;;
     --peer) peer=1; shift ;;
     --rounds) rounds=$2; shift 2 ;;
+    --pin) pin=$2; shift 2 ;;
     -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 
+[[ $pin == none || $pin == split ]] || { echo "run.sh: --pin must be none or split" >&2; exit 2; }
 [[ $(id -u) -eq 0 ]] || { echo "run.sh: needs root (network namespaces)" >&2; exit 1; }
 [[ -d "$build_dir" ]] || MACHNET_BUILD_DIR="$build_dir" scripts/setup.sh
 machnetd="$root/$build_dir/daemon/machnetd"
@@ -156,16 +162,24 @@ cpu_ticks() {  # utime+stime of a live process, in clock ticks (0 if gone)
   awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# on_cpu SIDE: the command prefix that places a process of side a or b (--pin split), or none.
+on_cpu() {
+  [[ $pin == split ]] || return 0
+  if [[ $1 == a ]]; then echo "taskset -c 0"; else echo "taskset -c 1"; fi
+}
+
 # start_daemon NAME NETNS NIC_TOML: writes $work/NAME.toml, starts machnetd, waits (60 s)
 # until its admin socket answers. Returns 1 with the log's last lines in $work/NAME.why.
 start_daemon() {
   local name=$1 ns=$2 nic=$3 pid
   printf '[daemon]\napp_socket = "%s"\nadmin_socket = "%s"\n%s\n[engine]\npolling = "%s"\n%b\n[dpdk]\nhugepages = "off"\nmemory_mb = 256\n%b\n' \
     "$work/$name.sock" "$work/$name-ctl.sock" "$nic" "$polling" "$engine_toml" "$daemon_toml" >"$work/$name.toml"
+  local side=${name##*-}  # NAME ends in -a or -b
+  # shellcheck disable=SC2046 # on_cpu is empty or a command prefix
   if [[ -n "$ns" ]]; then
-    ip netns exec "$ns" "$machnetd" --config "$work/$name.toml" >"$work/$name.log" 2>&1 &
+    ip netns exec "$ns" $(on_cpu "$side") "$machnetd" --config "$work/$name.toml" >"$work/$name.log" 2>&1 &
   else
-    "$machnetd" --config "$work/$name.toml" >"$work/$name.log" 2>&1 &
+    $(on_cpu "$side") "$machnetd" --config "$work/$name.toml" >"$work/$name.log" 2>&1 &
   fi
   pid=$!
   pids+=("$pid")
@@ -352,7 +366,7 @@ peer_run() {
   local -A c0=() c1=()
   bin="$peer_run_dir/bin"
   : >"$log"
-  PEER_YIELD=$yield PEER_MSG_SIZE=$size timeout --kill-after=10 $((duration + 120)) \
+  PEER_CPUS=$pin PEER_YIELD=$yield PEER_MSG_SIZE=$size timeout --kill-after=10 $((duration + 120)) \
     "$peer_dir/run-peer.sh" "$topo" "$e" "$duration" "$peer_run_dir" >"$log" 2>&1 &
   pid=$!
   pids+=("$pid")
@@ -405,9 +419,11 @@ bench_link() {
     kernel-udp|kernel-tcp)
       local proto=${link#kernel-}
       topology || { fail_link "$link" "topology.sh up failed: $(tail -1 "$work/topology.log")"; return; }
-      start_server "$link" ip netns exec "$prefix-b" "$kernel_rr" --proto "$proto" --local_ip 10.77.0.2 ||
+      # shellcheck disable=SC2046
+      start_server "$link" ip netns exec "$prefix-b" $(on_cpu b) "$kernel_rr" --proto "$proto" --local_ip 10.77.0.2 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; return; }
-      run_matrix "$link" ip netns exec "$prefix-a" "$kernel_rr" --proto "$proto" --local_ip 10.77.0.1 --remote_ip 10.77.0.2
+      # shellcheck disable=SC2046
+      run_matrix "$link" ip netns exec "$prefix-a" $(on_cpu a) "$kernel_rr" --proto "$proto" --local_ip 10.77.0.1 --remote_ip 10.77.0.2
       ;;
     af_packet|af_xdp)
       topology || { fail_link "$link" "topology.sh up failed: $(tail -1 "$work/topology.log")"; return; }
@@ -427,9 +443,11 @@ bench_link() {
       engine_toml=$saved_engine_toml
       ((started == 0)) ||
         { fail_link "$link" "$(cat "$work/$link-a.why" "$work/$link-b.why" 2>/dev/null | head -1)"; stop_all; return; }
-      start_server "$link" env MACHNET_SOCKET="$work/$link-b.sock" "$msg_gen" --local_ip 10.77.0.12 ||
+      # shellcheck disable=SC2046
+      start_server "$link" $(on_cpu b) env MACHNET_SOCKET="$work/$link-b.sock" "$msg_gen" --local_ip 10.77.0.12 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
-      run_matrix "$link" env MACHNET_SOCKET="$work/$link-a.sock" "$msg_gen" --local_ip 10.77.0.11 --remote_ip 10.77.0.12 --num_flows "$flows"
+      # shellcheck disable=SC2046
+      run_matrix "$link" $(on_cpu a) env MACHNET_SOCKET="$work/$link-a.sock" "$msg_gen" --local_ip 10.77.0.11 --remote_ip 10.77.0.12 --num_flows "$flows"
       ;;
     memif)
       # The memif server side must exist before the client connects to its socket.
@@ -441,9 +459,11 @@ bench_link() {
         stop_all
         return
       fi
-      start_server "$link" env MACHNET_SOCKET="$work/memif-b.sock" "$msg_gen" --local_ip 10.77.1.12 ||
+      # shellcheck disable=SC2046
+      start_server "$link" $(on_cpu b) env MACHNET_SOCKET="$work/memif-b.sock" "$msg_gen" --local_ip 10.77.1.12 ||
         { fail_link "$link" "$(cat "$work/$link.why")"; stop_all; return; }
-      run_matrix "$link" env MACHNET_SOCKET="$work/memif-a.sock" "$msg_gen" --local_ip 10.77.1.11 --remote_ip 10.77.1.12 --num_flows "$flows"
+      # shellcheck disable=SC2046
+      run_matrix "$link" $(on_cpu a) env MACHNET_SOCKET="$work/memif-a.sock" "$msg_gen" --local_ip 10.77.1.11 --remote_ip 10.77.1.12 --num_flows "$flows"
       rust_rows "$link" "$work/memif-b.sock" 10.77.1.12 "$work/memif-a.sock" 10.77.1.11
       python_matrix "$link" "$work/memif-a.sock" "$work/memif-b.sock" 10.77.1.11 10.77.1.12
       ;;
@@ -462,7 +482,7 @@ bench_link() {
 }
 
 echo "bench/run.sh: $(date -u +%FT%TZ), $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-echo "  $runs run(s) of ${duration}s per cell, engines polling $polling, $engines engine(s) on veth links, $flows flow(s) per client; raw results: $OUT/runs.jsonl"
+echo "  $runs run(s) of ${duration}s per cell, placement --pin $pin, engines polling $polling, $engines engine(s) on veth links, $flows flow(s) per client; raw results: $OUT/runs.jsonl"
 : >"$OUT/runs.jsonl"
 if ((peer)); then
   if [[ ! -x "$peer_dir/run-peer.sh" ]]; then
