@@ -61,6 +61,10 @@ TEST(FlowWindow, MessagesAsLargeAsTheWholeRoomMoveAtLinkSpeed) {
   EXPECT_LT(took_us, 1.5 * ideal_us);
   EXPECT_EQ(w.end[0]->flow->stats().rto_timeouts, 0u);
   EXPECT_EQ(w.end[0]->flow->stats().retransmissions, 0u);
+  // The window closes at each message's end (the room is the message's) and reopens when
+  // the reader gives it back: the receiver says so at once, the sender never has to probe.
+  EXPECT_GE(w.end[1]->flow->stats().window_updates, kCount - 1);
+  EXPECT_EQ(w.end[0]->flow->stats().window_probes, 0u);
 }
 
 // Delivered 16 KiB messages per millisecond, measured over `ms` of simulated time.
