@@ -24,8 +24,11 @@ struct FlowTransportCounters {
   uint64_t tx_packets = 0, rx_packets = 0;
   uint64_t retransmissions = 0, rto_timeouts = 0, fast_retransmits = 0, spurious_timeouts = 0;
   uint64_t rx_duplicates = 0, rx_out_of_order = 0, rx_no_room = 0, protocol_errors = 0;
+  uint64_t window_probes = 0, window_updates = 0;  // persist probes sent; window updates sent
   uint32_t srtt_us = 0, rttvar_us = 0, rto_us = 0;  // 0: no sample yet
-  uint32_t cwnd = 0, peer_window = 0, inflight = 0, queued_msgs = 0;
+  // cwnd: congestion window; peer_window: the window the peer advertised (what holds our
+  // sending back: 0 = its reader is behind); rx_window: the window we advertised last.
+  uint32_t cwnd = 0, peer_window = 0, rx_window = 0, inflight = 0, queued_msgs = 0;
   std::string error;  // why the flow failed; empty while it is fine
 };
 

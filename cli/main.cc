@@ -35,7 +35,7 @@ const std::map<std::string, Command>& commands() {
       {"channels", {"application channels: owner, rings, messages, drops by reason", machnetctl::print_channels}},
       {"stats", {"port counters and received frames dropped, by reason", machnetctl::print_stats}},
       {"detect", {"cloud, NICs and binding plan as detected now (changes nothing)", machnet::admin::print_detection}},
-      {"flows", {"flows: addresses, state, owner, traffic, retransmissions, RTT, cwnd", machnetctl::print_flows}},
+      {"flows", {"flows: addresses, state, owner, traffic, retransmissions, RTT, cwnd, rwnd", machnetctl::print_flows}},
       {"arp", {"the ARP table: resolved neighbours and pending requests", machnetctl::print_arp}},
   };
   return kCommands;

@@ -243,14 +243,14 @@ void print_flows(std::ostream& out, const nlohmann::json& data) {
                     bytes_text(member(f, "tx_bytes")), count_text(member(f, "rx_msgs")),
                     bytes_text(member(f, "rx_bytes")), count_text(member(f, "retransmissions")),
                     srtt.is_number() && srtt.get<double>() == 0 ? "-" : scalar_text(srtt),
-                    scalar_text(member(f, "cwnd"))});
+                    scalar_text(member(f, "cwnd")), scalar_text(member(f, "peer_window"))});
   }
   const nlohmann::json& count = member(data, "count");
   const size_t n = count.is_number_unsigned() ? count.get<size_t>() : flows.size();
   out << n << (n == 1 ? " flow\n" : " flows\n");
   // TX is what this side sent to the peer, RX what it received from it.
   print_table(out, {"LOCAL", "REMOTE", "STATE", "CH", "ENG", "PID", "COMMAND", "TX MSGS", "TX BYTES", "RX MSGS", "RX BYTES",
-                    "RETRANS", "RTT(us)", "CWND"},
+                    "RETRANS", "RTT(us)", "CWND", "RWND"},
               rows);
 }
 

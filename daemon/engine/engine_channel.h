@@ -80,7 +80,12 @@ struct EngineChannel {
   bool stats_dirty = true;
   uint32_t rx_reserved_slots = 0;  // to_app slots promised to messages being reassembled
   bool room_changed = false;        // buffers or slots came free: blocked_flows may go on
-  std::vector<RemoteFlow*> blocked_flows;  // flows waiting for this channel to have room
+  // Flows waiting for this channel to have room, first come first served: those whose next
+  // message could not reserve its buffers (rx_waiting of them), and those that advertised
+  // a small window and owe their peer an update when room comes back.
+  std::vector<RemoteFlow*> blocked_flows;
+  uint32_t rx_waiting = 0;  // flows in blocked_flows whose message waits to reserve
+  uint32_t rx_flows = 0;    // remote flows receiving into this channel: they share its room
   uint32_t engine_id = 0;           // the engine that serves it
   ChannelCounters counters;
 };

@@ -149,14 +149,24 @@ void Engine::ring_doorbells_st() {
   }
 }
 
-// The application read and gave buffers back: flows that waited for room go on.
+// The application read and gave buffers back: flows that waited for room go on, in the
+// order they came. A flow whose message still finds too little room puts itself back
+// first, and those behind it stay queued untold (first come, first served: room that
+// comes back goes to the oldest waiter, and inviting more data now would only block it).
+// The others are told the window they now have (Flow::on_rx_room sends the update).
 void Engine::wake_blocked_st(EngineChannel& ch) {
   waking_.swap(ch.blocked_flows);  // a flow still short of room puts itself back
-  for (RemoteFlow* f : waking_) {
+  size_t i = 0;
+  while (i < waking_.size()) {
+    RemoteFlow* f = waking_[i++];
     f->blocked_listed = false;
     if (f->ended) continue;
     f->flow.on_rx_room(now_us_);
     mark_dirty_st(*f);
+    if (f->flow.rx_blocked()) break;
+  }
+  for (; i < waking_.size(); ++i) {  // still listed (blocked_listed stays true)
+    if (waking_[i]->blocked_listed) ch.blocked_flows.push_back(waking_[i]);
   }
   waking_.clear();  // keeps its capacity: no allocation on the next wake
 }

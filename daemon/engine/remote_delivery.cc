@@ -286,11 +286,14 @@ admin::FlowRow Engine::flow_row_st(const RemoteFlow& f) const {
   t.rx_out_of_order = s.rx_out_of_order;
   t.rx_no_room = s.rx_no_room;
   t.protocol_errors = s.protocol_errors;
+  t.window_probes = s.window_probes;
+  t.window_updates = s.window_updates;
   t.srtt_us = r.srtt_us();
   t.rttvar_us = r.rttvar_us();
   t.rto_us = r.rto_us();
   t.cwnd = f.flow.cwnd();
   t.peer_window = f.flow.peer_window();
+  t.rx_window = f.flow.advertised();
   t.inflight = f.flow.inflight();
   t.queued_msgs = f.flow.queued_messages();
   t.error = transport::to_string(f.flow.error());

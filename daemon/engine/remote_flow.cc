@@ -2,6 +2,7 @@
 // Engine thread only; nothing here allocates, locks, logs or makes a syscall.
 #include "engine/remote_flow.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "channel/channel_layout.h"
@@ -17,7 +18,11 @@ RemoteFlow::RemoteFlow(FlowContext& ctx, const FlowKey& k, EngineChannel* o, boo
   addr.src_port = k.src_port;
   addr.dst_port = k.dst_port;
   if (ctx.port) addr.src_mac = ctx.port->interface().mac;
-  if (owner) rx_bufs_.reserve(owner->view.geometry().max_chain);
+  if (owner) {
+    rx_bufs_.reserve(owner->view.geometry().max_chain);
+    ++owner->rx_flows;
+    counted_ = true;
+  }
   flow.set_user(this);
 }
 
@@ -72,15 +77,24 @@ bool RemoteFlow::rx_begin(uint32_t msg_len) {
     ch.count_drop_st(channel::kDropBadLength);
     return true;
   }
-  if (ch.stash.size() < need) ch.reclaim_st();
-  const bool slot = ch.to_app_has_slot();
-  if (ch.stash.size() < need || !slot) {
-    if (!blocked_listed) {
-      blocked_listed = true;
-      ch.blocked_flows.push_back(this);
+  // First come, first served: while another flow's message waits for room, a new one
+  // queues behind it, so a large message is never starved by a stream of small ones.
+  const bool others_first = ch.rx_waiting > 0 && !rx_waiting_;
+  if (!others_first && ch.stash.size() < need) ch.reclaim_st();
+  if (others_first || ch.stash.size() < need || !ch.to_app_has_slot()) {
+    if (!rx_waiting_) {
+      rx_waiting_ = true;
+      ++ch.rx_waiting;
     }
+    wait_for_room_st();
     return false;
   }
+  if (rx_waiting_) {
+    rx_waiting_ = false;
+    --ch.rx_waiting;
+  }
+  // The whole message is reserved now (never half a message for want of buffers); the
+  // flow counts what it has not filled yet as window (Flow::advertised_window).
   rx_bufs_.assign(ch.stash.end() - need, ch.stash.end());
   ch.stash.resize(ch.stash.size() - need);
   ++ch.rx_reserved_slots;
@@ -155,18 +169,48 @@ void RemoteFlow::rx_discard() {
   rx_open_ = false;
 }
 
+// Room for messages this flow has not begun: its share of the channel's free buffers
+// (the flows receiving into one channel split it evenly, so together they never invite
+// more than it holds), none while another flow's message waits for room. A flow that
+// gets less than a full window is listed to hear when room comes back (Flow::on_rx_room
+// then sends the peer a window update): without that, a peer that was not blocked would
+// learn of the room only from its persist probe.
 uint32_t RemoteFlow::rx_room_packets() {
   if (owner == nullptr) return transport::kMaxWindow;  // orphaned: everything is dropped
   EngineChannel& ch = *owner;
   const auto& g = ch.view.geometry();
-  if (!ch.to_app_has_slot()) return 0;
-  const uint64_t bytes = uint64_t{ch.stash.size()} * g.buffer_size;
-  return static_cast<uint32_t>(std::min<uint64_t>(bytes / ctx_.params.mss, 0xffff));
+  uint64_t packets = 0;
+  if (ch.to_app_has_slot() && (ch.rx_waiting == 0 || rx_waiting_)) {
+    const uint64_t bytes = uint64_t{ch.stash.size()} * g.buffer_size / std::max(ch.rx_flows, 1u);
+    packets = bytes / ctx_.params.mss;
+  }
+  if (packets < transport::kMaxWindow) wait_for_room_st();
+  return static_cast<uint32_t>(std::min<uint64_t>(packets, 0xffff));
+}
+
+void RemoteFlow::wait_for_room_st() {
+  if (blocked_listed || owner == nullptr) return;
+  blocked_listed = true;
+  owner->blocked_flows.push_back(this);
+}
+
+void RemoteFlow::leave_owner_st() {
+  if (owner == nullptr) return;
+  if (rx_waiting_) {
+    rx_waiting_ = false;
+    --owner->rx_waiting;
+    owner->room_changed = true;  // the flows queued behind it may go on
+  }
+  if (counted_) {
+    counted_ = false;
+    --owner->rx_flows;
+  }
 }
 
 void RemoteFlow::orphan_st(uint64_t now_us) {
   if (owner == nullptr) return;
   rx_discard();
+  leave_owner_st();
   if (blocked_listed) std::erase(owner->blocked_flows, this);
   blocked_listed = false;
   flow.for_each_message([](transport::TxMessage* m) {
@@ -190,6 +234,9 @@ void RemoteFlow::release(void* handle) { rte_pktmbuf_free(static_cast<rte_mbuf*>
 
 void RemoteFlow::on_established() { ctx_.events.flow_established_st(*this); }
 
-void RemoteFlow::on_closed(transport::FlowError why) { ctx_.events.flow_ended_st(*this, why); }
+void RemoteFlow::on_closed(transport::FlowError why) {
+  leave_owner_st();
+  ctx_.events.flow_ended_st(*this, why);
+}
 
 }  // namespace machnet::engine

@@ -72,7 +72,14 @@ class RemoteFlow final : public transport::FlowIo {
   bool ended = false;                  // closed; reaped at the end of the iteration
 
  private:
+  void wait_for_room_st();
+  // The flow stops receiving into its owner (ended or orphaned): it no longer shares the
+  // channel's room nor waits in its queue.
+  void leave_owner_st();
+
   FlowContext& ctx_;
+  bool rx_waiting_ = false;  // counted in owner->rx_waiting
+  bool counted_ = false;     // counted in owner->rx_flows
   // The message being reassembled, in the owner's daemon-pool buffers.
   std::vector<uint32_t> rx_bufs_;
   uint32_t rx_len_ = 0, rx_filled_ = 0;

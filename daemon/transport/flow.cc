@@ -65,6 +65,7 @@ void Flow::accept(const MachnetHeader& syn, uint64_t now_us) {
   rcv_nxt_ = syn.seq;
   ts_recent_ = syn.tsval;
   peer_window_ = syn.window;
+  peer_window_ts_ = syn.tsval;
   state_ = FlowState::kEstablished;
   send_control(net::kFlagSynAck | net::kFlagAck, now_us);
   io_.on_established();
@@ -140,6 +141,8 @@ MachnetHeader Flow::header(uint8_t flags, uint32_t seq, uint64_t now_us) {
   if (h.tsval == 0) h.tsval = 1;  // 0 means "no timestamp" in tsecr
   h.tsecr = ts_recent_;
   h.window = advertised_window();
+  adv_window_ = h.window;
+  adv_edge_ = rcv_nxt_ + h.window;
   if (state_ != FlowState::kSynSent) {
     h.flags |= net::kFlagAck;
     h.ack = rcv_nxt_;
@@ -152,9 +155,15 @@ MachnetHeader Flow::header(uint8_t flags, uint32_t seq, uint64_t now_us) {
   return h;
 }
 
+// Packets from rcv_nxt_ we can take: the rest of the message being reassembled (its
+// buffers were all reserved when it began, so they count as room) plus the application's
+// room for messages not begun yet. While a message waits for room (rx_blocked_) nothing
+// more can be taken: 0, which the sender treats as flow control (persist), not as loss.
 uint16_t Flow::advertised_window() {
-  const uint32_t room = io_.rx_room_packets();
-  return static_cast<uint16_t>(std::min({params_.rx_window, room, uint32_t{0xffff}}));
+  if (rx_blocked_) return 0;
+  const uint32_t reserved = in_message_ ? (message_left_ + params_.mss - 1) / params_.mss : 0;
+  const uint64_t room = uint64_t{reserved} + io_.rx_room_packets();
+  return static_cast<uint16_t>(std::min<uint64_t>({params_.rx_window, kMaxWindow, room, 0xffff}));
 }
 
 bool Flow::can_send_new() const {
@@ -280,6 +289,7 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
     rcv_nxt_ = h.seq;
     ts_recent_ = h.tsval;
     peer_window_ = h.window;
+    peer_window_ts_ = h.tsval;
     if (h.tsecr != 0) rtt_.sample(static_cast<uint32_t>(now_us) - h.tsecr);
     state_ = FlowState::kEstablished;
     wheel_.cancel(timer_);
@@ -361,15 +371,17 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
       latest_delivered_sent = std::max(latest_delivered_sent, seg.sent_us);
     }
   }
-  peer_window_ = h.window;
+  take_peer_window(h, advanced);
   if (undo_tsval_ != 0 && seq_gt(a, undo_una_) && h.tsecr != 0) {
     // Eifel (RFC 3522): an ACK for data echoing a timestamp from before the timeout was
     // caused by the original transmission, so the timeout was spurious (a late ACK, not a
-    // loss). Undo its window cut and its retransmission marks.
+    // loss). Undo its window cut and the retransmission marks of what this ACK does not
+    // show missing: a hole below its highest SACKed segment stays marked (under heavy loss
+    // the late ACK is real and so is that hole; unmarking it would cost another timeout).
     if (seq_lt(h.tsecr, undo_tsval_)) {
       cc_.undo(undo_cwnd_);
       ++stats_.spurious_timeouts;
-      for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
+      for (uint32_t s = any_sacked ? highest_sacked + 1 : snd_una_; seq_lt(s, snd_nxt_); ++s) {
         TxSegment& seg = tx_ring_[s % kMaxWindow];
         if (seg.lost) seg.lost = false, --lost_;
       }
@@ -378,22 +390,38 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
   }
   // An RTT sample from every ACK that reports new data (cumulatively or by SACK): the
   // receiver echoes the newest timestamp it has seen, so the sample is fresh either way.
+  // Not from an ACK that echoes a timestamp older than the last (re)transmission of what it
+  // newly reports: the receiver echoes new data only (never a duplicate), so after a lost
+  // ACK the next one echoes the original's time and would measure the retransmission
+  // timeout, not the path (Karn's ambiguity, which timestamps alone no longer settle).
   uint32_t sample = 0;
-  if (newly > 0 && h.tsecr != 0) {
+  const uint32_t newest_sent = static_cast<uint32_t>(latest_delivered_sent);
+  if (newly > 0 && h.tsecr != 0 && seq_ge(h.tsecr, newest_sent == 0 ? 1 : newest_sent)) {
     sample = static_cast<uint32_t>(now_us) - h.tsecr;
     if (sample < 10'000'000) rtt_.sample(sample);
     else sample = 0;
   }
   if (newly > 0) cc_.on_ack(newly, sample, now_us);
   if (any_sacked) detect_losses(highest_sacked, latest_delivered_sent, now_us);
-  if (old_window == 0 && peer_window_ > 0) {
-    // The receiver had no room and dropped what reached it then: send it again now.
-    for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
-      TxSegment& seg = tx_ring_[s % kMaxWindow];
-      if (!seg.sacked && !seg.lost) seg.lost = true, ++lost_;
-    }
+  if (old_window == 0 && peer_window_ > 0 && snd_una_ != snd_nxt_) {
+    // The window reopened. The receiver kept what reached it while closed (it holds
+    // segments, it does not drop them), so nothing is resent: the ACKs that follow report
+    // what is missing, as always. The persist timer's backoff ends with the persist state.
+    rtt_.end_backoff();
+    rto_deadline_us_ = now_us + rtt_.rto_us();
+    arm_timer(rto_deadline_us_);
   }
   if (fin_acked && state_ == FlowState::kClosing) finish(FlowError::kLocalClose);
+}
+
+// The window is taken only from an ACK at least as new as the one it was taken from last:
+// ACKs overtake each other, and a late one would close (or open) the window on stale
+// information. An ACK that moves snd_una_ is new by definition; one that repeats it is
+// judged by the peer's clock (tsval), which only grows.
+void Flow::take_peer_window(const MachnetHeader& h, bool advanced) {
+  if (!advanced && (h.ack != snd_una_ || seq_lt(h.tsval, peer_window_ts_))) return;
+  peer_window_ = h.window;
+  peer_window_ts_ = h.tsval;
 }
 
 // A segment is lost when a segment sent after it was delivered (allowing a quarter RTT of
@@ -418,12 +446,6 @@ void Flow::detect_losses(uint32_t highest_sacked, uint64_t latest_delivered_sent
 void Flow::handle_data(const MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, bool* kept) {
   ack_pending_ = true;
   const int32_t d = seq_diff(h.seq, rcv_nxt_);
-  // Echo the newest timestamp of new data. Not a duplicate's (the sender's spurious-timeout
-  // test would take a late original for proof that nothing was lost), and never an older
-  // one than we echo already (an out-of-order original arriving after its retransmission).
-  // Newer than RFC 7323's in-order-only rule on purpose: under heavy loss that rule echoes
-  // stale timestamps, inflates the RTT to tens of milliseconds and stalls recovery.
-  if (d >= 0 && (ts_recent_ == 0 || seq_gt(h.tsval, ts_recent_))) ts_recent_ = h.tsval;
   if (d < 0) {
     ++stats_.rx_duplicates;
     return;
@@ -437,6 +459,14 @@ void Flow::handle_data(const MachnetHeader& h, const uint8_t* data, uint32_t len
     ++stats_.rx_duplicates;
     return;
   }
+  // Echo the newest timestamp of new data: only now, after the duplicate checks. A
+  // duplicate's (a retransmission or window probe of a segment we hold) would make the
+  // sender's spurious-timeout test take the late original for a loss, and never undo the
+  // cut. Never an older one than we echo already (an out-of-order original arriving after
+  // its retransmission). Newer than RFC 7323's in-order-only rule on purpose: under heavy
+  // loss that rule echoes stale timestamps, inflates the RTT to tens of milliseconds and
+  // stalls recovery.
+  if (ts_recent_ == 0 || seq_gt(h.tsval, ts_recent_)) ts_recent_ = h.tsval;
   const RxSegment seg{data, handle, len, h.msg_len, uint8_t(h.flags & (net::kFlagFirst | net::kFlagLast | net::kFlagFin)), true};
   if (d == 0 && !rx_blocked_) {
     if (consume(seg)) {
@@ -471,7 +501,21 @@ void Flow::drain_reorder_buffer() {
 }
 
 void Flow::on_rx_room(uint64_t now_us) {
-  if (!rx_blocked_ || state_ == FlowState::kClosed) return;
+  if (state_ != FlowState::kEstablished && state_ != FlowState::kClosing) return;
+  if (!rx_blocked_) {
+    // Not blocked, but we may have advertised a small or closed window: if it grew by a
+    // quarter of the reorder buffer (or opened from closed), say so now rather than when
+    // the sender's persist timer asks. Smaller steps wait for the next ACK, so a reader
+    // giving buffers back a few at a time does not make an ACK each.
+    const uint32_t w = advertised_window();
+    const uint32_t edge = rcv_nxt_ + w;
+    const uint32_t step = std::max(1u, std::min(params_.rx_window, kMaxWindow) / 4);
+    if (seq_gt(edge, adv_edge_) && (adv_window_ == 0 || seq_diff(edge, adv_edge_) >= static_cast<int32_t>(step))) {
+      ++stats_.window_updates;
+      send_ack(now_us);
+    }
+    return;
+  }
   rx_blocked_ = false;
   drain_reorder_buffer();
   if (peer_fin_) {
@@ -479,7 +523,8 @@ void Flow::on_rx_room(uint64_t now_us) {
     finish(FlowError::kPeerClosed);
     return;
   }
-  send_ack(now_us);  // the window opened: tell the sender
+  ++stats_.window_updates;
+  send_ack(now_us);  // the window opened (or we moved on): tell the sender
 }
 
 // Takes the next in-order segment. False when the application has no room for the message
@@ -549,6 +594,11 @@ void Flow::on_timer(uint64_t now_us) {
 
 void Flow::on_retransmit_timeout(uint64_t now_us) {
   rto_deadline_us_ = 0;
+  if (peer_window_ == 0 && snd_nxt_ != snd_una_) {
+    // A closed window is flow control, not loss: the receiver holds what it acknowledged
+    // no further until its application reads. Persist: probe, keep the congestion window.
+    return send_window_probe(now_us);
+  }
   if (snd_nxt_ == snd_una_) {
     if ((queue_head_ || fin_queued_) && peer_window_ == 0) {
       // Zero-window probe: the window update may have been lost.
@@ -584,6 +634,27 @@ void Flow::on_retransmit_timeout(uint64_t now_us) {
     rto_deadline_us_ = now_us + rtt_.rto_us();
     arm_timer(rto_deadline_us_);
   }
+}
+
+// Persist (RFC 9293 3.8.6.1, in packets): resend the oldest segment the peer has not
+// reported; the receiver answers even a duplicate with an ACK carrying its current window,
+// so a lost window update costs one probe interval, not the flow. Probes back off like
+// timeouts and count toward max_retransmits (a peer that stops answering them is gone;
+// any ACK resets the count), but neither the congestion window nor the loss marks change.
+void Flow::send_window_probe(uint64_t now_us) {
+  if (++timeouts_in_row_ > params_.max_retransmits) return abort(FlowError::kRetransmitLimit, true);
+  rtt_.back_off();
+  for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
+    TxSegment& seg = tx_ring_[s % kMaxWindow];
+    if (seg.sacked) continue;
+    if (transmit_segment(s, now_us)) {
+      ++stats_.window_probes;
+      if (seg.lost) seg.lost = false, --lost_;
+    }
+    break;
+  }
+  rto_deadline_us_ = now_us + rtt_.rto_us();
+  arm_timer(rto_deadline_us_);
 }
 
 }  // namespace machnet::transport

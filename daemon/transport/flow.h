@@ -43,7 +43,8 @@ struct FlowStats {
   uint64_t retransmissions = 0, rto_timeouts = 0, fast_retransmits = 0;
   uint64_t rx_duplicates = 0, rx_out_of_order = 0, rx_beyond_window = 0, rx_no_room = 0;
   uint64_t protocol_errors = 0;  // packets that broke the protocol (dropped, flow kept)
-  uint64_t window_probes = 0;
+  uint64_t window_probes = 0;     // segments sent only to learn whether a closed window reopened
+  uint64_t window_updates = 0;    // ACKs sent only because the receiving application made room
   uint64_t spurious_timeouts = 0;  // timeouts undone: the ACK echoed a timestamp from before
 };
 
@@ -76,7 +77,9 @@ class Flow {
   // The flow's timer fired (the owner's TimerWheel calls back with timer().owner == this).
   void on_timer(uint64_t now_us);
 
-  // The receiving application made room: deliver what waited and tell the peer.
+  // The receiving application made room: deliver what waited and, when the window we
+  // advertise grew enough to matter (or was closed), tell the peer at once. The owner calls
+  // it for every flow it saw held back (FlowIo::rx_room_packets reported little room).
   void on_rx_room(uint64_t now_us);
   bool rx_blocked() const { return rx_blocked_; }
 
@@ -109,7 +112,10 @@ class Flow {
   const RttEstimator& rtt() const { return rtt_; }
   uint32_t cwnd() const { return cc_.window(); }
   uint32_t peer_window() const { return peer_window_; }
+  // The window we advertised last (packets from our cumulative ACK).
+  uint32_t advertised() const { return adv_window_; }
   uint32_t inflight() const { return snd_nxt_ - snd_una_; }
+  uint32_t snd_una() const { return snd_una_; }
   uint32_t queued_messages() const { return queued_; }
 
  private:
@@ -144,6 +150,8 @@ class Flow {
   uint32_t pipe() const { return snd_nxt_ - snd_una_ - sacked_ - lost_; }  // packets thought in the network
   bool can_send_new() const;
   void on_retransmit_timeout(uint64_t now_us);
+  void send_window_probe(uint64_t now_us);
+  void take_peer_window(const net::MachnetHeader& h, bool advanced);
   void finish(FlowError why);
   void release_all();
 
@@ -166,6 +174,7 @@ class Flow {
   uint32_t lost_ = 0;           // segments in flight marked for retransmission
   bool probe_ = false;          // the peer's window is closed: send one segment anyway
   uint32_t peer_window_ = 1;    // packets from snd_una_ the peer can take
+  uint32_t peer_window_ts_ = 0; // the peer's tsval on the ACK peer_window_ came from
   uint32_t timeouts_in_row_ = 0;
   std::array<TxSegment, kMaxWindow> tx_ring_{};  // index: seq % kMaxWindow
   TxMessage* queue_head_ = nullptr;  // queued, not yet wholly segmented
@@ -190,6 +199,8 @@ class Flow {
   uint32_t ts_recent_ = 0;  // the peer's tsval to echo
   bool ack_pending_ = false;
   bool rx_blocked_ = false;  // a message waits for room at the receiver
+  uint32_t adv_window_ = 0;  // the window we advertised last ...
+  uint32_t adv_edge_ = 0;    // ... and its right edge (rcv_nxt_ then + adv_window_)
   bool peer_fin_ = false;
 };
 

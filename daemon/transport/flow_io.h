@@ -42,13 +42,17 @@ class FlowIo {
   // Every byte of `msg` was acknowledged, or the flow ended: its buffers may go back.
   virtual void tx_done(TxMessage* msg) = 0;
 
-  // A message of msg_len bytes starts arriving in order. False when the receiving
-  // application has no room for it now: the flow retries when rx_room_packets() grows.
+  // A message of msg_len bytes starts arriving in order: reserve room for all of it (its
+  // remaining segments then need nothing more). False when the receiving application has
+  // no room for it now: the flow waits until the owner calls Flow::on_rx_room.
   virtual bool rx_begin(uint32_t msg_len) = 0;
   virtual void rx_append(const uint8_t* data, uint32_t len) = 0;
   virtual void rx_end() = 0;      // the message is whole: hand it to the application
   virtual void rx_discard() = 0;  // the flow ended mid-message: give back what rx_begin took
-  // About how many more packets the receiving application could take now (flow control).
+  // About how many packets of messages not begun yet the receiving application could take
+  // now (flow control; the flow adds the rest of the message it has begun, which rx_begin
+  // reserved). An owner that reports less than it could hold later must call
+  // Flow::on_rx_room when room comes back, so the peer hears the window reopen.
   virtual uint32_t rx_room_packets() = 0;
   // A packet the flow kept (receive() returned true) is no longer needed.
   virtual void release(void* handle) = 0;

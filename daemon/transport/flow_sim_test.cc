@@ -28,10 +28,26 @@ struct Schedule {
   Impairments imp;
 };
 
+// Where each end stands, for a failure message.
+std::string state(SimWire& w) {
+  std::string out;
+  for (auto& e : w.end) {
+    if (!e->flow) continue;
+    const Flow& f = *e->flow;
+    out += "\n  end " + std::to_string(e->index) + ": " + to_string(f.state()) + " cwnd " + std::to_string(f.cwnd()) +
+           " peer_window " + std::to_string(f.peer_window()) + " advertised " + std::to_string(f.advertised()) +
+           " inflight " + std::to_string(f.inflight()) + " queued " + std::to_string(f.queued_messages()) +
+           (f.rx_blocked() ? " rx_blocked" : "") + " used " + std::to_string(e->used_bytes) + " probes " +
+           std::to_string(f.stats().window_probes) + " rto " + std::to_string(f.stats().rto_timeouts) + " rto_us " +
+           std::to_string(f.rtt().rto_us());
+  }
+  return out;
+}
+
 void expect_all_delivered(SimWire& w, bool finished) {
   EXPECT_TRUE(finished) << "not done after " << (w.now_us - 1'000'000) << " us: end0 got "
                         << w.end[0]->next_expected << "/" << w.end[1]->plan.size() << ", end1 got "
-                        << w.end[1]->next_expected << "/" << w.end[0]->plan.size();
+                        << w.end[1]->next_expected << "/" << w.end[0]->plan.size() << state(w);
   for (auto& e : w.end) {
     EXPECT_EQ(e->errors, 0u) << "end " << e->index;
     ASSERT_TRUE(e->flow);

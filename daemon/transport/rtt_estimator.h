@@ -35,6 +35,12 @@ class RttEstimator {
     if (backoff_ < 16) ++backoff_;
     rto_ = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{base_} << backoff_, rto_max_));
   }
+  // The peer answered without an RTT sample to show for it (a reopened window after
+  // persist probes): back to the RTO the samples gave.
+  void end_backoff() {
+    backoff_ = 0;
+    rto_ = base_;
+  }
   uint32_t backoffs() const { return backoff_; }
 
   uint32_t rto_us() const { return rto_; }

@@ -128,7 +128,9 @@ def memif_vdev(role, socket_path):
 
 def port_toml(vdev, ip, connect_timeout_ms=2000, faults=None, buffers_per_channel=8192, extra=""):
     """A daemon config for one end: the vdev port, no hugepages, and optionally the test-only
-    fault injection ({"fault_seed": 1, "tx_reorder": 0.05, "tx_delay_us": 100, ...})."""
+    fault injection ({"fault_seed": 1, "tx_reorder": 0.05, "tx_delay_us": 100, ...}).
+    buffers_per_channel=None leaves the shipped default (config/machnet.toml)."""
+    channels = "" if buffers_per_channel is None else f"buffers_per_channel = {buffers_per_channel}"
     text = textwrap.dedent(f"""\
         [nic]
         mode = "vdev"
@@ -138,7 +140,7 @@ def port_toml(vdev, ip, connect_timeout_ms=2000, faults=None, buffers_per_channe
         hugepages = "off"
         memory_mb = 256
         [channels]
-        buffers_per_channel = {buffers_per_channel}
+        {channels}
         [transport]
         connect_timeout_ms = {connect_timeout_ms}
         """)

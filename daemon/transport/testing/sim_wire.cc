@@ -32,6 +32,7 @@ uint64_t Endpoint::now() const { return wire_.now_us; }
 bool Endpoint::transmit(const net::MachnetHeader& h, const TxMessage* msg, uint32_t offset, uint32_t len) {
   Packet p;
   p.h = h;
+  last_sent = h;
   if (msg) {
     const auto* bytes = static_cast<const std::vector<uint8_t>*>(msg->cookie);
     p.payload.assign(bytes->begin() + offset, bytes->begin() + offset + len);
@@ -46,8 +47,11 @@ void Endpoint::tx_done(TxMessage* msg) {
   --unacked_msgs;
 }
 
+// Like the engine, the whole message's room is reserved when its first segment arrives
+// (so a message is never left half-received for want of buffers).
 bool Endpoint::rx_begin(uint32_t msg_len) {
   if (used_bytes > 0 && used_bytes + msg_len > room_bytes) return false;
+  used_bytes += msg_len;
   rx_open = true;
   rx_len = msg_len;
   rx_off = 0;
@@ -67,15 +71,16 @@ void Endpoint::rx_end() {
   if (!rx_open || rx_off != rx_len) ++errors;
   rx_open = false;
   ++next_expected;
-  used_bytes += rx_len;
   unread.push_back(rx_len);
 }
 
 void Endpoint::rx_discard() {
+  if (rx_open) used_bytes -= rx_len;
   rx_open = false;
   ++errors;  // nothing in these tests should ever be discarded
 }
 
+// Room for messages not begun yet (the flow adds what the open message reserved).
 uint32_t Endpoint::rx_room_packets() {
   const uint64_t free = used_bytes >= room_bytes ? 0 : room_bytes - used_bytes;
   return static_cast<uint32_t>(std::min<uint64_t>(free / wire_.params.mss, 1u << 20));
@@ -97,7 +102,8 @@ void Endpoint::run_app() {
   if (!paused && !unread.empty()) {
     for (uint32_t len : unread) used_bytes -= len;
     unread.clear();
-    if (flow->rx_blocked()) flow->on_rx_room(now());
+    // As the engine does for every flow it saw held back: room came back, tell the flow.
+    flow->on_rx_room(now());
   }
 }
 

@@ -70,6 +70,7 @@ class Endpoint : public FlowIo {
   bool established = false;
   std::optional<FlowError> closed;
   uint64_t closed_at_us = 0;
+  net::MachnetHeader last_sent{};  // the header of the last packet this end sent
 
   // Sending.
   uint32_t next_to_send = 0;
@@ -83,7 +84,7 @@ class Endpoint : public FlowIo {
   uint64_t errors = 0;             // wrong bytes, wrong order, wrong length
   bool paused = false;             // the application stopped reading
   uint64_t room_bytes = 64u << 20; // buffers the application has
-  uint64_t used_bytes = 0;         // held by delivered, unread messages
+  uint64_t used_bytes = 0;         // reserved by the message arriving and held by unread ones
   std::vector<uint32_t> unread;    // sizes of delivered, unread messages
 
  private:
