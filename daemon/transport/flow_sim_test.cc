@@ -181,6 +181,16 @@ TEST(Transport, APeerThatVanishesIsResetAfterTheRetransmissionLimit) {
   EXPECT_EQ(w.end[0]->unacked_msgs, 0u) << "every queued message was handed back";
 }
 
+// An empty message is a message: delivered as one, in order, and the flow goes on.
+TEST(Transport, EmptyMessagesAreDeliveredInOrder) {
+  Workload work;
+  work.messages = 6;
+  SimWire w(params(), with(0.05, 0, 0, 0), work, 13);
+  for (auto& e : w.end) e->plan = {0, 1, 0, 0, 5000, 0};
+  expect_all_delivered(w, w.run(60'000'000));
+  EXPECT_EQ(w.end[1]->flow->stats().rx_msgs, 6u);
+}
+
 TEST(Transport, CloseDeliversEverythingThenTellsBothEnds) {
   Workload work;
   work.messages = 50;
