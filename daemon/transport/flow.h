@@ -76,6 +76,12 @@ class Flow {
   // The flow's timer fired (the owner's TimerWheel calls back with timer().owner == this).
   void on_timer(uint64_t now_us);
 
+  // A SYN with another conn_id arrived on our ports: acknowledge what we have (RFC 5961's
+  // challenge ACK) with the next pump. Established and closing flows only.
+  void challenge_ack() {
+    if (state_ == FlowState::kEstablished || state_ == FlowState::kClosing) ack_pending_ = true;
+  }
+
   // The receiving application made room: deliver what waited and tell the peer.
   void on_rx_room(uint64_t now_us);
   bool rx_blocked() const { return rx_blocked_; }

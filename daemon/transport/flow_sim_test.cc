@@ -181,6 +181,24 @@ TEST(Transport, APeerThatVanishesIsResetAfterTheRetransmissionLimit) {
   EXPECT_EQ(w.end[0]->unacked_msgs, 0u) << "every queued message was handed back";
 }
 
+// The engine answers a SYN with another conn_id on a live flow's ports with challenge_ack():
+// one ACK of the live flow on the next pump, nothing else changes (the flow goes on).
+TEST(Transport, AChallengeAckIsOneAckOfTheLiveFlow) {
+  Workload work;
+  work.messages = 200;
+  SimWire w(params(), Impairments{}, work, 17);
+  while (!w.end[1]->flow && w.now_us < 2'000'000) w.step(10);
+  w.step(1'000);
+  ASSERT_EQ(w.end[1]->flow->state(), FlowState::kEstablished);
+  const uint64_t before = w.end[1]->flow->stats().tx_packets;
+  w.end[1]->flow->challenge_ack();
+  EXPECT_TRUE(w.end[1]->flow->wants_pump());
+  w.end[1]->flow->pump(w.now_us);
+  EXPECT_GE(w.end[1]->flow->stats().tx_packets, before + 1);
+  expect_all_delivered(w, w.run(60'000'000));
+  EXPECT_EQ(w.end[0]->flow->stats().protocol_errors + w.end[1]->flow->stats().protocol_errors, 0u);
+}
+
 // An empty message is a message: delivered as one, in order, and the flow goes on.
 TEST(Transport, EmptyMessagesAreDeliveredInOrder) {
   Workload work;
