@@ -23,7 +23,7 @@ const char* to_string(FlowError e) {
     case FlowError::kNone: return "";
     case FlowError::kConnectTimeout: return "connect timed out: no answer from the peer daemon";
     case FlowError::kRefused: return "refused: nobody listens on that port";
-    case FlowError::kRetransmitLimit: return "reset: the peer stopped acknowledging (retransmission limit)";
+    case FlowError::kRetransmitLimit: return "reset: the peer stopped acknowledging ([transport] give_up_ms)";
     case FlowError::kPeerReset: return "reset by the peer";
     case FlowError::kPeerClosed: return "closed by the peer";
     case FlowError::kLocalClose: return "closed";
@@ -559,7 +559,8 @@ void Flow::on_retransmit_timeout(uint64_t now_us) {
     return;
   }
   ++stats_.rto_timeouts;
-  if (++timeouts_in_row_ > params_.max_retransmits) return abort(FlowError::kRetransmitLimit, true);
+  if (++timeouts_in_row_ == 1) give_up_at_us_ = now_us + params_.give_up_us;
+  else if (now_us >= give_up_at_us_) return abort(FlowError::kRetransmitLimit, true);
   const uint32_t waited = rtt_.rto_us();
   if (timeouts_in_row_ == 1) {
     undo_tsval_ = static_cast<uint32_t>(now_us);  // as header() stamps it: never 0

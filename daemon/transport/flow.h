@@ -28,7 +28,10 @@ struct FlowParams {
   uint32_t rto_min_us = 1000;
   uint32_t rto_max_us = 200000;
   uint32_t initial_rto_us = 10000;  // before the first RTT sample (and for SYNs)
-  uint32_t max_retransmits = 12;    // timeouts in a row before the flow is reset
+  // Retransmitting this long with no ACK resets the flow. A duration, not a count of
+  // timeouts: with the RTO capped at rto_max_us, a count gave up after ~1 s of silence,
+  // shorter than a VM pause.
+  uint64_t give_up_us = 30'000'000;
   uint32_t connect_timeout_us = 2'000'000;
   uint32_t rx_window = kMaxWindow;  // reorder buffer, packets
   uint32_t max_message_bytes = 8u << 20;  // a longer message from the peer is dropped
@@ -173,6 +176,7 @@ class Flow {
   bool probe_ = false;          // the peer's window is closed: send one segment anyway
   uint32_t peer_window_ = 1;    // packets from snd_una_ the peer can take
   uint32_t timeouts_in_row_ = 0;
+  uint64_t give_up_at_us_ = 0;  // set at the first timeout of a run
   std::array<TxSegment, kMaxWindow> tx_ring_{};  // index: seq % kMaxWindow
   TxMessage* queue_head_ = nullptr;  // queued, not yet wholly segmented
   TxMessage* queue_tail_ = nullptr;
