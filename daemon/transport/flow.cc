@@ -67,6 +67,8 @@ void Flow::accept(const MachnetHeader& syn, uint64_t now_us) {
   peer_window_ = syn.window;
   state_ = FlowState::kEstablished;
   send_control(net::kFlagSynAck | net::kFlagAck, now_us);
+  last_rx_us_ = now_us;
+  keepalive(now_us);
   io_.on_established();
 }
 
@@ -263,6 +265,7 @@ void Flow::send_control(uint8_t flags, uint64_t now_us) {
 bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, uint64_t now_us) {
   ++stats_.rx_packets;
   if (state_ == FlowState::kClosed) return false;
+  last_rx_us_ = now_us;
   if (h.flags & net::kFlagRst) {
     if (state_ == FlowState::kSynSent) finish(FlowError::kRefused);
     // Closing with everything but the FIN acknowledged: the peer got it all and has already
@@ -284,6 +287,7 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
     state_ = FlowState::kEstablished;
     wheel_.cancel(timer_);
     ack_pending_ = true;
+    keepalive(now_us);
     io_.on_established();
     return false;
   }
@@ -542,9 +546,25 @@ void Flow::on_timer(uint64_t now_us) {
     arm_timer(std::min(now_us + syn_interval_us_, connect_deadline_us_));
     return;
   }
-  if (state_ == FlowState::kClosed || rto_deadline_us_ == 0) return;
+  if (state_ == FlowState::kClosed) return;
+  if (rto_deadline_us_ == 0) return keepalive(now_us);  // the timer is free while nothing is in flight
   if (now_us < rto_deadline_us_) return arm_timer(rto_deadline_us_);
   on_retransmit_timeout(now_us);
+  if (!timer_.armed()) keepalive(now_us);  // nothing left in flight
+}
+
+// Keepalive (the RTO owns the timer while anything is in flight): after keepalive_us of
+// silence from the peer, an empty message with an already acknowledged sequence number
+// (seq = snd_una - 1, taken as a duplicate) makes the peer's flow answer with an ACK;
+// asked again every second, and the flow is reset after give_up_us of that.
+void Flow::keepalive(uint64_t now_us) {
+  if (params_.keepalive_us == 0 || state_ != FlowState::kEstablished) return;
+  const uint64_t quiet = now_us - last_rx_us_;
+  if (quiet < params_.keepalive_us) return arm_timer(last_rx_us_ + params_.keepalive_us);
+  if (quiet >= params_.keepalive_us + params_.give_up_us) return abort(FlowError::kRetransmitLimit, true);
+  MachnetHeader h = header(net::kFlagData | net::kFlagFirst | net::kFlagLast, snd_una_ - 1, now_us);
+  if (io_.transmit(h, nullptr, 0, 0)) ++stats_.tx_packets, ++stats_.keepalive_probes;
+  arm_timer(now_us + std::min<uint64_t>(params_.keepalive_us, 1'000'000));
 }
 
 void Flow::on_retransmit_timeout(uint64_t now_us) {

@@ -32,6 +32,10 @@ struct FlowParams {
   // timeouts: with the RTO capped at rto_max_us, a count gave up after ~1 s of silence,
   // shorter than a VM pause.
   uint64_t give_up_us = 30'000'000;
+  // An established flow that heard nothing from its peer for this long asks for an ACK,
+  // and is reset when give_up_us more pass without an answer: a peer that vanished while
+  // the flow was idle (half-open) is noticed. 0: never.
+  uint64_t keepalive_us = 15'000'000;
   uint32_t connect_timeout_us = 2'000'000;
   uint32_t rx_window = kMaxWindow;  // reorder buffer, packets
   uint32_t max_message_bytes = 8u << 20;  // a longer message from the peer is dropped
@@ -47,6 +51,7 @@ struct FlowStats {
   uint64_t rx_duplicates = 0, rx_out_of_order = 0, rx_beyond_window = 0, rx_no_room = 0;
   uint64_t protocol_errors = 0;  // packets that broke the protocol (dropped, flow kept)
   uint64_t window_probes = 0;
+  uint64_t keepalive_probes = 0;
   uint64_t spurious_timeouts = 0;  // timeouts undone: the ACK echoed a timestamp from before
 };
 
@@ -153,6 +158,7 @@ class Flow {
   uint32_t pipe() const { return snd_nxt_ - snd_una_ - sacked_ - lost_; }  // packets thought in the network
   bool can_send_new() const;
   void on_retransmit_timeout(uint64_t now_us);
+  void keepalive(uint64_t now_us);
   void finish(FlowError why);
   void release_all();
 
@@ -177,6 +183,7 @@ class Flow {
   uint32_t peer_window_ = 1;    // packets from snd_una_ the peer can take
   uint32_t timeouts_in_row_ = 0;
   uint64_t give_up_at_us_ = 0;  // set at the first timeout of a run
+  uint64_t last_rx_us_ = 0;     // the peer's latest packet, for keepalive
   std::array<TxSegment, kMaxWindow> tx_ring_{};  // index: seq % kMaxWindow
   TxMessage* queue_head_ = nullptr;  // queued, not yet wholly segmented
   TxMessage* queue_tail_ = nullptr;

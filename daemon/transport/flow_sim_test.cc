@@ -224,6 +224,33 @@ TEST(Transport, AChallengeAckIsOneAckOfTheLiveFlow) {
   EXPECT_EQ(w.end[0]->flow->stats().protocol_errors + w.end[1]->flow->stats().protocol_errors, 0u);
 }
 
+// Keepalive: an idle flow whose peer answers lives on (each end probes after keepalive_us of
+// silence and is answered); once the peer vanishes, the flow is reset keepalive_us +
+// give_up_us after the peer's last packet.
+TEST(Transport, KeepaliveKeepsAnIdleFlowAndNoticesAVanishedPeer) {
+  FlowParams p = params();
+  p.keepalive_us = 1'000'000;
+  p.give_up_us = 2'000'000;
+  Workload work;
+  work.messages = 20;
+  SimWire w(p, Impairments{}, work, 19);
+  expect_all_delivered(w, w.run(10'000'000));
+  w.step(10'000'000);  // idle, peer alive
+  for (auto& e : w.end) {
+    EXPECT_FALSE(e->closed.has_value()) << "end " << e->index;
+    EXPECT_GE(e->flow->stats().keepalive_probes, 5u) << "end " << e->index;
+    EXPECT_EQ(e->flow->stats().rx_msgs, 20u) << "a probe is not a message";
+    EXPECT_EQ(e->errors, 0u);
+  }
+  w.link_down = true;
+  const uint64_t down_at = w.now_us;
+  w.step(10'000'000);
+  ASSERT_TRUE(w.end[0]->closed.has_value());
+  EXPECT_EQ(*w.end[0]->closed, FlowError::kRetransmitLimit);
+  EXPECT_LE(w.end[0]->closed_at_us, down_at + p.keepalive_us + p.give_up_us + 10'000);
+  EXPECT_GE(w.end[0]->closed_at_us, down_at + p.give_up_us);
+}
+
 // An empty message is a message: delivered as one, in order, and the flow goes on.
 TEST(Transport, EmptyMessagesAreDeliveredInOrder) {
   Workload work;
