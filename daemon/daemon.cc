@@ -14,6 +14,7 @@
 #include "config/config_writer.h"
 #include "control/app_sessions.h"
 #include "control/unix_socket.h"
+#include "dpdk/frame_limit.h"
 #include "nic/nic_manager.h"
 #include "engine/engine.h"
 #include "machnet_build_config.h"
@@ -347,6 +348,10 @@ Result<void> Daemon::start_port(const Config& c) {
   if (!c.nic.ip)
     return make_error(fmt::format("[nic] ip must be an address like \"10.0.0.4/24\" with mode = \"{}\"",
                                   to_string(c.nic.mode)));
+  // Before the EAL: a port that would drop every full-size frame is a configuration error,
+  // said at once, not a silent loss of every message over one segment.
+  if (c.nic.mode == NicMode::kVdev)
+    if (auto error = dpdk::check_vdev_frame_fits(c.nic.vdev, c.transport.mtu)) return make_error(*error);
   notifier_.status("Initialising DPDK");
   auto eal = dpdk::init_eal(c);
   if (!eal) return eal.error();

@@ -75,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   transport::FlowParams params;
   params.mss = 64;
   params.max_message_bytes = 4096;
-  params.max_retransmits = 3;
+  params.give_up_us = 50'000;
   uint64_t now = 1'000'000;
   transport::TimerWheel wheel(now);
   CheckingIo io;

@@ -75,7 +75,8 @@ struct TransportConfig {
   uint32_t target_delay_us = 2000;  // round trip; see config/machnet.toml for why this high
   uint32_t rto_min_us = 1000;
   uint32_t rto_max_us = 200000;
-  uint32_t max_retransmits = 12;
+  uint32_t give_up_ms = 30000;  // survives VM pauses and live migration blackouts
+  uint32_t keepalive_ms = 15000;  // 0: never
   uint32_t connect_timeout_ms = 2000;
 };
 

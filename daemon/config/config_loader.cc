@@ -30,6 +30,23 @@ Position position_of(const toml::source_region& region) {
   return {region.begin.line, region.begin.column};
 }
 
+// Keys that were replaced: an old file gets told what to write instead of a guess.
+struct ReplacedKey {
+  std::string_view section, key, hint;
+};
+constexpr ReplacedKey kReplacedKeys[] = {
+    {"transport", "max_retransmits",
+     "; it was replaced by give_up_ms, how long a flow retransmits without an acknowledgement before it is "
+     "reset, in milliseconds (default 30000)"},
+};
+
+std::string replaced_or_close(std::string_view section, std::string_view key,
+                              const std::vector<std::string_view>& known) {
+  for (const ReplacedKey& r : kReplacedKeys)
+    if (r.section == section && r.key == key) return std::string(r.hint);
+  return did_you_mean(key, known);
+}
+
 const char* type_name(toml::node_type type) {
   switch (type) {
     case toml::node_type::table: return "a table";
@@ -263,7 +280,7 @@ class Reader {
         const std::string name(key.str());
         if (std::find(known_keys_.begin(), known_keys_.end(), name) != known_keys_.end()) continue;
         error(key.source(), full_key(name),
-              fmt::format("unknown key \"{}\" in [{}]{}", name, section_, did_you_mean(name, known_keys_)));
+              fmt::format("unknown key \"{}\" in [{}]{}", name, section_, replaced_or_close(section_, name, known_keys_)));
       }
     }
     known_keys_.clear();

@@ -147,6 +147,19 @@ TEST(ConfigLoader, UnknownKeySuggestsTheClosest) {
   EXPECT_THAT(e.message, HasSubstr("unknown key \"restore_on_stpo\" in [nic]; did you mean \"restore_on_stop\"?"));
 }
 
+TEST(ConfigLoader, AReplacedKeyNamesItsReplacement) {
+  const auto e = single_error("[transport]\nmtu = 1500\nmax_retransmits = 12\n");
+  EXPECT_EQ(e.line, 3u);
+  EXPECT_EQ(e.key, "transport.max_retransmits");
+  EXPECT_THAT(e.message, HasSubstr("unknown key \"max_retransmits\" in [transport]; it was replaced by give_up_ms"));
+}
+
+TEST(ConfigLoader, GiveUpIsADurationInMilliseconds) {
+  const auto e = single_error("[transport]\ngive_up_ms = 50\n");
+  EXPECT_EQ(e.key, "transport.give_up_ms");
+  EXPECT_THAT(e.message, HasSubstr("50 is out of range: must be between 100 and 3600000"));
+}
+
 TEST(ConfigLoader, UnknownKeyFarFromAnyGetsNoSuggestion) {
   const auto e = single_error("[nic]\nzzzzzzzz = 1\n");
   EXPECT_THAT(e.message, ::testing::Not(HasSubstr("did you mean")));

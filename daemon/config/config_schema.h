@@ -121,7 +121,8 @@ void visit(V& v, C& c) {
   v.integer("target_delay_us", c.transport.target_delay_us, 1u, 1000000u);
   v.integer("rto_min_us", c.transport.rto_min_us, 10u, 10000000u);
   v.integer("rto_max_us", c.transport.rto_max_us, 10u, 60000000u);
-  v.integer("max_retransmits", c.transport.max_retransmits, 1u, 100u);
+  v.integer("give_up_ms", c.transport.give_up_ms, 100u, 3600000u);
+  v.integer("keepalive_ms", c.transport.keepalive_ms, 0u, 3600000u);
   v.integer("connect_timeout_ms", c.transport.connect_timeout_ms, 10u, 600000u);
 
   v.section("cloud");

@@ -112,9 +112,14 @@ bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool st
   FlowEntry* e = flows_.find(key);
   if (e && e->is_remote() && e->remote->flow.conn_id() != h.conn_id) {
     if (h.flags & net::kFlagSyn) {
-      // The peer started afresh on the same ports (it restarted): the old flow is dead.
-      e->remote->flow.abort(FlowError::kPeerReset, false);
-      e = nullptr;
+      // A restarted peer, or a delayed or forged SYN (client ports are handed out in order,
+      // so one is easy to guess): never enough to end the flow. Answer with an ACK of the
+      // live flow (RFC 5961's challenge ACK): a restarted peer does not know its conn_id and
+      // resets it, so its next SYN finds the ports free; the real peer just sees an ACK.
+      port_->count_drop_st(net::DropReason::kSynOnLiveFlow);
+      e->remote->flow.challenge_ack();
+      mark_dirty_st(*e->remote);
+      return false;
     } else {
       port_->count_drop_st(net::DropReason::kUnknownFlow);
       if (!(h.flags & net::kFlagRst)) send_reset_st(p);  // a flow from before: stop it

@@ -26,6 +26,7 @@ enum class DropReason : uint8_t {
   kBadMachnetHeader,       // flags or lengths that cannot be
   kUnknownFlow,            // decided by the engine: no flow or listener for it
   kChainedFrame,           // spread over several mbufs (longer than a segment): we parse one
+  kSynOnLiveFlow,          // a SYN with another conn_id on a live flow: challenge-ACKed, not taken
   kCount
 };
 
@@ -34,7 +35,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(DropReason::kC
     "bad_ip_header",   "bad_ip_checksum",  "ip_fragment",           "unsupported_ip_protocol",
     "unsupported_icmp", "bad_icmp_checksum", "bad_udp_length",      "bad_udp_checksum",
     "bad_magic",       "bad_version",      "bad_machnet_header",    "unknown_flow",
-    "chained_frame",
+    "chained_frame",   "syn_on_live_flow",
 };
 
 constexpr std::string_view to_string(DropReason reason) {

@@ -102,9 +102,12 @@ ParsedFrame parse_udp(const uint8_t* frame, uint32_t l3, uint32_t ip_len, uint32
   m.payload_offset = l4 + sizeof(rte_udp_hdr) + kMachnetHeaderSize;
   m.payload_len = udp_len - sizeof(rte_udp_hdr) - kMachnetHeaderSize;
   const uint8_t flags = m.header.flags;
-  // Data needs a payload; only data carries one; a message length only on a first segment.
+  // Data needs a payload, except an empty message (FIRST|LAST, msg_len 0); only data carries
+  // one; a message length only on a first segment.
   const bool is_data = flags & kFlagData;
-  if (is_data != (m.payload_len > 0) || (!is_data && (flags & (kFlagFirst | kFlagLast))) ||
+  const bool empty_message = (flags & (kFlagFirst | kFlagLast)) == (kFlagFirst | kFlagLast) && m.header.msg_len == 0;
+  if ((is_data ? m.payload_len == 0 && !empty_message : m.payload_len > 0) ||
+      (!is_data && (flags & (kFlagFirst | kFlagLast))) ||
       (!(flags & kFlagFirst) && m.header.msg_len != 0) || (is_data && (flags & (kFlagSyn | kFlagSynAck)))) [[unlikely]]
     return drop(DropReason::kBadMachnetHeader);
   return f;

@@ -192,6 +192,27 @@ TEST(PacketParser, ControlPacketWithoutPayload) {
   EXPECT_EQ(p.machnet.header.flags, kFlagSyn);
 }
 
+// An empty message is one DATA|FIRST|LAST packet with msg_len 0 and no payload
+// (docs/wire-protocol.md); any other data packet without payload is malformed.
+TEST(PacketParser, EmptyMessageIsDataWithoutPayload) {
+  Frame f = machnet_frame(0, kFlagData | kFlagFirst | kFlagLast | kFlagAck);
+  const auto p = parse_frame(f.bytes, f.len, kMe);
+  ASSERT_EQ(p.kind, FrameKind::kMachnet) << to_string(p.drop);
+  EXPECT_EQ(p.machnet.payload_len, 0u);
+  EXPECT_EQ(p.machnet.header.msg_len, 0u);
+
+  for (uint8_t flags : {uint8_t(kFlagData), uint8_t(kFlagData | kFlagFirst), uint8_t(kFlagData | kFlagLast)}) {
+    Frame g = machnet_frame(0, flags);
+    EXPECT_EQ(parse_frame(g.bytes, g.len, kMe).drop, DropReason::kBadMachnetHeader) << int(flags);
+  }
+  // FIRST|LAST without payload but claiming bytes: a message that cannot be complete.
+  Frame h = machnet_frame(0, kFlagData | kFlagFirst | kFlagLast);
+  uint8_t* mh = h.bytes + kEthernetHeaderSize + kIpv4HeaderSize + kUdpHeaderSize;
+  mh[47] = 5;  // msg_len (big-endian, offset 44)
+  finish_udp_checksum(h.bytes);
+  EXPECT_EQ(parse_frame(h.bytes, h.len, kMe).drop, DropReason::kBadMachnetHeader);
+}
+
 TEST(Arp, RequestForUsIsRecognised) {
   Frame f;
   f.len = build_arp_request(f.bytes, kPeerMac, kPeerIp, kMyIp);

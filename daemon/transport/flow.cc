@@ -23,7 +23,7 @@ const char* to_string(FlowError e) {
     case FlowError::kNone: return "";
     case FlowError::kConnectTimeout: return "connect timed out: no answer from the peer daemon";
     case FlowError::kRefused: return "refused: nobody listens on that port";
-    case FlowError::kRetransmitLimit: return "reset: the peer stopped acknowledging (retransmission limit)";
+    case FlowError::kRetransmitLimit: return "reset: the peer stopped acknowledging ([transport] give_up_ms)";
     case FlowError::kPeerReset: return "reset by the peer";
     case FlowError::kPeerClosed: return "closed by the peer";
     case FlowError::kLocalClose: return "closed";
@@ -68,6 +68,8 @@ void Flow::accept(const MachnetHeader& syn, uint64_t now_us) {
   peer_window_ts_ = syn.tsval;
   state_ = FlowState::kEstablished;
   send_control(net::kFlagSynAck | net::kFlagAck, now_us);
+  last_rx_us_ = now_us;
+  keepalive(now_us);
   io_.on_established();
 }
 
@@ -272,6 +274,7 @@ void Flow::send_control(uint8_t flags, uint64_t now_us) {
 bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, uint64_t now_us) {
   ++stats_.rx_packets;
   if (state_ == FlowState::kClosed) return false;
+  last_rx_us_ = now_us;
   if (h.flags & net::kFlagRst) {
     if (state_ == FlowState::kSynSent) finish(FlowError::kRefused);
     // Closing with everything but the FIN acknowledged: the peer got it all and has already
@@ -294,6 +297,7 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
     state_ = FlowState::kEstablished;
     wheel_.cancel(timer_);
     ack_pending_ = true;
+    keepalive(now_us);
     io_.on_established();
     return false;
   }
@@ -587,9 +591,25 @@ void Flow::on_timer(uint64_t now_us) {
     arm_timer(std::min(now_us + syn_interval_us_, connect_deadline_us_));
     return;
   }
-  if (state_ == FlowState::kClosed || rto_deadline_us_ == 0) return;
+  if (state_ == FlowState::kClosed) return;
+  if (rto_deadline_us_ == 0) return keepalive(now_us);  // the timer is free while nothing is in flight
   if (now_us < rto_deadline_us_) return arm_timer(rto_deadline_us_);
   on_retransmit_timeout(now_us);
+  if (!timer_.armed()) keepalive(now_us);  // nothing left in flight
+}
+
+// Keepalive (the RTO owns the timer while anything is in flight): after keepalive_us of
+// silence from the peer, an empty message with an already acknowledged sequence number
+// (seq = snd_una - 1, taken as a duplicate) makes the peer's flow answer with an ACK;
+// asked again every second, and the flow is reset after give_up_us of that.
+void Flow::keepalive(uint64_t now_us) {
+  if (params_.keepalive_us == 0 || state_ != FlowState::kEstablished) return;
+  const uint64_t quiet = now_us - last_rx_us_;
+  if (quiet < params_.keepalive_us) return arm_timer(last_rx_us_ + params_.keepalive_us);
+  if (quiet >= params_.keepalive_us + params_.give_up_us) return abort(FlowError::kRetransmitLimit, true);
+  MachnetHeader h = header(net::kFlagData | net::kFlagFirst | net::kFlagLast, snd_una_ - 1, now_us);
+  if (io_.transmit(h, nullptr, 0, 0)) ++stats_.tx_packets, ++stats_.keepalive_probes;
+  arm_timer(now_us + std::min<uint64_t>(params_.keepalive_us, 1'000'000));
 }
 
 void Flow::on_retransmit_timeout(uint64_t now_us) {
@@ -609,7 +629,8 @@ void Flow::on_retransmit_timeout(uint64_t now_us) {
     return;
   }
   ++stats_.rto_timeouts;
-  if (++timeouts_in_row_ > params_.max_retransmits) return abort(FlowError::kRetransmitLimit, true);
+  if (++timeouts_in_row_ == 1) give_up_at_us_ = now_us + params_.give_up_us;
+  else if (now_us >= give_up_at_us_) return abort(FlowError::kRetransmitLimit, true);
   const uint32_t waited = rtt_.rto_us();
   if (timeouts_in_row_ == 1) {
     undo_tsval_ = static_cast<uint32_t>(now_us);  // as header() stamps it: never 0
@@ -639,10 +660,11 @@ void Flow::on_retransmit_timeout(uint64_t now_us) {
 // Persist (RFC 9293 3.8.6.1, in packets): resend the oldest segment the peer has not
 // reported; the receiver answers even a duplicate with an ACK carrying its current window,
 // so a lost window update costs one probe interval, not the flow. Probes back off like
-// timeouts and count toward max_retransmits (a peer that stops answering them is gone;
-// any ACK resets the count), but neither the congestion window nor the loss marks change.
+// timeouts and count toward give_up_ms (a peer that stops answering them is gone; any ACK
+// starts the count again), but neither the congestion window nor the loss marks change.
 void Flow::send_window_probe(uint64_t now_us) {
-  if (++timeouts_in_row_ > params_.max_retransmits) return abort(FlowError::kRetransmitLimit, true);
+  if (++timeouts_in_row_ == 1) give_up_at_us_ = now_us + params_.give_up_us;
+  else if (now_us >= give_up_at_us_) return abort(FlowError::kRetransmitLimit, true);
   rtt_.back_off();
   for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
     TxSegment& seg = tx_ring_[s % kMaxWindow];

@@ -28,7 +28,14 @@ struct FlowParams {
   uint32_t rto_min_us = 1000;
   uint32_t rto_max_us = 200000;
   uint32_t initial_rto_us = 10000;  // before the first RTT sample (and for SYNs)
-  uint32_t max_retransmits = 12;    // timeouts in a row before the flow is reset
+  // Retransmitting this long with no ACK resets the flow. A duration, not a count of
+  // timeouts: with the RTO capped at rto_max_us, a count gave up after ~1 s of silence,
+  // shorter than a VM pause.
+  uint64_t give_up_us = 30'000'000;
+  // An established flow that heard nothing from its peer for this long asks for an ACK,
+  // and is reset when give_up_us more pass without an answer: a peer that vanished while
+  // the flow was idle (half-open) is noticed. 0: never.
+  uint64_t keepalive_us = 15'000'000;
   uint32_t connect_timeout_us = 2'000'000;
   uint32_t rx_window = kMaxWindow;  // reorder buffer, packets
   uint32_t max_message_bytes = 8u << 20;  // a longer message from the peer is dropped
@@ -45,6 +52,7 @@ struct FlowStats {
   uint64_t protocol_errors = 0;  // packets that broke the protocol (dropped, flow kept)
   uint64_t window_probes = 0;     // segments sent only to learn whether a closed window reopened
   uint64_t window_updates = 0;    // ACKs sent only because the receiving application made room
+  uint64_t keepalive_probes = 0;  // idle-flow probes ([transport] keepalive_ms)
   uint64_t spurious_timeouts = 0;  // timeouts undone: the ACK echoed a timestamp from before
 };
 
@@ -76,6 +84,12 @@ class Flow {
 
   // The flow's timer fired (the owner's TimerWheel calls back with timer().owner == this).
   void on_timer(uint64_t now_us);
+
+  // A SYN with another conn_id arrived on our ports: acknowledge what we have (RFC 5961's
+  // challenge ACK) with the next pump. Established and closing flows only.
+  void challenge_ack() {
+    if (state_ == FlowState::kEstablished || state_ == FlowState::kClosing) ack_pending_ = true;
+  }
 
   // The receiving application made room: deliver what waited and, when the window we
   // advertise grew enough to matter (or was closed), tell the peer at once. The owner calls
@@ -152,6 +166,7 @@ class Flow {
   void on_retransmit_timeout(uint64_t now_us);
   void send_window_probe(uint64_t now_us);
   void take_peer_window(const net::MachnetHeader& h, bool advanced);
+  void keepalive(uint64_t now_us);
   void finish(FlowError why);
   void release_all();
 
@@ -176,6 +191,8 @@ class Flow {
   uint32_t peer_window_ = 1;    // packets from snd_una_ the peer can take
   uint32_t peer_window_ts_ = 0; // the peer's tsval on the ACK peer_window_ came from
   uint32_t timeouts_in_row_ = 0;
+  uint64_t give_up_at_us_ = 0;  // set at the first timeout of a run
+  uint64_t last_rx_us_ = 0;     // the peer's latest packet, for keepalive
   std::array<TxSegment, kMaxWindow> tx_ring_{};  // index: seq % kMaxWindow
   TxMessage* queue_head_ = nullptr;  // queued, not yet wholly segmented
   TxMessage* queue_tail_ = nullptr;

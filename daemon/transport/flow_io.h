@@ -23,7 +23,7 @@ enum class FlowError : uint8_t {
   kNone,
   kConnectTimeout,   // no answer to the SYN within [transport] connect_timeout_ms
   kRefused,          // the peer answered the SYN with a reset: nobody listens there
-  kRetransmitLimit,  // [transport] max_retransmits timeouts in a row: the peer is gone
+  kRetransmitLimit,  // [transport] give_up_ms of timeouts with no ACK: the peer is gone
   kPeerReset,        // the peer reset the flow
   kPeerClosed,       // the peer closed the flow (after delivering everything it sent)
   kLocalClose,       // this side closed it

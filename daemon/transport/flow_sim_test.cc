@@ -18,7 +18,6 @@ FlowParams params() {
   p.cc.target_delay_us = 100;
   p.rto_min_us = 1000;
   p.rto_max_us = 100000;
-  p.max_retransmits = 30;
   p.connect_timeout_us = 2'000'000;
   return p;
 }
@@ -181,9 +180,9 @@ TEST(Transport, AResetAnswerRefusesTheConnection) {
   EXPECT_EQ(*w.end[0]->closed, FlowError::kRefused);
 }
 
-TEST(Transport, APeerThatVanishesIsResetAfterTheRetransmissionLimit) {
+TEST(Transport, APeerThatVanishesIsResetAfterTheGiveUpTime) {
   FlowParams p = params();
-  p.max_retransmits = 5;
+  p.give_up_us = 500'000;
   Workload work;
   work.messages = 5000;
   SimWire w(p, Impairments{}, work, 5);
@@ -191,10 +190,91 @@ TEST(Transport, APeerThatVanishesIsResetAfterTheRetransmissionLimit) {
   ASSERT_TRUE(w.end[0]->established);
   ASSERT_GT(w.end[0]->flow->inflight(), 0u);
   w.link_down = true;
+  const uint64_t down_at = w.now_us;
   w.step(5'000'000);
   ASSERT_TRUE(w.end[0]->closed.has_value());
   EXPECT_EQ(*w.end[0]->closed, FlowError::kRetransmitLimit);
+  // Given up after give_up_us of timeouts, give or take the first RTO and one capped RTO.
+  EXPECT_GE(w.end[0]->closed_at_us, down_at + p.give_up_us);
+  EXPECT_LT(w.end[0]->closed_at_us, down_at + p.give_up_us + 2 * p.rto_max_us + 50'000);
   EXPECT_EQ(w.end[0]->unacked_msgs, 0u) << "every queued message was handed back";
+}
+
+// A VM pause or live migration: the wire is silent for 5 s mid-transfer. With the default
+// give-up time the flow waits it out and every message arrives exactly once, in order.
+TEST(Transport, AFiveSecondBlackoutWithTheDefaultGiveUpTimeLosesNothing) {
+  FlowParams p = params();
+  p.give_up_us = FlowParams{}.give_up_us;
+  p.rto_max_us = FlowParams{}.rto_max_us;
+  Workload work;
+  work.messages = 3000;
+  SimWire w(p, Impairments{}, work, 11);
+  w.step(3'000);
+  ASSERT_TRUE(w.end[0]->established);
+  ASSERT_GT(w.end[0]->flow->inflight() + w.end[1]->flow->inflight(), 0u);
+  ASSERT_LT(w.end[1]->next_expected, 3000u) << "the blackout must come mid-transfer";
+  w.link_down = true;
+  w.step(5'000'000);
+  w.link_down = false;
+  expect_all_delivered(w, w.run(30'000'000));
+  EXPECT_GT(w.end[0]->flow->stats().rto_timeouts, 12u) << "more timeouts than the old count limit allowed";
+  EXPECT_FALSE(w.end[0]->closed.has_value());
+  EXPECT_FALSE(w.end[1]->closed.has_value());
+}
+
+// The engine answers a SYN with another conn_id on a live flow's ports with challenge_ack():
+// one ACK of the live flow on the next pump, nothing else changes (the flow goes on).
+TEST(Transport, AChallengeAckIsOneAckOfTheLiveFlow) {
+  Workload work;
+  work.messages = 200;
+  SimWire w(params(), Impairments{}, work, 17);
+  while (!w.end[1]->flow && w.now_us < 2'000'000) w.step(10);
+  w.step(1'000);
+  ASSERT_EQ(w.end[1]->flow->state(), FlowState::kEstablished);
+  const uint64_t before = w.end[1]->flow->stats().tx_packets;
+  w.end[1]->flow->challenge_ack();
+  EXPECT_TRUE(w.end[1]->flow->wants_pump());
+  w.end[1]->flow->pump(w.now_us);
+  EXPECT_GE(w.end[1]->flow->stats().tx_packets, before + 1);
+  expect_all_delivered(w, w.run(60'000'000));
+  EXPECT_EQ(w.end[0]->flow->stats().protocol_errors + w.end[1]->flow->stats().protocol_errors, 0u);
+}
+
+// Keepalive: an idle flow whose peer answers lives on (each end probes after keepalive_us of
+// silence and is answered); once the peer vanishes, the flow is reset keepalive_us +
+// give_up_us after the peer's last packet.
+TEST(Transport, KeepaliveKeepsAnIdleFlowAndNoticesAVanishedPeer) {
+  FlowParams p = params();
+  p.keepalive_us = 1'000'000;
+  p.give_up_us = 2'000'000;
+  Workload work;
+  work.messages = 20;
+  SimWire w(p, Impairments{}, work, 19);
+  expect_all_delivered(w, w.run(10'000'000));
+  w.step(10'000'000);  // idle, peer alive
+  for (auto& e : w.end) {
+    EXPECT_FALSE(e->closed.has_value()) << "end " << e->index;
+    EXPECT_GE(e->flow->stats().keepalive_probes, 5u) << "end " << e->index;
+    EXPECT_EQ(e->flow->stats().rx_msgs, 20u) << "a probe is not a message";
+    EXPECT_EQ(e->errors, 0u);
+  }
+  w.link_down = true;
+  const uint64_t down_at = w.now_us;
+  w.step(10'000'000);
+  ASSERT_TRUE(w.end[0]->closed.has_value());
+  EXPECT_EQ(*w.end[0]->closed, FlowError::kRetransmitLimit);
+  EXPECT_LE(w.end[0]->closed_at_us, down_at + p.keepalive_us + p.give_up_us + 10'000);
+  EXPECT_GE(w.end[0]->closed_at_us, down_at + p.give_up_us);
+}
+
+// An empty message is a message: delivered as one, in order, and the flow goes on.
+TEST(Transport, EmptyMessagesAreDeliveredInOrder) {
+  Workload work;
+  work.messages = 6;
+  SimWire w(params(), with(0.05, 0, 0, 0), work, 13);
+  for (auto& e : w.end) e->plan = {0, 1, 0, 0, 5000, 0};
+  expect_all_delivered(w, w.run(60'000'000));
+  EXPECT_EQ(w.end[1]->flow->stats().rx_msgs, 6u);
 }
 
 TEST(Transport, CloseDeliversEverythingThenTellsBothEnds) {

@@ -21,7 +21,7 @@ FlowParams params() {
   p.cc.target_delay_us = 100;
   p.rto_min_us = 1000;
   p.rto_max_us = 100000;
-  p.max_retransmits = 30;
+  p.give_up_us = 30'000'000;
   p.connect_timeout_us = 2'000'000;
   return p;
 }

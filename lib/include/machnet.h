@@ -104,7 +104,10 @@ int machnet_connect(void *channel, const char *local_ip, const char *remote_ip,
 
 /*
  * Queues one message of len bytes (0..MACHNET_MSG_MAX_LEN) on flow. The bytes are copied
- * before it returns; buf stays the caller's. Returns 0, or -1 with errno EMSGSIZE (too
+ * before it returns; buf stays the caller's (it may be NULL when len is 0). A 0-byte message
+ * is a message like any other: it uses one buffer, travels in order with the flow's other
+ * messages (locally and to another machine) and is received as a message of 0 bytes
+ * (machnet_recvmsg() returns 1 with msg_size 0). Returns 0, or -1 with errno EMSGSIZE (too
  * long), ENOBUFS (the channel's buffers or send ring are full right now: retry later),
  * EINVAL. Delivery failures later (unknown flow, closed peer) are counted in the channel
  * stats, not reported here. Not thread-safe per channel.
@@ -134,7 +137,7 @@ ssize_t machnet_recv(const void *channel, void *buf, size_t len, MachnetFlow_t *
 
 /*
  * Takes the next message into msghdr's iovecs. Returns 1 with msg_size, flow_info and
- * flags set, 0 when nothing is pending, -1 with errno EMSGSIZE (does not fit the iovecs;
+ * flags set (msg_size 0 for a 0-byte message), 0 when nothing is pending, -1 with errno EMSGSIZE (does not fit the iovecs;
  * it stays queued), EINVAL, EPROTO.
  */
 int machnet_recvmsg(const void *channel, MachnetMsgHdr_t *msghdr);

@@ -66,17 +66,18 @@ class PortTest(TempDirTest):
         self.addCleanup(self.topo.down)
         self.topo.up()
 
-    def port_toml(self, ip=f'"{DAEMON_IP}/24"', iface=None):
+    def port_toml(self, ip=f'"{DAEMON_IP}/24"', iface=None, frames="blocksz=4096,framesz=2048,framecnt=512",
+                  extra=""):
         iface = iface or self.topo.daemon_if
         return textwrap.dedent(f"""\
             [nic]
             mode = "vdev"
-            vdev = "net_af_packet0,iface={iface},blocksz=4096,framesz=2048,framecnt=512"
+            vdev = "net_af_packet0,iface={iface},{frames}"
             ip = {ip}
             [dpdk]
             hugepages = "off"
             memory_mb = 256
-            """)
+            """) + textwrap.dedent(extra)
 
     def start_daemon(self):
         return self.daemon(self.port_toml(), netns=self.topo.daemon_ns).start(timeout=60)
@@ -174,6 +175,33 @@ class PortTest(TempDirTest):
         d.start(wait_ready=False)
         self.assertEqual(d.proc.wait(60), 1)
         self.assertIn('[nic] ip must be an address like "10.0.0.4/24" with mode = "vdev"', d.read_log())
+
+    def test_a_port_frame_smaller_than_the_mtu_is_refused_naming_the_keys(self):
+        """Issue 14, item 12: framesz=1536 cannot receive a full frame of the shipped MTU 1500
+        (af_packet's ring frame holds the kernel's header too). The daemon refuses to start,
+        before DPDK, and names both keys and the values that would work."""
+        d = self.daemon(self.port_toml(frames="blocksz=12288,framesz=1536,framecnt=512"), netns=self.topo.daemon_ns)
+        d.start(wait_ready=False)
+        self.assertEqual(d.proc.wait(60), 1)
+        log = d.read_log()
+        for part in ("[nic] vdev", "framesz=1536", "at most 1470 bytes", "[transport] mtu = 1500",
+                     "framesz=1580 or more", "[transport] mtu = 1456 or less"):
+            self.assertIn(part, log)
+        self.assertFalse(os.path.exists(d.admin_socket))
+
+    def test_the_largest_frame_the_check_allows_gets_through_and_one_more_byte_does_not(self):
+        """The limit the check computes is the real one: with framesz=1536 and the MTU it
+        suggests (1456, the key under test), a ping filling that MTU is answered; one byte
+        more is cut by the kernel's ring and dropped."""
+        d = self.daemon(self.port_toml(frames="blocksz=12288,framesz=1536,framecnt=512",
+                                       extra="[transport]\nmtu = 1456\n"), netns=self.topo.daemon_ns).start(timeout=60)
+        # 1456 bytes of IP = 20 IP + 8 ICMP + 1428 data.
+        ok = self.topo.in_kernel("ping", "-c", "2", "-W", "2", "-M", "do", "-s", "1428", DAEMON_IP, check=False)
+        self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+        cut = self.topo.in_kernel("ping", "-c", "2", "-W", "1", "-M", "do", "-s", "1429", DAEMON_IP, check=False)
+        self.assertNotEqual(cut.returncode, 0, "a frame one byte over the computed limit was answered: "
+                                               "the limit is too low")
+        self.assertGreaterEqual(d.ctl_json("stats")["port"]["drops"]["bad_ip_header"], 1)
 
     def test_missing_interface_fails_clearly(self):
         d = self.daemon(self.port_toml(iface="nosuchif0"), netns=self.topo.daemon_ns)

@@ -1,0 +1,55 @@
+#include "dpdk/frame_limit.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace machnet::dpdk {
+namespace {
+
+constexpr uint32_t kEthernetHeader = 14;
+
+// The value of `key=` among the comma-separated arguments after the device name.
+std::optional<std::string_view> argument(std::string_view vdev, std::string_view key) {
+  size_t at = vdev.find(',');
+  while (at != std::string_view::npos) {
+    const size_t start = at + 1;
+    at = vdev.find(',', start);
+    const std::string_view item = vdev.substr(start, at == std::string_view::npos ? at : at - start);
+    if (item.size() > key.size() && item.substr(0, key.size()) == key && item[key.size()] == '=')
+      return item.substr(key.size() + 1);
+  }
+  return std::nullopt;
+}
+
+bool is_af_packet(std::string_view vdev) {
+  const std::string_view name = vdev.substr(0, vdev.find(','));
+  return name.starts_with("net_af_packet") || name.starts_with("eth_af_packet");
+}
+
+}  // namespace
+
+std::optional<uint32_t> vdev_max_rx_frame(std::string_view vdev) {
+  if (!is_af_packet(vdev)) return std::nullopt;
+  uint32_t frame_size = kAfPacketDefaultFrameSize;
+  if (auto v = argument(vdev, "framesz")) {
+    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), frame_size);
+    if (ec != std::errc{} || end != v->data() + v->size()) return std::nullopt;
+  }
+  return frame_size > kAfPacketFrameOffset ? frame_size - kAfPacketFrameOffset : 0;
+}
+
+std::optional<std::string> check_vdev_frame_fits(std::string_view vdev, uint32_t mtu) {
+  const auto max_frame = vdev_max_rx_frame(vdev);
+  if (!max_frame || mtu + kEthernetHeader <= *max_frame) return std::nullopt;
+  const uint32_t frame_size = *max_frame + kAfPacketFrameOffset;
+  return fmt::format(
+      "[nic] vdev: net_af_packet with framesz={} receives frames of at most {} bytes (the rest of each ring "
+      "frame holds the kernel's header), but [transport] mtu = {} sends frames of {} bytes, which would be "
+      "cut and dropped: set framesz={} or more in [nic] vdev (2048 is usual; blocksz must stay a multiple of "
+      "it), or [transport] mtu = {} or less (on both daemons)",
+      frame_size, *max_frame, mtu, mtu + kEthernetHeader, mtu + kEthernetHeader + kAfPacketFrameOffset,
+      *max_frame > kEthernetHeader ? *max_frame - kEthernetHeader : 0);
+}
+
+}  // namespace machnet::dpdk

@@ -1,0 +1,28 @@
+// The largest frame a port can receive, where its driver limits it below what DPDK's device
+// info says, checked against the MTU at start. Today that is net_af_packet: each frame of
+// its receive ring (`framesz`) also holds the kernel's packet header, and a longer frame is
+// cut short by the kernel, so every full-size packet would be dropped without a word.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace machnet::dpdk {
+
+// Where the kernel puts the frame in a TPACKET_V2 ring slot: TPACKET_ALIGN(TPACKET2_HDRLEN
+// (52) + 16) = 80 bytes to the IP header, less 14 for the Ethernet header.
+inline constexpr uint32_t kAfPacketFrameOffset = 66;
+inline constexpr uint32_t kAfPacketDefaultFrameSize = 2048;  // DPDK's default framesz
+
+// The longest Ethernet frame (without FCS) the port described by a vdev string
+// ("net_af_packet0,iface=eth1,framesz=1536,...") receives whole; nullopt for other drivers
+// or an unreadable framesz (the driver itself then refuses it).
+std::optional<uint32_t> vdev_max_rx_frame(std::string_view vdev);
+
+// An error naming the keys to change when frames of `mtu` (IP MTU, 14 bytes of Ethernet on
+// top) do not fit what the vdev receives; nullopt when they fit or nothing is known.
+std::optional<std::string> check_vdev_frame_fits(std::string_view vdev, uint32_t mtu);
+
+}  // namespace machnet::dpdk

@@ -1,0 +1,34 @@
+#include "dpdk/frame_limit.h"
+
+#include <gtest/gtest.h>
+
+namespace machnet::dpdk {
+namespace {
+
+TEST(FrameLimit, AfPacketFramesHoldTheKernelHeader) {
+  EXPECT_EQ(vdev_max_rx_frame("net_af_packet0,iface=eth1,blocksz=4096,framesz=2048,framecnt=512"), 1982u);
+  EXPECT_EQ(vdev_max_rx_frame("net_af_packet0,iface=eth1,framesz=1536"), 1470u);
+  EXPECT_EQ(vdev_max_rx_frame("eth_af_packet1,framesz=1580,iface=x"), 1514u);
+  EXPECT_EQ(vdev_max_rx_frame("net_af_packet0,iface=eth1"), 1982u) << "DPDK's default framesz is 2048";
+}
+
+TEST(FrameLimit, OtherDriversAndUnreadableValuesAreNotJudged) {
+  EXPECT_EQ(vdev_max_rx_frame("net_memif0,role=server,socket=/tmp/x"), std::nullopt);
+  EXPECT_EQ(vdev_max_rx_frame("net_af_xdp0,iface=eth1,framesz=1536"), std::nullopt);
+  EXPECT_EQ(vdev_max_rx_frame("net_af_packet0,iface=eth1,framesz=big"), std::nullopt);
+  EXPECT_EQ(vdev_max_rx_frame("net_af_packet0,iface=eth1,myframesz=100"), 1982u);
+}
+
+TEST(FrameLimit, TooSmallAFrameForTheMtuNamesBothKeys) {
+  EXPECT_EQ(check_vdev_frame_fits("net_af_packet0,iface=eth1,framesz=2048", 1500), std::nullopt);
+  EXPECT_EQ(check_vdev_frame_fits("net_af_packet0,iface=eth1,framesz=1536", 1456), std::nullopt);
+  const auto error = check_vdev_frame_fits("net_af_packet0,iface=eth1,framesz=1536", 1500);
+  ASSERT_TRUE(error.has_value());
+  for (const char* part : {"framesz=1536", "at most 1470 bytes", "[transport] mtu = 1500", "framesz=1580 or more",
+                           "[nic] vdev", "[transport] mtu = 1456 or less"})
+    EXPECT_NE(error->find(part), std::string::npos) << part << " in: " << *error;
+  EXPECT_EQ(check_vdev_frame_fits("net_memif0,role=client,socket=/x", 9000), std::nullopt);
+}
+
+}  // namespace
+}  // namespace machnet::dpdk
