@@ -13,6 +13,7 @@
 #include "config/config_loader.h"
 #include "config/config_writer.h"
 #include "control/app_sessions.h"
+#include "control/detect_runner.h"
 #include "control/unix_socket.h"
 #include "nic/nic_manager.h"
 #include "engine/engine.h"
@@ -31,6 +32,10 @@ uint32_t port_mbufs(uint32_t memory_mb) {
   while (size < n && size < (1u << 18)) size <<= 1;
   return size - 1;
 }
+
+// How long an admin command waits for an engine's answer (they come between bursts, in
+// microseconds): past it the command fails, naming the engine, and the control thread goes on.
+constexpr std::chrono::milliseconds kEngineDeadline{1000};
 
 // Keys that a reload applies to the running daemon; every other change waits for a restart.
 constexpr std::string_view kLiveKeys[] = {"daemon.log_level"};
@@ -156,6 +161,9 @@ Result<void> Daemon::start() {
                                                              }
                                                              return progressed;
                                                            });
+  // Detection owns a copy of the configuration: its thread may outlive the daemon's objects.
+  detect_runner_ = std::make_unique<control::DetectRunner>(
+      control_plane_->io_context().get_executor(), [c] { return nic::NicManager(c).detect_now(); });
   control_plane_->app_server().set_connection_handler(
       [this](control::AppServer::Socket socket) { app_sessions_->on_connection(std::move(socket)); });
   const size_t max_apps = app_connection_limit(c.channels.max_channels);
@@ -168,6 +176,7 @@ Result<void> Daemon::start() {
 
 void Daemon::stop() {
   if (control_plane_) control_plane_->stop();
+  detect_runner_.reset();  // a detection still running is left to finish on its own
   app_sessions_.reset();  // control thread stopped; the engines still answer its removals
   for (auto& e : engines_) e->stop();
   engines_.clear();
@@ -427,29 +436,48 @@ void Daemon::register_admin_commands() {
                        [this](const nlohmann::json&) {
                          admin::FlowTable table;
                          for (auto& e : engines_) {
-                           engine::Command cmd{.kind = engine::Command::Kind::kFlows, .flows_out = &table.flows};
-                           e->execute(cmd);
+                           // The rows live in the command's own object: an engine that answers
+                           // after the deadline writes into memory it still holds.
+                           struct Query {
+                             engine::Command cmd;
+                             std::vector<admin::FlowRow> rows;
+                           };
+                           auto q = std::make_shared<Query>();
+                           q->cmd.kind = engine::Command::Kind::kFlows;
+                           q->cmd.flows_out = &q->rows;
+                           if (auto r = e->execute_within(std::shared_ptr<engine::Command>(q, &q->cmd), kEngineDeadline); !r)
+                             throw control::CommandError(r.error().message);
+                           for (auto& row : q->rows) table.flows.push_back(std::move(row));
                          }
                          if (app_sessions_) app_sessions_->add_owners(table.flows);
                          return nlohmann::json(table);
                        });
   admin_commands_->add("arp", Access::kRead, "the port's ARP table", [this](const nlohmann::json&) {
     // One port, one ARP table, kept by the engine that polls the port's first queue.
-    admin::ArpSnapshot arp;
-    if (!engines_.empty()) {
-      engine::Command cmd{.kind = engine::Command::Kind::kArp, .arp_out = &arp};
-      engines_.front()->execute(cmd);
-    }
-    return nlohmann::json(arp);
+    if (engines_.empty()) return nlohmann::json(admin::ArpSnapshot{});
+    struct Query {
+      engine::Command cmd;
+      admin::ArpSnapshot arp;
+    };
+    auto q = std::make_shared<Query>();
+    q->cmd.kind = engine::Command::Kind::kArp;
+    q->cmd.arp_out = &q->arp;
+    if (auto r = engines_.front()->execute_within(std::shared_ptr<engine::Command>(q, &q->cmd), kEngineDeadline); !r)
+      throw control::CommandError(r.error().message);
+    return nlohmann::json(q->arp);
   });
   admin_commands_->add("channels", Access::kRead, "channels: owner, rings, messages, drops by reason",
                        [this](const nlohmann::json&) {
                          return app_sessions_ ? nlohmann::json(app_sessions_->channels()) : nlohmann::json::object();
                        });
-  admin_commands_->add("detect", Access::kRead, "cloud and NIC detection with the binding plan (changes nothing)",
-                       [this](const nlohmann::json&) {
-                         return nic_ ? nic_->detect_now() : nic::NicManager(current_config()).detect_now();
-                       });
+  // Off the control thread (the metadata service may hang), one at a time, cached for
+  // DetectRunner::kCacheFor.
+  admin_commands_->add_async("detect", Access::kRead,
+                             "cloud and NIC detection with the binding plan (changes nothing)",
+                             [this](const nlohmann::json&, control::AdminCommands::Reply reply) {
+                               if (!detect_runner_) return reply(nullptr, "the daemon is not serving yet");
+                               detect_runner_->request([reply](nlohmann::json report) { reply(std::move(report), {}); });
+                             });
   admin_commands_->add("config", Access::kRead, "the configuration in effect",
                        [this](const nlohmann::json&) { return config_to_json(current_config()); });
   admin_commands_->add("reload", Access::kAdmin, "re-read the configuration file", [this](const nlohmann::json&) {

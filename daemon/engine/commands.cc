@@ -3,6 +3,7 @@
 // has one code path over the one flow table.
 #include <algorithm>
 #include <cerrno>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -17,6 +18,39 @@ void Engine::complete_st(Command& cmd) {
   cmd.done.store(1, std::memory_order_release);
   cmd.done.notify_one();
   if (on_done) on_done();  // may free cmd: nothing touches it after this
+}
+
+Result<void> Engine::execute_within(std::shared_ptr<Command> cmd, std::chrono::milliseconds deadline) {
+  // Commands given up on earlier are freed once the engine has answered them.
+  std::erase_if(abandoned_, [](const std::shared_ptr<Command>& c) { return c->done.load() != 0; });
+  cmd->done.store(0);
+  if (!thread_.joinable()) {
+    run_command_st(*cmd);
+    return {};
+  }
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  auto expired = [&] { return std::chrono::steady_clock::now() >= until; };
+  auto pause = [](int round) {
+    if (round < 64) std::this_thread::yield();
+    else std::this_thread::sleep_for(std::chrono::microseconds(100));
+  };
+  for (int round = 0; !commands_.push(cmd.get()); ++round) {
+    if (expired())
+      return make_error(fmt::format("engine {} did not take a command within {} ms (its queue is full): "
+                                    "it may be stuck; see the watchdog and `machnetctl status`",
+                                    id_, deadline.count()));
+    pause(round);
+  }
+  for (int round = 0; cmd->done.load(std::memory_order_acquire) == 0; ++round) {
+    if (expired()) {
+      abandoned_.push_back(std::move(cmd));
+      return make_error(fmt::format("engine {} did not answer within {} ms: it may be stuck; see the watchdog and "
+                                    "`machnetctl status`",
+                                    id_, deadline.count()));
+    }
+    pause(round);
+  }
+  return {};
 }
 
 bool Engine::poll_commands_st() {

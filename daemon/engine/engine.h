@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -34,6 +35,7 @@
 #include "engine/steering.h"
 #include "engine/tx_record_pool.h"
 #include "transport/timer_wheel.h"
+#include "util/result.h"
 
 namespace machnet::engine {
 
@@ -85,6 +87,11 @@ class Engine final : public PortSink, public FlowEvents {
 
   // Runs `cmd` on the engine thread and waits for it. Control thread only.
   void execute(Command& cmd);
+  // As execute(), but waits at most `deadline`: an engine that does not answer (stuck, or
+  // its command queue full) is an error naming it, and the control thread goes on. The
+  // engine keeps `cmd` (hence the shared_ptr: its outputs must live in the same object)
+  // and may still run it later. Control thread only (commands.cc).
+  Result<void> execute_within(std::shared_ptr<Command> cmd, std::chrono::milliseconds deadline);
   // Hands `cmd` to the engine thread without waiting; cmd.on_done runs (on the engine
   // thread) when it completes. `cmd` must live until then.
   void submit(Command& cmd);
@@ -182,6 +189,7 @@ class Engine final : public PortSink, public FlowEvents {
   EngineCounters counters_;
   std::thread thread_;
   int wake_fd_ = -1;
+  std::vector<std::shared_ptr<Command>> abandoned_;  // control thread: timed out, not yet answered
 
   // Engine-thread state.
   PortIo* port_ = nullptr;
