@@ -335,6 +335,17 @@ nlohmann::json Daemon::stats_json() const {
     out["port"] = port;
   }
   if (!engines_.empty()) out["engines"] = engine_rows();
+  // Every [limits] cap, and how often it was hit since start (docs/security.md).
+  uint64_t syn_engine_cap = 0, syn_remote_ip_cap = 0, half_open_timeouts = 0;
+  for (const auto& e : engines_) {
+    const auto& k = e->counters();
+    syn_engine_cap += k.syn_engine_cap.load(std::memory_order_relaxed);
+    syn_remote_ip_cap += k.syn_remote_ip_cap.load(std::memory_order_relaxed);
+    half_open_timeouts += k.half_open_timeouts.load(std::memory_order_relaxed);
+  }
+  out["limits"] = {{"syn_dropped_max_flows_per_engine", syn_engine_cap},
+                   {"syn_dropped_max_flows_per_remote_ip", syn_remote_ip_cap},
+                   {"half_open_timeouts", half_open_timeouts}};
   if (app_sessions_) {
     const admin::ChannelTable table = app_sessions_->channels();
     uint64_t msgs_in = 0, msgs_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;
@@ -397,7 +408,7 @@ Result<void> Daemon::start_engines(const Config& c, uint32_t local_ip) {
   }
   for (uint32_t i = 0; i < cores.size(); ++i) {
     engines_.push_back(std::make_unique<engine::Engine>(i, cores[i], *engine_shared_, c.engine, c.transport,
-                                                        c.channels.max_message_bytes, local_ip));
+                                                        c.channels.max_message_bytes, local_ip, c.limits));
     if (port_) engines_.back()->attach_port(port_ios_[i].get());
   }
   for (auto& e : engines_) e->start();

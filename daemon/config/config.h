@@ -79,6 +79,14 @@ struct TransportConfig {
   uint32_t connect_timeout_ms = 2000;
 };
 
+// Caps that keep a hostile peer or application from exhausting the daemon (issue 15;
+// docs/security.md). Counted when hit (`machnetctl stats`).
+struct LimitsConfig {
+  uint32_t max_flows_per_engine = 16384;    // flows to other machines, per engine
+  uint32_t max_flows_per_remote_ip = 1024;  // of those, per remote IPv4 address
+  uint32_t half_open_timeout_ms = 3000;     // an accepted flow must hear from its peer again within this
+};
+
 struct CloudConfig {
   CloudProvider provider = CloudProvider::kAuto;
   std::string metadata_url = "http://169.254.169.254";
@@ -108,6 +116,7 @@ struct Config {
   DpdkConfig dpdk;
   ChannelsConfig channels;
   TransportConfig transport;
+  LimitsConfig limits;
   CloudConfig cloud;
   TestingConfig testing;
 };

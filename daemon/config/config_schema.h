@@ -124,6 +124,11 @@ void visit(V& v, C& c) {
   v.integer("max_retransmits", c.transport.max_retransmits, 1u, 100u);
   v.integer("connect_timeout_ms", c.transport.connect_timeout_ms, 10u, 600000u);
 
+  v.section("limits");
+  v.integer("max_flows_per_engine", c.limits.max_flows_per_engine, 1u, 1u << 20);
+  v.integer("max_flows_per_remote_ip", c.limits.max_flows_per_remote_ip, 1u, 1u << 20);
+  v.integer("half_open_timeout_ms", c.limits.half_open_timeout_ms, 10u, 600000u);
+
   v.section("cloud");
   v.choice("provider", c.cloud.provider, NameTable<CloudProvider>(kProviders));
   v.text("metadata_url", c.cloud.metadata_url, Text::kHttpUrl);

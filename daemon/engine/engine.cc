@@ -68,7 +68,8 @@ transport::FlowParams flow_params(const TransportConfig& transport, uint32_t max
 }  // namespace
 
 Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& config,
-               const TransportConfig& transport, uint32_t max_message_bytes, uint32_t local_ip)
+               const TransportConfig& transport, uint32_t max_message_bytes, uint32_t local_ip,
+               const LimitsConfig& limits)
     : id_(id),
       core_(core),
       shared_(shared),
@@ -76,6 +77,7 @@ Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& 
       transport_(transport),
       max_message_bytes_(max_message_bytes),
       local_ip_(local_ip),
+      limits_(limits),
       flow_params_(flow_params(transport, max_message_bytes)),
       wheel_(monotonic_ns() / 1000),
       flow_context_{nullptr, tx_records_, *this, wheel_, flow_params_},
@@ -168,6 +170,7 @@ bool Engine::poll_once_st() {
       next_arp_tick_us_ = now_us_ + 10'000;
       port_->arp_tick_st(now_us_);
       check_arp_waiters_st();
+      expire_half_open_st();
     }
   }
   for (EngineChannel* ch : channels_) {
@@ -352,12 +355,8 @@ void Engine::idle_sleep_st(uint64_t sleep_ns) {
   announce(0);
 }
 
-bool Engine::awaiting_acks_st() const {
-  bool waiting = false;
-  flows_.for_each_remote([&](const RemoteFlow& f) {
-    waiting = waiting || f.flow.inflight() > 0 || f.flow.queued_messages() > 0;
-  });
-  return waiting;
-}
+// A count kept as flows are pumped and end (set_awaiting_st), not a walk over every flow:
+// an idle loop must cost the same with ten flows or ten thousand.
+bool Engine::awaiting_acks_st() const { return awaiting_ > 0; }
 
 }  // namespace machnet::engine

@@ -70,13 +70,15 @@ struct EngineCounters {
   std::atomic<uint64_t> steered_out{0}, steered_in{0}, steer_drops{0};
   std::atomic<uint64_t> loopback{0};  // frames of flows between two engines of this daemon
   std::atomic<uint32_t> flows{0}, channels{0};
+  // [limits] hit (flow_limits.cc): SYNs dropped at each flow cap, half-open flows reset.
+  std::atomic<uint64_t> syn_engine_cap{0}, syn_remote_ip_cap{0}, half_open_timeouts{0};
 };
 
 class Engine final : public PortSink, public FlowEvents {
  public:
   // Engine `id` (its queue on the port), pinned to `core` (-1: not pinned).
   Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& config, const TransportConfig& transport,
-         uint32_t max_message_bytes, uint32_t local_ip);
+         uint32_t max_message_bytes, uint32_t local_ip, const LimitsConfig& limits = {});
   ~Engine() override;
 
   // Gives the engine its queue of the port (ARP, ping, Machnet packets). Before start().
@@ -163,6 +165,20 @@ class Engine final : public PortSink, public FlowEvents {
   void ring_doorbells_st();
   void wake_blocked_st(EngineChannel& ch);
 
+  // [limits] on flows from the wire (flow_limits.cc).
+  bool admit_syn_st(const net::MachnetPacketInfo& p);
+  void accepted_st(RemoteFlow& f);
+  void heard_from_peer_st(RemoteFlow& f) {
+    if (f.half_open.linked()) [[unlikely]] f.half_open.unlink();
+  }
+  void expire_half_open_st();
+  void log_limits_st();
+  void set_awaiting_st(RemoteFlow& f, bool awaiting) {
+    if (f.awaiting == awaiting) return;
+    f.awaiting = awaiting;
+    awaiting_ += awaiting ? 1 : -1;
+  }
+
   // Flows to other machines (remote_delivery.cc).
   Outcome send_remote_st(EngineChannel& src, RemoteFlow& f, uint32_t msg_len, const uint32_t* idx,
                          const uint32_t* len, uint32_t count);
@@ -182,6 +198,7 @@ class Engine final : public PortSink, public FlowEvents {
   const TransportConfig transport_;
   const uint32_t max_message_bytes_;
   const uint32_t local_ip_;
+  const LimitsConfig limits_;
   SpscQueue<Command*, 64> commands_;
   uint64_t now_ns_ = 0;  // one timestamp per loop iteration
   uint64_t now_us_ = 0;
@@ -217,6 +234,10 @@ class Engine final : public PortSink, public FlowEvents {
   static constexpr size_t kFailedFlowsKept = 64;
   static constexpr uint64_t kFailedFlowsShownUs = 60'000'000;
   uint64_t next_arp_tick_us_ = 0;
+  HalfOpenList half_open_;  // accepted flows not heard from since their SYN, oldest first
+  uint32_t awaiting_ = 0;   // remote flows with data in flight or queued (awaiting_acks_st)
+  uint64_t next_limits_log_us_ = 0;
+  uint64_t limits_logged_[3] = {};  // the limit counters as of the last log line
   std::mt19937 rng_;
 };
 
