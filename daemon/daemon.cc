@@ -147,7 +147,8 @@ Result<void> Daemon::start() {
   if (auto r = start_engines(port_config, local_ip); !r) return r;
   std::vector<engine::Engine*> engines;
   for (auto& e : engines_) engines.push_back(e.get());
-  app_sessions_ = std::make_unique<control::AppSessions>(c.channels, c.dpdk.hugepages != Hugepages::kOff, engines);
+  app_sessions_ = std::make_unique<control::AppSessions>(c.channels, c.dpdk.hugepages != Hugepages::kOff, engines,
+                                                         c.limits.max_channels_per_user);
   // Healthy = every engine loop went round since the last watchdog ping. An engine stuck
   // in a loop iteration (a bug, a hung device) stops the pings and systemd restarts us.
   control_plane_ = std::make_unique<control::ControlPlane>(c.daemon, group_, *admin_commands_,
@@ -345,7 +346,12 @@ nlohmann::json Daemon::stats_json() const {
   }
   out["limits"] = {{"syn_dropped_max_flows_per_engine", syn_engine_cap},
                    {"syn_dropped_max_flows_per_remote_ip", syn_remote_ip_cap},
-                   {"half_open_timeouts", half_open_timeouts}};
+                   {"half_open_timeouts", half_open_timeouts},
+                   {"attach_refused_max_channels_per_user", app_sessions_ ? app_sessions_->refused_per_user() : 0},
+                   {"listen_refused_max_listen_ports_per_user",
+                    engine_shared_ ? engine_shared_->user_ports.refused(engine::UserPorts::kListen) : 0},
+                   {"connect_refused_max_ephemeral_ports_per_user",
+                    engine_shared_ ? engine_shared_->user_ports.refused(engine::UserPorts::kEphemeral) : 0}};
   if (app_sessions_) {
     const admin::ChannelTable table = app_sessions_->channels();
     uint64_t msgs_in = 0, msgs_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;
@@ -400,6 +406,7 @@ Result<void> Daemon::start_engines(const Config& c, uint32_t local_ip) {
     cores.resize(1);
   }
   engine_shared_ = std::make_unique<engine::EngineShared>();
+  engine_shared_->user_ports.configure(c.limits.max_listen_ports_per_user, c.limits.max_ephemeral_ports_per_user);
   if (port_ && cores.size() > 1) {
     auto steering = engine::Steering::create(static_cast<uint32_t>(cores.size()));
     if (!steering) return steering.error();

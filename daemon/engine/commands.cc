@@ -135,7 +135,28 @@ bool Engine::take_port_st(uint16_t port) {
 
 void Engine::give_back_port_st(uint16_t port) {
   if (port_uses_[port] == 0) return;
-  if (--port_uses_[port] == 0) shared_.ports.release(port, id_);
+  if (--port_uses_[port] == 0) {
+    shared_.ports.release(port, id_);
+    if (PortCharge& c = port_charges_[port]; c.kind != 0) {
+      shared_.user_ports.release(c.uid, static_cast<UserPorts::Kind>(c.kind - 1));
+      c = PortCharge{};
+    }
+  }
+}
+
+bool Engine::charge_port_st(uint16_t port, const EngineChannel* ch, UserPorts::Kind kind) {
+  const uid_t uid = ch ? ch->uid : 0;
+  if (!shared_.user_ports.try_charge(uid, kind)) {
+    give_back_port_st(port);
+    return false;
+  }
+  port_charges_[port] = PortCharge{uid, static_cast<uint8_t>(kind + 1)};
+  return true;
+}
+
+std::string Engine::ephemeral_quota_reason() const {
+  return fmt::format("this user's flows hold {} ephemeral ports already ([limits] max_ephemeral_ports_per_user)",
+                     shared_.user_ports.cap(UserPorts::kEphemeral));
 }
 
 // An ephemeral port that nobody uses, taken for one connector; 0 when all are taken. With
@@ -187,6 +208,12 @@ void Engine::listen_st(Command& cmd) {
                                                  : "the port is in use (a listener or flow of another engine)";
     return;
   }
+  if (!charge_port_st(cmd.local_port, cmd.channel, UserPorts::kListen)) {
+    cmd.error = EDQUOT;
+    cmd.reason = fmt::format("this user listens on {} ports already ([limits] max_listen_ports_per_user)",
+                             shared_.user_ports.cap(UserPorts::kListen));
+    return;
+  }
   listeners_.emplace(cmd.local_port, cmd.channel);
 }
 
@@ -221,6 +248,11 @@ void Engine::connect_local_st(Command& cmd) {
     cmd.reason = "no free ephemeral port";
     return complete_st(cmd);
   }
+  if (!charge_port_st(port, cmd.channel, UserPorts::kEphemeral)) {
+    cmd.error = EDQUOT;
+    cmd.reason = ephemeral_quota_reason();
+    return complete_st(cmd);
+  }
   const FlowKey mine{local_ip_, cmd.remote_ip, port, cmd.remote_port};
   erase_local_end_st(mine.reversed());  // a stale, peerless end left over from an earlier flow
   flows_.add_local(mine, cmd.channel, l->second, true);
@@ -239,6 +271,7 @@ void Engine::connect_remote_st(Command& cmd) {
     return fail(ENETUNREACH, "this daemon has no network port ([nic] mode = \"none\"): only its own address is reachable");
   const uint16_t port = ephemeral_port_st(cmd.remote_ip, cmd.remote_port);
   if (port == 0) return fail(EMFILE, "no free ephemeral port");
+  if (!charge_port_st(port, cmd.channel, UserPorts::kEphemeral)) return fail(EDQUOT, ephemeral_quota_reason());
   const FlowKey key{local_ip_, cmd.remote_ip, port, cmd.remote_port};
   uint32_t conn_id = rng_();
   if (conn_id == 0) conn_id = 1;

@@ -82,6 +82,7 @@ Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& 
       wheel_(monotonic_ns() / 1000),
       flow_context_{nullptr, tx_records_, *this, wheel_, flow_params_},
       port_uses_(65536, 0),
+      port_charges_(65536),
       rng_(std::random_device{}()) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) spdlog::warn("engine {}: no wake-up eventfd ({}); idle sleeps end only by their timeout", id_, std::strerror(errno));

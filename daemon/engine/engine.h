@@ -34,6 +34,7 @@
 #include "engine/rss.h"
 #include "engine/steering.h"
 #include "engine/tx_record_pool.h"
+#include "engine/user_ports.h"
 #include "transport/timer_wheel.h"
 #include "util/result.h"
 
@@ -62,6 +63,7 @@ struct EngineShared {
   PortDirectory ports;                       // which engine holds each local UDP port
   std::unique_ptr<Steering> steering;        // null with one engine
   std::optional<RssSteering> rss;            // set when the port spreads by RSS over several queues
+  UserPorts user_ports;                      // [limits] ports per user, over all engines
 };
 
 // Counters any thread may read; the engine writes them (relaxed).
@@ -153,6 +155,10 @@ class Engine final : public PortSink, public FlowEvents {
   bool take_port_st(uint16_t port);
   void give_back_port_st(uint16_t port);
   uint16_t ephemeral_port_st(uint32_t remote_ip, uint16_t remote_port);
+  // Charges a port just taken to its user ([limits] per user; released with the port's
+  // last use). False past the user's cap, and the port is given back.
+  bool charge_port_st(uint16_t port, const EngineChannel* ch, UserPorts::Kind kind);
+  std::string ephemeral_quota_reason() const;
   // Removes a local end; the other end stays (its owner may still hold the flow), peerless.
   void erase_local_end_st(const FlowKey& key);
 
@@ -218,6 +224,11 @@ class Engine final : public PortSink, public FlowEvents {
   FlowTable flows_;
   std::unordered_map<uint16_t, EngineChannel*> listeners_;
   std::vector<uint16_t> port_uses_;  // per local port: listeners and connected flows of ours using it
+  struct PortCharge {
+    uid_t uid = 0;
+    uint8_t kind = 0;  // UserPorts::Kind + 1; 0: not charged
+  };
+  std::vector<PortCharge> port_charges_;  // per local port: the user it is charged to
   uint16_t next_ephemeral_ = kFirstEphemeral;
   static constexpr uint16_t kFirstEphemeral = 49152;
   std::vector<RemoteFlow*> dirty_, dirty_next_;

@@ -4,6 +4,8 @@
 // RemoveChannel command completes, every field but `counters` is that engine's alone.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -81,6 +83,7 @@ struct EngineChannel {
   bool room_changed = false;        // buffers or slots came free: blocked_flows may go on
   std::vector<RemoteFlow*> blocked_flows;  // flows waiting for this channel to have room
   uint32_t engine_id = 0;           // the engine that serves it
+  uid_t uid = 0;                    // the owning application's user (SO_PEERCRED): [limits] per user
   ChannelCounters counters;
 };
 
