@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -14,15 +15,22 @@ namespace machnet::control {
 // io_context may be gone by then).
 struct DetectRunner::Shared {
   std::mutex mutex;
+  std::condition_variable finished;
   bool closed = false;
+  bool running = false;  // a worker thread exists
 };
 
 DetectRunner::DetectRunner(boost::asio::any_io_executor executor, Detect detect)
     : executor_(std::move(executor)), detect_(std::move(detect)), shared_(std::make_shared<Shared>()) {}
 
 DetectRunner::~DetectRunner() {
-  std::lock_guard lock(shared_->mutex);
+  std::unique_lock lock(shared_->mutex);
   shared_->closed = true;
+  // A worker that outlives the daemon could still be running when the process exits and
+  // its globals go: give it a moment to end first (bounded: stopping must not hang on the
+  // network either).
+  if (!shared_->finished.wait_for(lock, kStopWait, [this] { return !shared_->running; }))
+    spdlog::warn("a detection is still waiting on the metadata service; not waiting for it");
 }
 
 void DetectRunner::request(Done done) {
@@ -34,6 +42,10 @@ void DetectRunner::request(Done done) {
 
 void DetectRunner::start_run() {
   running_ = true;
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->running = true;
+  }
   // A thread per run (at most one at a time, at most one per kCacheFor under load): it
   // owns copies of everything it touches, so it can outlive the daemon's objects.
   std::thread([detect = detect_, shared = shared_, executor = executor_, this] {
@@ -45,6 +57,8 @@ void DetectRunner::start_run() {
       report = {{"error", std::string("detection failed: ") + e.what()}};
     }
     std::lock_guard lock(shared->mutex);
+    shared->running = false;
+    shared->finished.notify_all();
     if (shared->closed) return;
     boost::asio::post(executor, [this, shared, report = std::move(report)]() mutable {
       {

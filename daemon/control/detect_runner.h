@@ -28,9 +28,10 @@ class DetectRunner {
   using Done = std::function<void(nlohmann::json report)>;
 
   DetectRunner(boost::asio::any_io_executor executor, Detect detect);
-  // Never waits for a detection in progress (it may be stuck on the network): its thread
-  // is left to finish on its own and its result is dropped.
+  // Waits at most kStopWait for a detection in progress (it may be stuck on the network),
+  // then leaves its thread to finish on its own; its result is dropped either way.
   ~DetectRunner();
+  static constexpr std::chrono::milliseconds kStopWait{1000};
 
   // Control thread: `done` runs on the control thread with the report.
   void request(Done done);
