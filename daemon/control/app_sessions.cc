@@ -271,6 +271,8 @@ void AppSessions::attach(Session& s, CtlResponse& resp, int* fds_out) {
       std::count_if(channels_.begin(), channels_.end(), [&](const auto& c) { return c.second->uid == s.uid; }) >=
           max_channels_per_user_) {
     refused_per_user_.fetch_add(1, std::memory_order_relaxed);
+    MACHNET_LOG_RATE_LIMITED(spdlog::level::warn, "uid {} (pid {}, {}): attach refused at [limits] "
+                             "max_channels_per_user ({})", s.uid, s.pid, s.comm, max_channels_per_user_);
     set_message(resp, EDQUOT, fmt::format("this user holds {} channels already ([limits] max_channels_per_user)",
                                           max_channels_per_user_));
     return;

@@ -9,6 +9,7 @@
 
 #include "engine/engine.h"
 #include "engine/tuning.h"
+#include "util/logging.h"
 
 namespace machnet::engine {
 
@@ -148,6 +149,11 @@ bool Engine::charge_port_st(uint16_t port, const EngineChannel* ch, UserPorts::K
   const uid_t uid = ch ? ch->uid : 0;
   if (!shared_.user_ports.try_charge(uid, kind)) {
     give_back_port_st(port);
+    // A listen or connect refused (never per packet): the app gets EDQUOT with the reason.
+    MACHNET_LOG_RATE_LIMITED(spdlog::level::warn, "uid {}: {} refused at [limits] {} ({})", uid,
+                             kind == UserPorts::kListen ? "listen" : "connect",
+                             kind == UserPorts::kListen ? "max_listen_ports_per_user" : "max_ephemeral_ports_per_user",
+                             shared_.user_ports.cap(kind));
     return false;
   }
   port_charges_[port] = PortCharge{uid, static_cast<uint8_t>(kind + 1)};
