@@ -81,16 +81,33 @@ FLOOD = textwrap.dedent("""\
     """)
 
 
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class SynFloodTest(TwoDaemonTest):
     def setUp(self):
         super().setUp()
         self.topo = self.topology()
-        self.a, self.b = self.start_pair(self.topo, extra=LIMITS)
+
+    def flood(self, a_mac, seconds, sources, ports):
+        return Proc(self, f"flood-{time.monotonic_ns()}",
+                    ["python3", "-c", FLOOD, self.topo.if_b, a_mac, A_IP, FLOW_PORT, seconds, ",".join(sources), ports],
+                    dict(os.environ), self.topo.ns_b)
+
+    def idle_cpu(self, seconds=2.0):
+        pid = self.a.proc.pid
+        c0 = cpu_seconds(pid)
+        time.sleep(seconds)
+        return cpu_seconds(pid) - c0
 
     def live_flows(self):
         return [f for f in self.flows(self.a) if f.get("state") != "reset"]
 
     def test_flows_stay_under_the_caps_and_half_open_ones_go(self):
+        self.a, self.b = self.start_pair(self.topo, extra=LIMITS)
         a_mac = self.a.ctl_json("status")["port"]["mac"]
         # The victim: connected before the flood, messages both ways throughout.
         self.flow_server(self.a, self.topo.ns_a, A_IP)
@@ -99,8 +116,7 @@ class SynFloodTest(TwoDaemonTest):
                                        "--window", 4, "--timeout_s", 60], self.app_env(self.b), self.topo.ns_b)
         wait_for(lambda: [f for f in self.live_flows() if f["remote_ip"] == B_IP], 20, "the victim's flow on A")
 
-        flood = Proc(self, "flood", ["python3", "-c", FLOOD, self.topo.if_b, a_mac, A_IP, FLOW_PORT, 4.0,
-                                     ",".join(FORGED_IPS), PORTS_PER_IP], dict(os.environ), self.topo.ns_b)
+        flood = self.flood(a_mac, 4.0, FORGED_IPS, PORTS_PER_IP)
         ping = Proc(self, "ping", ["ping", "-c", 20, "-i", 0.2, "-W", 1, A_IP], dict(os.environ), self.topo.ns_b)
         peak, per_ip_peak = 0, 0
         while flood.proc.poll() is None:
@@ -140,6 +156,27 @@ class SynFloodTest(TwoDaemonTest):
         log = self.a.read_log()
         self.assertIn("dropped at [limits] max_flows_per_engine", log)
         self.assertLess(log.count("max_flows_per_engine"), 10, "the cap hits flooded the log")
+
+
+    def test_idle_cost_does_not_grow_with_the_flows_held(self):
+        """5,000 half-open flows held (a long timeout, caps above them): the idle daemon's
+        CPU stays near what it used with none (it walked every flow in every idle loop)."""
+        sources = [f"10.77.1.{i}" for i in range(1, 51)]
+        self.a, self.b = self.start_pair(self.topo, extra=textwrap.dedent("""\
+            [limits]
+            max_flows_per_remote_ip = 200
+            half_open_timeout_ms = 60000
+            """))
+        self.flow_server(self.a, self.topo.ns_a, A_IP)
+        baseline = self.idle_cpu()
+        flood = self.flood(self.a.ctl_json("status")["port"]["mac"], 1.5, sources, 100)
+        flood.finish(60)
+        wait_for(lambda: len(self.live_flows()) >= 4900, 20, "A to hold the flood's flows")
+        held = len(self.live_flows())
+        loaded = self.idle_cpu()
+        print(f"idle CPU over 2 s: {baseline:.3f} s with no flows, {loaded:.3f} s holding {held} flows")
+        self.assertLess(loaded, 2 * baseline + 0.15,
+                        f"the idle daemon used {loaded:.2f} s of CPU in 2 s holding {held} flows, {baseline:.2f} s with none")
 
 
 if __name__ == "__main__":
