@@ -193,9 +193,20 @@ void print_channels(std::ostream& out, const nlohmann::json& data) {
               rows);
 }
 
+// How often each [limits] cap was hit (docs/security.md).
+void print_limits(std::ostream& out, const nlohmann::json& data) {
+  const nlohmann::json& limits = member(data, "limits");
+  if (!limits.is_object()) return;
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const auto& [key, value] : limits.items()) fields.emplace_back(key, scalar_text(value));
+  out << "limits hit\n";
+  print_fields(out, fields);
+}
+
 void print_stats(std::ostream& out, const nlohmann::json& data) {
   if (!data.contains("port") || !data["port"].is_object()) {
     out << "no port (NIC mode none): nothing crosses a wire\n";
+    print_limits(out, data);
     return;
   }
   const auto& port = data["port"];
@@ -216,6 +227,7 @@ void print_stats(std::ostream& out, const nlohmann::json& data) {
       if (count.is_number() && count.get<uint64_t>() > 0) fields.emplace_back(reason, scalar_text(count));
   out << "drops by reason" << (fields.empty() ? ": none\n" : "\n");
   print_fields(out, fields);
+  print_limits(out, data);
 }
 
 void print_flows(std::ostream& out, const nlohmann::json& data) {

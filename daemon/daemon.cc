@@ -13,6 +13,7 @@
 #include "config/config_loader.h"
 #include "config/config_writer.h"
 #include "control/app_sessions.h"
+#include "control/detect_runner.h"
 #include "control/unix_socket.h"
 #include "dpdk/frame_limit.h"
 #include "nic/nic_manager.h"
@@ -32,6 +33,10 @@ uint32_t port_mbufs(uint32_t memory_mb) {
   while (size < n && size < (1u << 18)) size <<= 1;
   return size - 1;
 }
+
+// How long an admin command waits for an engine's answer (they come between bursts, in
+// microseconds): past it the command fails, naming the engine, and the control thread goes on.
+constexpr std::chrono::milliseconds kEngineDeadline{1000};
 
 // Keys that a reload applies to the running daemon; every other change waits for a restart.
 constexpr std::string_view kLiveKeys[] = {"daemon.log_level"};
@@ -143,7 +148,8 @@ Result<void> Daemon::start() {
   if (auto r = start_engines(port_config, local_ip); !r) return r;
   std::vector<engine::Engine*> engines;
   for (auto& e : engines_) engines.push_back(e.get());
-  app_sessions_ = std::make_unique<control::AppSessions>(c.channels, c.dpdk.hugepages != Hugepages::kOff, engines);
+  app_sessions_ = std::make_unique<control::AppSessions>(c.channels, c.dpdk.hugepages != Hugepages::kOff, engines,
+                                                         c.limits.max_channels_per_user);
   // Healthy = every engine loop went round since the last watchdog ping. An engine stuck
   // in a loop iteration (a bug, a hung device) stops the pings and systemd restarts us.
   control_plane_ = std::make_unique<control::ControlPlane>(c.daemon, group_, *admin_commands_,
@@ -157,6 +163,9 @@ Result<void> Daemon::start() {
                                                              }
                                                              return progressed;
                                                            });
+  // Detection owns a copy of the configuration: its thread may outlive the daemon's objects.
+  detect_runner_ = std::make_unique<control::DetectRunner>(
+      control_plane_->io_context().get_executor(), [c] { return nic::NicManager(c).detect_now(); });
   control_plane_->app_server().set_connection_handler(
       [this](control::AppServer::Socket socket) { app_sessions_->on_connection(std::move(socket)); });
   const size_t max_apps = app_connection_limit(c.channels.max_channels);
@@ -169,6 +178,7 @@ Result<void> Daemon::start() {
 
 void Daemon::stop() {
   if (control_plane_) control_plane_->stop();
+  detect_runner_.reset();  // a detection still running is left to finish on its own
   app_sessions_.reset();  // control thread stopped; the engines still answer its removals
   for (auto& e : engines_) e->stop();
   engines_.clear();
@@ -327,6 +337,22 @@ nlohmann::json Daemon::stats_json() const {
     out["port"] = port;
   }
   if (!engines_.empty()) out["engines"] = engine_rows();
+  // Every [limits] cap, and how often it was hit since start (docs/security.md).
+  uint64_t syn_engine_cap = 0, syn_remote_ip_cap = 0, half_open_timeouts = 0;
+  for (const auto& e : engines_) {
+    const auto& k = e->counters();
+    syn_engine_cap += k.syn_engine_cap.load(std::memory_order_relaxed);
+    syn_remote_ip_cap += k.syn_remote_ip_cap.load(std::memory_order_relaxed);
+    half_open_timeouts += k.half_open_timeouts.load(std::memory_order_relaxed);
+  }
+  out["limits"] = {{"syn_dropped_max_flows_per_engine", syn_engine_cap},
+                   {"syn_dropped_max_flows_per_remote_ip", syn_remote_ip_cap},
+                   {"half_open_timeouts", half_open_timeouts},
+                   {"attach_refused_max_channels_per_user", app_sessions_ ? app_sessions_->refused_per_user() : 0},
+                   {"listen_refused_max_listen_ports_per_user",
+                    engine_shared_ ? engine_shared_->user_ports.refused(engine::UserPorts::kListen) : 0},
+                   {"connect_refused_max_ephemeral_ports_per_user",
+                    engine_shared_ ? engine_shared_->user_ports.refused(engine::UserPorts::kEphemeral) : 0}};
   if (app_sessions_) {
     const admin::ChannelTable table = app_sessions_->channels();
     uint64_t msgs_in = 0, msgs_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;
@@ -385,6 +411,7 @@ Result<void> Daemon::start_engines(const Config& c, uint32_t local_ip) {
     cores.resize(1);
   }
   engine_shared_ = std::make_unique<engine::EngineShared>();
+  engine_shared_->user_ports.configure(c.limits.max_listen_ports_per_user, c.limits.max_ephemeral_ports_per_user);
   if (port_ && cores.size() > 1) {
     auto steering = engine::Steering::create(static_cast<uint32_t>(cores.size()));
     if (!steering) return steering.error();
@@ -393,7 +420,7 @@ Result<void> Daemon::start_engines(const Config& c, uint32_t local_ip) {
   }
   for (uint32_t i = 0; i < cores.size(); ++i) {
     engines_.push_back(std::make_unique<engine::Engine>(i, cores[i], *engine_shared_, c.engine, c.transport,
-                                                        c.channels.max_message_bytes, local_ip));
+                                                        c.channels.max_message_bytes, local_ip, c.limits));
     if (port_) engines_.back()->attach_port(port_ios_[i].get());
   }
   for (auto& e : engines_) e->start();
@@ -432,29 +459,48 @@ void Daemon::register_admin_commands() {
                        [this](const nlohmann::json&) {
                          admin::FlowTable table;
                          for (auto& e : engines_) {
-                           engine::Command cmd{.kind = engine::Command::Kind::kFlows, .flows_out = &table.flows};
-                           e->execute(cmd);
+                           // The rows live in the command's own object: an engine that answers
+                           // after the deadline writes into memory it still holds.
+                           struct Query {
+                             engine::Command cmd;
+                             std::vector<admin::FlowRow> rows;
+                           };
+                           auto q = std::make_shared<Query>();
+                           q->cmd.kind = engine::Command::Kind::kFlows;
+                           q->cmd.flows_out = &q->rows;
+                           if (auto r = e->execute_within(std::shared_ptr<engine::Command>(q, &q->cmd), kEngineDeadline); !r)
+                             throw control::CommandError(r.error().message);
+                           for (auto& row : q->rows) table.flows.push_back(std::move(row));
                          }
                          if (app_sessions_) app_sessions_->add_owners(table.flows);
                          return nlohmann::json(table);
                        });
   admin_commands_->add("arp", Access::kRead, "the port's ARP table", [this](const nlohmann::json&) {
     // One port, one ARP table, kept by the engine that polls the port's first queue.
-    admin::ArpSnapshot arp;
-    if (!engines_.empty()) {
-      engine::Command cmd{.kind = engine::Command::Kind::kArp, .arp_out = &arp};
-      engines_.front()->execute(cmd);
-    }
-    return nlohmann::json(arp);
+    if (engines_.empty()) return nlohmann::json(admin::ArpSnapshot{});
+    struct Query {
+      engine::Command cmd;
+      admin::ArpSnapshot arp;
+    };
+    auto q = std::make_shared<Query>();
+    q->cmd.kind = engine::Command::Kind::kArp;
+    q->cmd.arp_out = &q->arp;
+    if (auto r = engines_.front()->execute_within(std::shared_ptr<engine::Command>(q, &q->cmd), kEngineDeadline); !r)
+      throw control::CommandError(r.error().message);
+    return nlohmann::json(q->arp);
   });
   admin_commands_->add("channels", Access::kRead, "channels: owner, rings, messages, drops by reason",
                        [this](const nlohmann::json&) {
                          return app_sessions_ ? nlohmann::json(app_sessions_->channels()) : nlohmann::json::object();
                        });
-  admin_commands_->add("detect", Access::kRead, "cloud and NIC detection with the binding plan (changes nothing)",
-                       [this](const nlohmann::json&) {
-                         return nic_ ? nic_->detect_now() : nic::NicManager(current_config()).detect_now();
-                       });
+  // Off the control thread (the metadata service may hang), one at a time, cached for
+  // DetectRunner::kCacheFor.
+  admin_commands_->add_async("detect", Access::kRead,
+                             "cloud and NIC detection with the binding plan (changes nothing)",
+                             [this](const nlohmann::json&, control::AdminCommands::Reply reply) {
+                               if (!detect_runner_) return reply(nullptr, "the daemon is not serving yet");
+                               detect_runner_->request([reply](nlohmann::json report) { reply(std::move(report), {}); });
+                             });
   admin_commands_->add("config", Access::kRead, "the configuration in effect",
                        [this](const nlohmann::json&) { return config_to_json(current_config()); });
   admin_commands_->add("reload", Access::kAdmin, "re-read the configuration file", [this](const nlohmann::json&) {

@@ -28,7 +28,10 @@ namespace engine {
 class Engine;
 struct EngineShared;
 }
-namespace control { class AppSessions; }
+namespace control {
+class AppSessions;
+class DetectRunner;
+}  // namespace control
 
 namespace nic { class NicManager; }
 
@@ -74,6 +77,7 @@ class Daemon {
   std::optional<gid_t> group_;  // owner group of the sockets, when it exists
   std::unique_ptr<control::AdminCommands> admin_commands_;
   std::unique_ptr<control::ControlPlane> control_plane_;
+  std::unique_ptr<control::DetectRunner> detect_runner_;  // `detect`, off the control thread
   // [nic] mode = "vdev" or "pci": the EAL, the port and the engine's side of it.
   Result<void> start_port(const Config& c);
   nlohmann::json port_json() const;

@@ -80,6 +80,18 @@ struct TransportConfig {
   uint32_t connect_timeout_ms = 2000;
 };
 
+// Caps that keep a hostile peer or application from exhausting the daemon (issue 15;
+// docs/security.md). Counted when hit (`machnetctl stats`).
+struct LimitsConfig {
+  uint32_t max_flows_per_engine = 16384;    // flows to other machines, per engine
+  uint32_t max_flows_per_remote_ip = 1024;  // of those, per remote IPv4 address
+  uint32_t half_open_timeout_ms = 3000;     // an accepted flow must hear from its peer again within this
+  // Per user (SO_PEERCRED of the app socket; root is never capped); 0: no cap.
+  uint32_t max_channels_per_user = 16;
+  uint32_t max_listen_ports_per_user = 64;
+  uint32_t max_ephemeral_ports_per_user = 4096;
+};
+
 struct CloudConfig {
   CloudProvider provider = CloudProvider::kAuto;
   std::string metadata_url = "http://169.254.169.254";
@@ -109,6 +121,7 @@ struct Config {
   DpdkConfig dpdk;
   ChannelsConfig channels;
   TransportConfig transport;
+  LimitsConfig limits;
   CloudConfig cloud;
   TestingConfig testing;
 };

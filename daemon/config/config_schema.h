@@ -125,6 +125,14 @@ void visit(V& v, C& c) {
   v.integer("keepalive_ms", c.transport.keepalive_ms, 0u, 3600000u);
   v.integer("connect_timeout_ms", c.transport.connect_timeout_ms, 10u, 600000u);
 
+  v.section("limits");
+  v.integer("max_flows_per_engine", c.limits.max_flows_per_engine, 1u, 1u << 20);
+  v.integer("max_flows_per_remote_ip", c.limits.max_flows_per_remote_ip, 1u, 1u << 20);
+  v.integer("half_open_timeout_ms", c.limits.half_open_timeout_ms, 10u, 600000u);
+  v.integer("max_channels_per_user", c.limits.max_channels_per_user, 0u, 4096u);
+  v.integer("max_listen_ports_per_user", c.limits.max_listen_ports_per_user, 0u, 65535u);
+  v.integer("max_ephemeral_ports_per_user", c.limits.max_ephemeral_ports_per_user, 0u, 16384u);
+
   v.section("cloud");
   v.choice("provider", c.cloud.provider, NameTable<CloudProvider>(kProviders));
   v.text("metadata_url", c.cloud.metadata_url, Text::kHttpUrl);

@@ -15,7 +15,7 @@ std::string to_line(const nlohmann::json& value) {
 }  // namespace
 
 void AdminCommands::add(std::string name, Access access, std::string summary, Handler handler) {
-  commands_[std::move(name)] = Command{access, std::move(summary), std::move(handler)};
+  commands_[std::move(name)] = Command{access, std::move(summary), std::move(handler), nullptr};
 }
 
 std::string AdminCommands::error_response(std::string_view message) {
@@ -29,35 +29,77 @@ bool AdminCommands::allowed(Access access, const PeerCredentials& peer) const {
          std::find(peer.groups.begin(), peer.groups.end(), *read_group_) != peer.groups.end();
 }
 
-std::string AdminCommands::handle(std::string_view request_line, const PeerCredentials& peer) const {
-  if (request_line.size() > kMaxAdminRequestBytes)
-    return error_response(fmt::format("request too large (limit {} bytes)", kMaxAdminRequestBytes));
+void AdminCommands::add_async(std::string name, Access access, std::string summary, AsyncHandler handler) {
+  commands_[std::move(name)] = Command{access, std::move(summary), nullptr, std::move(handler)};
+}
+
+namespace {
+
+nlohmann::json parse_request(std::string_view request_line, std::string& error) {
+  if (request_line.size() > kMaxAdminRequestBytes) {
+    error = AdminCommands::error_response(fmt::format("request too large (limit {} bytes)", kMaxAdminRequestBytes));
+    return {};
+  }
   // The parser is told not to throw: a malformed request is an answer, not an exception.
-  const nlohmann::json request = nlohmann::json::parse(request_line, nullptr, /*allow_exceptions=*/false);
-  if (request.is_discarded()) return error_response("malformed request: not valid JSON");
-  if (!request.is_object()) return error_response("malformed request: expected a JSON object");
-  const auto cmd = request.find("cmd");
-  if (cmd == request.end() || !cmd->is_string())
-    return error_response("malformed request: missing string field \"cmd\"");
-  const auto& name = cmd->get_ref<const std::string&>();
+  nlohmann::json request = nlohmann::json::parse(request_line, nullptr, /*allow_exceptions=*/false);
+  if (request.is_discarded()) error = AdminCommands::error_response("malformed request: not valid JSON");
+  else if (!request.is_object()) error = AdminCommands::error_response("malformed request: expected a JSON object");
+  else if (auto cmd = request.find("cmd"); cmd == request.end() || !cmd->is_string())
+    error = AdminCommands::error_response("malformed request: missing string field \"cmd\"");
+  return request;
+}
+
+std::string success(const std::string& name, nlohmann::json data) {
+  return to_line(nlohmann::json{{"ok", true}, {"cmd", name}, {"data", std::move(data)}});
+}
+
+}  // namespace
+
+const AdminCommands::Command* AdminCommands::find(const nlohmann::json& request, const PeerCredentials& peer,
+                                                  std::string& error) const {
+  const auto& name = request["cmd"].get_ref<const std::string&>();
   const auto it = commands_.find(name);
   if (it == commands_.end()) {
     std::string known;
     for (const auto& [n, c] : commands_) known += (known.empty() ? "" : ", ") + n;
-    return error_response(fmt::format("unknown command \"{}\" (known: {})", name, known));
+    error = error_response(fmt::format("unknown command \"{}\" (known: {})", name, known));
+    return nullptr;
   }
   if (!allowed(it->second.access, peer)) {
-    return error_response(fmt::format(
+    error = error_response(fmt::format(
         "permission denied: \"{}\" needs {}", name,
         it->second.access == Access::kAdmin ? "root" : "root or membership of the daemon's group"));
+    return nullptr;
   }
+  return &it->second;
+}
+
+std::string AdminCommands::handle(std::string_view request_line, const PeerCredentials& peer) const {
+  std::string answer;
+  handle_async(request_line, peer, [&answer](std::string a) { answer = std::move(a); });
+  return answer;  // empty only for an asynchronous command that has not answered yet
+}
+
+void AdminCommands::handle_async(std::string_view request_line, const PeerCredentials& peer,
+                                 std::function<void(std::string answer)> done) const {
+  std::string error;
+  const nlohmann::json request = parse_request(request_line, error);
+  if (!error.empty()) return done(std::move(error));
+  const Command* command = find(request, peer, error);
+  if (command == nullptr) return done(std::move(error));
+  const std::string name = request["cmd"].get<std::string>();
   try {
-    nlohmann::json data = it->second.handler(request);
-    return to_line(nlohmann::json{{"ok", true}, {"cmd", name}, {"data", std::move(data)}});
+    if (command->async_handler) {
+      command->async_handler(request, [name, done](nlohmann::json data, std::string why) {
+        done(why.empty() ? success(name, std::move(data)) : error_response(why));
+      });
+      return;
+    }
+    done(success(name, command->handler(request)));
   } catch (const CommandError& e) {
-    return error_response(e.what());
+    done(error_response(e.what()));
   } catch (const std::exception& e) {
-    return error_response(fmt::format("internal error while running \"{}\": {}", name, e.what()));
+    done(error_response(fmt::format("internal error while running \"{}\": {}", name, e.what())));
   }
 }
 

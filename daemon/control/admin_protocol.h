@@ -43,16 +43,26 @@ class CommandError : public std::runtime_error {
 class AdminCommands {
  public:
   using Handler = std::function<nlohmann::json(const nlohmann::json& request)>;
+  // A command whose answer comes later (it waits on something the control thread must not
+  // wait on): the handler returns at once and calls `reply` once, on the control thread,
+  // with the data or with an error message (non-empty `error`).
+  using Reply = std::function<void(nlohmann::json data, std::string error)>;
+  using AsyncHandler = std::function<void(const nlohmann::json& request, Reply reply)>;
 
   AdminCommands(uid_t daemon_uid, std::optional<gid_t> read_group)
       : daemon_uid_(daemon_uid), read_group_(read_group) {}
 
   // Registers a command; call before the control thread starts.
   void add(std::string name, Access access, std::string summary, Handler handler);
+  void add_async(std::string name, Access access, std::string summary, AsyncHandler handler);
 
   // Answers one request line (without its newline); the answer has no newline either.
   // Never throws: every failure becomes {"ok":false,"error":...}.
   std::string handle(std::string_view request_line, const PeerCredentials& peer) const;
+  // As handle(), for every command: `done` gets the answer line, at once for a plain
+  // command, later (from the handler's reply) for an asynchronous one.
+  void handle_async(std::string_view request_line, const PeerCredentials& peer,
+                    std::function<void(std::string answer)> done) const;
 
   static std::string error_response(std::string_view message);
 
@@ -60,9 +70,12 @@ class AdminCommands {
   struct Command {
     Access access;
     std::string summary;
-    Handler handler;
+    Handler handler;             // one of the two is set
+    AsyncHandler async_handler;
   };
   bool allowed(Access access, const PeerCredentials& peer) const;
+  // The command a request names, or the error line that answers it.
+  const Command* find(const nlohmann::json& request, const PeerCredentials& peer, std::string& error) const;
 
   uid_t daemon_uid_;
   std::optional<gid_t> read_group_;

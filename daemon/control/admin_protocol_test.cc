@@ -115,5 +115,28 @@ TEST_F(AdminProtocolTest, InvalidUtf8InDataIsReplacedNotThrown) {
   EXPECT_EQ(answer["ok"], true);
 }
 
+// An asynchronous command (detect) answers when its handler replies, not when it returns;
+// access checks and request errors still answer at once.
+TEST_F(AdminProtocolTest, AsynchronousCommandsAnswerWhenTheyReply) {
+  AdminCommands::Reply pending;
+  commands_.add_async("later", Access::kRead, "answers later",
+                      [&pending](const json&, AdminCommands::Reply reply) { pending = std::move(reply); });
+  commands_.add_async("refuse", Access::kRead, "replies with an error",
+                      [](const json&, AdminCommands::Reply reply) { reply(nullptr, "metadata service gone"); });
+  std::vector<std::string> answers;
+  commands_.handle_async(R"({"cmd":"later"})", root(), [&](std::string a) { answers.push_back(std::move(a)); });
+  EXPECT_TRUE(answers.empty());
+  ASSERT_TRUE(pending);
+  pending(json{{"cloud", "aws"}}, {});
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(json::parse(answers[0])["data"]["cloud"], "aws");
+  EXPECT_THAT(ask(R"({"cmd":"refuse"})").dump(), HasSubstr("metadata service gone"));
+  EXPECT_THAT(ask(R"({"cmd":"later"})", user(2000, 1)).dump(), HasSubstr("permission denied"));
+  // Plain commands answer through the same path, at once.
+  commands_.handle_async(R"({"cmd":"status"})", root(), [&](std::string a) { answers.push_back(std::move(a)); });
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(json::parse(answers[1])["data"]["state"], "running");
+}
+
 }  // namespace
 }  // namespace machnet::control

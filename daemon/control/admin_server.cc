@@ -93,7 +93,11 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string line(asio::buffers_begin(data), asio::buffers_begin(data) + static_cast<ptrdiff_t>(n) - 1);
     buffer_.consume(n);
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    write(commands_.handle(line, peer_), true);
+    // An asynchronous command (detect) answers later; the session waits for it, without a
+    // read timer, and the control thread goes on serving everyone else meanwhile.
+    commands_.handle_async(line, peer_, [self = shared_from_this()](std::string answer) {
+      self->write(std::move(answer), true);
+    });
   }
 
   // A client that does not read its answer within kWriteTimeout is hung up on: it cannot

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -53,8 +54,12 @@ void set_message(CtlResponse& r, int error, std::string_view text) {
 
 }  // namespace
 
-AppSessions::AppSessions(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines)
-    : config_(config), try_hugetlb_(try_hugetlb), engines_(std::move(engines)) {}
+AppSessions::AppSessions(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines,
+                         uint32_t max_channels_per_user)
+    : config_(config),
+      try_hugetlb_(try_hugetlb),
+      engines_(std::move(engines)),
+      max_channels_per_user_(max_channels_per_user) {}
 
 AppSessions::~AppSessions() {
   for (auto& [id, s] : sessions_) s->closed = true;
@@ -266,6 +271,17 @@ void AppSessions::attach(Session& s, CtlResponse& resp, int* fds_out) {
                                           config_.max_channels));
     return;
   }
+  // One user may not take every channel from the others (root is not capped).
+  if (max_channels_per_user_ != 0 && s.uid != 0 &&
+      std::count_if(channels_.begin(), channels_.end(), [&](const auto& c) { return c.second->uid == s.uid; }) >=
+          max_channels_per_user_) {
+    refused_per_user_.fetch_add(1, std::memory_order_relaxed);
+    MACHNET_LOG_RATE_LIMITED(spdlog::level::warn, "uid {} (pid {}, {}): attach refused at [limits] "
+                             "max_channels_per_user ({})", s.uid, s.pid, s.comm, max_channels_per_user_);
+    set_message(resp, EDQUOT, fmt::format("this user holds {} channels already ([limits] max_channels_per_user)",
+                                          max_channels_per_user_));
+    return;
+  }
   const uint32_t id = next_channel_++;
   ChannelParams params;
   params.ring_slots = config_.ring_slots;
@@ -300,6 +316,7 @@ void AppSessions::attach(Session& s, CtlResponse& resp, int* fds_out) {
   rec->doorbell = std::move(*doorbell);
   rec->engine_channel = std::make_unique<engine::EngineChannel>(id, rec->memory.base(), rec->memory.geometry(),
                                                                rec->doorbell.daemon_fd());
+  rec->engine_channel->uid = s.uid;  // the engine charges its ports to this user
   rec->engine = engines_[next_engine_++ % engines_.size()];
   engine::Command cmd{.kind = engine::Command::Kind::kAddChannel, .channel = rec->engine_channel.get()};
   rec->engine->execute(cmd);

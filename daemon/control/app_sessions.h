@@ -30,7 +30,9 @@ class AppSessions {
   using Socket = boost::asio::generic::seq_packet_protocol::socket;
 
   // Channels are spread over `engines` in turn; each is served by one engine for its life.
-  AppSessions(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines);
+  // `max_channels_per_user`: [limits] (0: no cap; root is never capped).
+  AppSessions(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines,
+              uint32_t max_channels_per_user = 0);
   ~AppSessions();  // removes every channel from its engine, then frees its memory
 
   void on_connection(Socket socket);
@@ -41,6 +43,8 @@ class AppSessions {
   void add_owners(std::vector<admin::FlowRow>& flows) const;
   uint32_t channel_count() const { return channel_count_.load(std::memory_order_relaxed); }
   uint32_t app_count() const { return app_count_.load(std::memory_order_relaxed); }
+  // Attaches refused at [limits] max_channels_per_user.
+  uint64_t refused_per_user() const { return refused_per_user_.load(std::memory_order_relaxed); }
 
  private:
   struct Session;
@@ -79,6 +83,8 @@ class AppSessions {
   uint32_t next_channel_ = 1;
   std::atomic<uint32_t> channel_count_{0};
   std::atomic<uint32_t> app_count_{0};
+  const uint32_t max_channels_per_user_;
+  std::atomic<uint64_t> refused_per_user_{0};
   bool logged_hugetlb_ = false;
 };
 

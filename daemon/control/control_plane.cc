@@ -9,6 +9,14 @@
 #include "util/systemd_notifier.h"
 
 namespace machnet::control {
+namespace {
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 ControlPlane::ControlPlane(const DaemonConfig& config, std::optional<gid_t> group,
                            const AdminCommands& commands, std::function<bool()> healthy)
@@ -17,7 +25,7 @@ ControlPlane::ControlPlane(const DaemonConfig& config, std::optional<gid_t> grou
       admin_server_(io_, commands),
       app_server_(io_),
       healthy_(std::move(healthy)),
-      watchdog_timer_(io_) {}
+      heartbeat_timer_(io_) {}
 
 ControlPlane::~ControlPlane() { stop(); }
 
@@ -30,7 +38,15 @@ Result<void> ControlPlane::start() {
   watchdog_interval_ = SystemdNotifier::watchdog_ping_interval();
   if (watchdog_interval_) {
     spdlog::info("systemd watchdog: pinging every {} ms", watchdog_interval_->count() / 1000);
-    arm_watchdog();
+    heartbeat_ns_ = now_ns();
+    arm_heartbeat();
+    watchdog_ = std::make_unique<Watchdog>(*watchdog_interval_, [this] {
+      const int64_t silent = now_ns() - heartbeat_ns_.load(std::memory_order_relaxed);
+      const bool control_turned = silent < 2 * std::chrono::nanoseconds(*watchdog_interval_).count();
+      if (!control_turned)
+        MACHNET_LOG_RATE_LIMITED(spdlog::level::warn, "the control thread has not turned for {} ms", silent / 1'000'000);
+      return healthy_() && control_turned;
+    });
   }
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "machnet-ctl");
@@ -39,20 +55,19 @@ Result<void> ControlPlane::start() {
   return {};
 }
 
-void ControlPlane::arm_watchdog() {
-  watchdog_timer_.expires_after(*watchdog_interval_);
-  watchdog_timer_.async_wait([this](boost::system::error_code ec) {
+// The control thread's sign of life for the watchdog: a timer it serves between
+// everything else, four times per ping interval.
+void ControlPlane::arm_heartbeat() {
+  heartbeat_timer_.expires_after(*watchdog_interval_ / 4);
+  heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    if (healthy_()) {
-      SystemdNotifier().watchdog_ping();
-    } else {
-      MACHNET_LOG_RATE_LIMITED(spdlog::level::warn, "not healthy: withholding the watchdog ping");
-    }
-    arm_watchdog();
+    heartbeat_ns_.store(now_ns(), std::memory_order_relaxed);
+    arm_heartbeat();
   });
 }
 
 void ControlPlane::stop() {
+  watchdog_.reset();
   io_.stop();
   if (thread_.joinable()) thread_.join();
   admin_server_.close();

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -17,14 +18,17 @@
 #include "control/admin_protocol.h"
 #include "control/admin_server.h"
 #include "control/app_server.h"
+#include "control/watchdog.h"
 #include "util/result.h"
 
 namespace machnet::control {
 
 class ControlPlane {
  public:
-  // `healthy` is asked before every watchdog ping; when it says no, the ping is withheld
-  // and systemd restarts the daemon once WATCHDOG_USEC passes.
+  // `healthy` is asked before every watchdog ping (on the watchdog's own thread, so it
+  // reads only what other threads publish); when it says no, or when the control thread
+  // has not turned for two ping intervals, the ping is withheld and systemd restarts the
+  // daemon once WATCHDOG_USEC passes.
   // `group` owns both sockets (nullopt: the daemon's own group).
   ControlPlane(const DaemonConfig& config, std::optional<gid_t> group, const AdminCommands& commands,
                std::function<bool()> healthy);
@@ -40,7 +44,7 @@ class ControlPlane {
   AppServer& app_server() { return app_server_; }
 
  private:
-  void arm_watchdog();
+  void arm_heartbeat();
 
   DaemonConfig config_;
   std::optional<gid_t> group_;
@@ -48,8 +52,10 @@ class ControlPlane {
   AdminServer admin_server_;
   AppServer app_server_;
   std::function<bool()> healthy_;
-  boost::asio::steady_timer watchdog_timer_;
+  boost::asio::steady_timer heartbeat_timer_;
   std::optional<std::chrono::microseconds> watchdog_interval_;
+  std::atomic<int64_t> heartbeat_ns_{0};  // steady clock, when the control thread last turned
+  std::unique_ptr<Watchdog> watchdog_;
   std::thread thread_;
 };
 

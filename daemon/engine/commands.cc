@@ -3,11 +3,13 @@
 // has one code path over the one flow table.
 #include <algorithm>
 #include <cerrno>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "engine/engine.h"
 #include "engine/tuning.h"
+#include "util/logging.h"
 
 namespace machnet::engine {
 
@@ -17,6 +19,39 @@ void Engine::complete_st(Command& cmd) {
   cmd.done.store(1, std::memory_order_release);
   cmd.done.notify_one();
   if (on_done) on_done();  // may free cmd: nothing touches it after this
+}
+
+Result<void> Engine::execute_within(std::shared_ptr<Command> cmd, std::chrono::milliseconds deadline) {
+  // Commands given up on earlier are freed once the engine has answered them.
+  std::erase_if(abandoned_, [](const std::shared_ptr<Command>& c) { return c->done.load() != 0; });
+  cmd->done.store(0);
+  if (!thread_.joinable()) {
+    run_command_st(*cmd);
+    return {};
+  }
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  auto expired = [&] { return std::chrono::steady_clock::now() >= until; };
+  auto pause = [](int round) {
+    if (round < 64) std::this_thread::yield();
+    else std::this_thread::sleep_for(std::chrono::microseconds(100));
+  };
+  for (int round = 0; !commands_.push(cmd.get()); ++round) {
+    if (expired())
+      return make_error(fmt::format("engine {} did not take a command within {} ms (its queue is full): "
+                                    "it may be stuck; see the watchdog and `machnetctl status`",
+                                    id_, deadline.count()));
+    pause(round);
+  }
+  for (int round = 0; cmd->done.load(std::memory_order_acquire) == 0; ++round) {
+    if (expired()) {
+      abandoned_.push_back(std::move(cmd));
+      return make_error(fmt::format("engine {} did not answer within {} ms: it may be stuck; see the watchdog and "
+                                    "`machnetctl status`",
+                                    id_, deadline.count()));
+    }
+    pause(round);
+  }
+  return {};
 }
 
 bool Engine::poll_commands_st() {
@@ -103,7 +138,33 @@ bool Engine::take_port_st(uint16_t port) {
 
 void Engine::give_back_port_st(uint16_t port) {
   if (port_uses_[port] == 0) return;
-  if (--port_uses_[port] == 0) shared_.ports.release(port, id_);
+  if (--port_uses_[port] == 0) {
+    shared_.ports.release(port, id_);
+    if (PortCharge& c = port_charges_[port]; c.kind != 0) {
+      shared_.user_ports.release(c.uid, static_cast<UserPorts::Kind>(c.kind - 1));
+      c = PortCharge{};
+    }
+  }
+}
+
+bool Engine::charge_port_st(uint16_t port, const EngineChannel* ch, UserPorts::Kind kind) {
+  const uid_t uid = ch ? ch->uid : 0;
+  if (!shared_.user_ports.try_charge(uid, kind)) {
+    give_back_port_st(port);
+    // A listen or connect refused (never per packet): the app gets EDQUOT with the reason.
+    MACHNET_LOG_RATE_LIMITED(spdlog::level::warn, "uid {}: {} refused at [limits] {} ({})", uid,
+                             kind == UserPorts::kListen ? "listen" : "connect",
+                             kind == UserPorts::kListen ? "max_listen_ports_per_user" : "max_ephemeral_ports_per_user",
+                             shared_.user_ports.cap(kind));
+    return false;
+  }
+  port_charges_[port] = PortCharge{uid, static_cast<uint8_t>(kind + 1)};
+  return true;
+}
+
+std::string Engine::ephemeral_quota_reason() const {
+  return fmt::format("this user's flows hold {} ephemeral ports already ([limits] max_ephemeral_ports_per_user)",
+                     shared_.user_ports.cap(UserPorts::kEphemeral));
 }
 
 // An ephemeral port that nobody uses, taken for one connector; 0 when all are taken. With
@@ -155,6 +216,12 @@ void Engine::listen_st(Command& cmd) {
                                                  : "the port is in use (a listener or flow of another engine)";
     return;
   }
+  if (!charge_port_st(cmd.local_port, cmd.channel, UserPorts::kListen)) {
+    cmd.error = EDQUOT;
+    cmd.reason = fmt::format("this user listens on {} ports already ([limits] max_listen_ports_per_user)",
+                             shared_.user_ports.cap(UserPorts::kListen));
+    return;
+  }
   listeners_.emplace(cmd.local_port, cmd.channel);
 }
 
@@ -189,6 +256,11 @@ void Engine::connect_local_st(Command& cmd) {
     cmd.reason = "no free ephemeral port";
     return complete_st(cmd);
   }
+  if (!charge_port_st(port, cmd.channel, UserPorts::kEphemeral)) {
+    cmd.error = EDQUOT;
+    cmd.reason = ephemeral_quota_reason();
+    return complete_st(cmd);
+  }
   const FlowKey mine{local_ip_, cmd.remote_ip, port, cmd.remote_port};
   erase_local_end_st(mine.reversed());  // a stale, peerless end left over from an earlier flow
   flows_.add_local(mine, cmd.channel, l->second, true);
@@ -207,6 +279,7 @@ void Engine::connect_remote_st(Command& cmd) {
     return fail(ENETUNREACH, "this daemon has no network port ([nic] mode = \"none\"): only its own address is reachable");
   const uint16_t port = ephemeral_port_st(cmd.remote_ip, cmd.remote_port);
   if (port == 0) return fail(EMFILE, "no free ephemeral port");
+  if (!charge_port_st(port, cmd.channel, UserPorts::kEphemeral)) return fail(EDQUOT, ephemeral_quota_reason());
   const FlowKey key{local_ip_, cmd.remote_ip, port, cmd.remote_port};
   uint32_t conn_id = rng_();
   if (conn_id == 0) conn_id = 1;

@@ -70,7 +70,8 @@ transport::FlowParams flow_params(const TransportConfig& transport, uint32_t max
 }  // namespace
 
 Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& config,
-               const TransportConfig& transport, uint32_t max_message_bytes, uint32_t local_ip)
+               const TransportConfig& transport, uint32_t max_message_bytes, uint32_t local_ip,
+               const LimitsConfig& limits)
     : id_(id),
       core_(core),
       shared_(shared),
@@ -78,10 +79,12 @@ Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& 
       transport_(transport),
       max_message_bytes_(max_message_bytes),
       local_ip_(local_ip),
+      limits_(limits),
       flow_params_(flow_params(transport, max_message_bytes)),
       wheel_(monotonic_ns() / 1000),
       flow_context_{nullptr, tx_records_, *this, wheel_, flow_params_},
       port_uses_(65536, 0),
+      port_charges_(65536),
       rng_(std::random_device{}()) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) spdlog::warn("engine {}: no epoll descriptor ({}); idle sleeps end only by their timeout", id_, std::strerror(errno));
@@ -170,6 +173,7 @@ bool Engine::poll_once_st() {
       next_arp_tick_us_ = now_us_ + 10'000;
       port_->arp_tick_st(now_us_);
       check_arp_waiters_st();
+      expire_half_open_st();
     }
   }
   for (EngineChannel* ch : channels_) {
@@ -387,12 +391,8 @@ void Engine::unwatch_doorbell_st(EngineChannel& ch) {
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, ch.doorbell_fd, nullptr);
 }
 
-bool Engine::awaiting_acks_st() const {
-  bool waiting = false;
-  flows_.for_each_remote([&](const RemoteFlow& f) {
-    waiting = waiting || f.flow.inflight() > 0 || f.flow.queued_messages() > 0;
-  });
-  return waiting;
-}
+// A count kept as flows are pumped and end (set_awaiting_st), not a walk over every flow:
+// an idle loop must cost the same with ten flows or ten thousand.
+bool Engine::awaiting_acks_st() const { return awaiting_ > 0; }
 
 }  // namespace machnet::engine

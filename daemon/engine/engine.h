@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -33,7 +34,9 @@
 #include "engine/rss.h"
 #include "engine/steering.h"
 #include "engine/tx_record_pool.h"
+#include "engine/user_ports.h"
 #include "transport/timer_wheel.h"
+#include "util/result.h"
 
 namespace machnet::engine {
 
@@ -60,6 +63,7 @@ struct EngineShared {
   PortDirectory ports;                       // which engine holds each local UDP port
   std::unique_ptr<Steering> steering;        // null with one engine
   std::optional<RssSteering> rss;            // set when the port spreads by RSS over several queues
+  UserPorts user_ports;                      // [limits] ports per user, over all engines
 };
 
 // Counters any thread may read; the engine writes them (relaxed).
@@ -68,13 +72,15 @@ struct EngineCounters {
   std::atomic<uint64_t> steered_out{0}, steered_in{0}, steer_drops{0};
   std::atomic<uint64_t> loopback{0};  // frames of flows between two engines of this daemon
   std::atomic<uint32_t> flows{0}, channels{0};
+  // [limits] hit (flow_limits.cc): SYNs dropped at each flow cap, half-open flows reset.
+  std::atomic<uint64_t> syn_engine_cap{0}, syn_remote_ip_cap{0}, half_open_timeouts{0};
 };
 
 class Engine final : public PortSink, public FlowEvents {
  public:
   // Engine `id` (its queue on the port), pinned to `core` (-1: not pinned).
   Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& config, const TransportConfig& transport,
-         uint32_t max_message_bytes, uint32_t local_ip);
+         uint32_t max_message_bytes, uint32_t local_ip, const LimitsConfig& limits = {});
   ~Engine() override;
 
   // Gives the engine its queue of the port (ARP, ping, Machnet packets). Before start().
@@ -85,6 +91,11 @@ class Engine final : public PortSink, public FlowEvents {
 
   // Runs `cmd` on the engine thread and waits for it. Control thread only.
   void execute(Command& cmd);
+  // As execute(), but waits at most `deadline`: an engine that does not answer (stuck, or
+  // its command queue full) is an error naming it, and the control thread goes on. The
+  // engine keeps `cmd` (hence the shared_ptr: its outputs must live in the same object)
+  // and may still run it later. Control thread only (commands.cc).
+  Result<void> execute_within(std::shared_ptr<Command> cmd, std::chrono::milliseconds deadline);
   // Hands `cmd` to the engine thread without waiting; cmd.on_done runs (on the engine
   // thread) when it completes. `cmd` must live until then.
   void submit(Command& cmd);
@@ -144,6 +155,10 @@ class Engine final : public PortSink, public FlowEvents {
   bool take_port_st(uint16_t port);
   void give_back_port_st(uint16_t port);
   uint16_t ephemeral_port_st(uint32_t remote_ip, uint16_t remote_port);
+  // Charges a port just taken to its user ([limits] per user; released with the port's
+  // last use). False past the user's cap, and the port is given back.
+  bool charge_port_st(uint16_t port, const EngineChannel* ch, UserPorts::Kind kind);
+  std::string ephemeral_quota_reason() const;
   // Removes a local end; the other end stays (its owner may still hold the flow), peerless.
   void erase_local_end_st(const FlowKey& key);
 
@@ -155,6 +170,20 @@ class Engine final : public PortSink, public FlowEvents {
                            const uint32_t* idx, const uint32_t* len);
   void ring_doorbells_st();
   void wake_blocked_st(EngineChannel& ch);
+
+  // [limits] on flows from the wire (flow_limits.cc).
+  bool admit_syn_st(const net::MachnetPacketInfo& p);
+  void accepted_st(RemoteFlow& f);
+  void heard_from_peer_st(RemoteFlow& f) {
+    if (f.half_open.linked()) [[unlikely]] f.half_open.unlink();
+  }
+  void expire_half_open_st();
+  void log_limits_st();
+  void set_awaiting_st(RemoteFlow& f, bool awaiting) {
+    if (f.awaiting == awaiting) return;
+    f.awaiting = awaiting;
+    awaiting_ += awaiting ? 1 : -1;
+  }
 
   // Flows to other machines (remote_delivery.cc).
   Outcome send_remote_st(EngineChannel& src, RemoteFlow& f, uint32_t msg_len, const uint32_t* idx,
@@ -175,6 +204,7 @@ class Engine final : public PortSink, public FlowEvents {
   const TransportConfig transport_;
   const uint32_t max_message_bytes_;
   const uint32_t local_ip_;
+  const LimitsConfig limits_;
   SpscQueue<Command*, 64> commands_;
   uint64_t now_ns_ = 0;  // one timestamp per loop iteration
   uint64_t now_us_ = 0;
@@ -184,6 +214,7 @@ class Engine final : public PortSink, public FlowEvents {
   // The daemon's ends of this engine's channel doorbells, for idle sleeps (engine thread
   // after start; -1: sleeps end only by their timeout).
   int epoll_fd_ = -1;
+  std::vector<std::shared_ptr<Command>> abandoned_;  // control thread: timed out, not yet answered
 
   // Engine-thread state.
   PortIo* port_ = nullptr;
@@ -195,6 +226,11 @@ class Engine final : public PortSink, public FlowEvents {
   FlowTable flows_;
   std::unordered_map<uint16_t, EngineChannel*> listeners_;
   std::vector<uint16_t> port_uses_;  // per local port: listeners and connected flows of ours using it
+  struct PortCharge {
+    uid_t uid = 0;
+    uint8_t kind = 0;  // UserPorts::Kind + 1; 0: not charged
+  };
+  std::vector<PortCharge> port_charges_;  // per local port: the user it is charged to
   uint16_t next_ephemeral_ = kFirstEphemeral;
   static constexpr uint16_t kFirstEphemeral = 49152;
   std::vector<RemoteFlow*> dirty_, dirty_next_;
@@ -211,6 +247,10 @@ class Engine final : public PortSink, public FlowEvents {
   static constexpr size_t kFailedFlowsKept = 64;
   static constexpr uint64_t kFailedFlowsShownUs = 60'000'000;
   uint64_t next_arp_tick_us_ = 0;
+  HalfOpenList half_open_;  // accepted flows not heard from since their SYN, oldest first
+  uint32_t awaiting_ = 0;   // remote flows with data in flight or queued (awaiting_acks_st)
+  uint64_t next_limits_log_us_ = 0;
+  uint64_t limits_logged_[3] = {};  // the limit counters as of the last log line
   std::mt19937 rng_;
 };
 

@@ -4,6 +4,8 @@
 // RemoveChannel command completes, every field but `counters` is that engine's alone.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -87,6 +89,7 @@ struct EngineChannel {
   uint32_t rx_waiting = 0;  // flows in blocked_flows whose message waits to reserve
   uint32_t rx_flows = 0;    // remote flows receiving into this channel: they share its room
   uint32_t engine_id = 0;           // the engine that serves it
+  uid_t uid = 0;                    // the owning application's user (SO_PEERCRED): [limits] per user
   ChannelCounters counters;
 };
 

@@ -54,9 +54,10 @@ class FlowTable {
   RemoteFlow& add_remote(std::unique_ptr<RemoteFlow> f) {
     RemoteFlow& r = *f;
     FlowEntry& e = map_[r.key];
-    if (e.remote) --remote_count_;
+    if (e.remote) forget_remote(*e.remote);
     e = FlowEntry{std::move(f), nullptr, nullptr, false};
     ++remote_count_;
+    ++per_remote_ip_[r.key.dst_ip];
     return r;
   }
 
@@ -65,7 +66,7 @@ class FlowTable {
     auto it = map_.find(key);
     if (it == map_.end()) return nullptr;
     std::unique_ptr<RemoteFlow> r = std::move(it->second.remote);
-    if (r) --remote_count_;
+    if (r) forget_remote(*r);
     map_.erase(it);
     return r;
   }
@@ -91,10 +92,22 @@ class FlowTable {
 
   size_t size() const { return map_.size(); }
   size_t remote_count() const { return remote_count_; }
+  // Remote flows with this peer address (the cap per remote address).
+  uint32_t remote_count_for(uint32_t remote_ip) const {
+    auto it = per_remote_ip_.find(remote_ip);
+    return it == per_remote_ip_.end() ? 0 : it->second;
+  }
 
  private:
+  void forget_remote(const RemoteFlow& r) {
+    --remote_count_;
+    auto it = per_remote_ip_.find(r.key.dst_ip);
+    if (it != per_remote_ip_.end() && --it->second == 0) per_remote_ip_.erase(it);
+  }
+
   std::unordered_map<FlowKey, FlowEntry, FlowKeyHash> map_;
   size_t remote_count_ = 0;
+  std::unordered_map<uint32_t, uint32_t> per_remote_ip_;  // remote flows by peer address
 };
 
 }  // namespace machnet::engine

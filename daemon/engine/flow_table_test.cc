@@ -122,5 +122,23 @@ TEST_F(FlowTableTest, KeysOwnedByListsLocalAndRemoteEntriesOfOneChannel) {
   EXPECT_EQ(t.keys_owned_by(b).size(), 1u);
 }
 
+// [limits] max_flows_per_remote_ip counts remote flows per peer address, as they come,
+// are replaced and go.
+TEST_F(FlowTableTest, CountsRemoteFlowsPerPeerAddress) {
+  FlowTable t;
+  const uint32_t peer = 0x0a000002, other = 0x0a000003;
+  for (uint16_t port = 1; port <= 3; ++port) t.add_remote(remote(FlowKey{0x0a000001, peer, 80, port}, a, false));
+  t.add_remote(remote(FlowKey{0x0a000001, other, 80, 1}, a, false));
+  EXPECT_EQ(t.remote_count_for(peer), 3u);
+  EXPECT_EQ(t.remote_count_for(other), 1u);
+  t.add_remote(remote(FlowKey{0x0a000001, peer, 80, 2}, a, false));  // replaces: still 3
+  EXPECT_EQ(t.remote_count_for(peer), 3u);
+  EXPECT_EQ(t.remote_count(), 4u);
+  t.erase(FlowKey{0x0a000001, peer, 80, 1});
+  t.erase(FlowKey{0x0a000001, other, 80, 1});
+  EXPECT_EQ(t.remote_count_for(peer), 2u);
+  EXPECT_EQ(t.remote_count_for(other), 0u);
+}
+
 }  // namespace
 }  // namespace machnet::engine

@@ -24,7 +24,7 @@ class ReceiveRoom : public ::testing::Test {
   void SetUp() override {
     channel::ChannelParams p;  // shipped: 4096 buffers of 4 KiB, 8 MiB messages
     mem = std::move(shm::ChannelMemory::create(1, p, false).value());
-    ch = std::make_unique<EngineChannel>(1, mem.base(), mem.geometry(), mem.eventfd());
+    ch = std::make_unique<EngineChannel>(1, mem.base(), mem.geometry(), -1 /* no doorbell */);
     const auto& g = mem.geometry();
     to_app = std::make_unique<channel::RingConsumer>(ch->view.ring(g.to_app), g.to_app.slots, 0);
     daemon_free = std::make_unique<channel::RingProducer>(ch->view.ring(g.daemon_free), g.daemon_free.slots, 0);

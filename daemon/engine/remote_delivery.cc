@@ -138,10 +138,12 @@ bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool st
       send_reset_st(p);  // nobody listens: machnet_connect on the other side fails at once
       return false;
     }
+    if (!admit_syn_st(p)) return false;  // past a [limits] flow cap: counted, not answered
     RemoteFlow& f = create_remote_st(key, l->second, false, h.conn_id);
     f.addr.dst_mac = p.src_mac;
     if (p.src_ip.value != local_ip_) port_->learn_st(p.src_ip, p.src_mac, now_us_);
     f.flow.accept(h, now_us_);
+    accepted_st(f);
     mark_dirty_st(f);
     return false;
   }
@@ -151,6 +153,7 @@ bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool st
     return false;
   }
   RemoteFlow& f = *e->remote;
+  if (!(h.flags & net::kFlagSyn)) heard_from_peer_st(f);  // the handshake completed
   const uint8_t* data = rte_pktmbuf_mtod(m, const uint8_t*) + p.payload_offset;
   const bool kept = f.flow.receive(h, data, p.payload_len, m, now_us_);
   mark_dirty_st(f);
@@ -214,7 +217,9 @@ void Engine::pump_flows_st() {
     f->dirty = false;
     if (f->ended) continue;
     f->flow.pump(now_us_);
-    if (!f->ended && f->flow.wants_pump()) dirty_next_.push_back(f);
+    if (f->ended) continue;
+    set_awaiting_st(*f, f->flow.inflight() > 0 || f->flow.queued_messages() > 0);
+    if (f->flow.wants_pump()) dirty_next_.push_back(f);
   }
   dirty_.clear();
   for (RemoteFlow* f : dirty_next_) mark_dirty_st(*f);
@@ -232,6 +237,8 @@ void Engine::flow_established_st(RemoteFlow& f) {
 void Engine::flow_ended_st(RemoteFlow& f, FlowError why) {
   if (f.ended) return;
   f.ended = true;
+  set_awaiting_st(f, false);
+  f.half_open.unlink();
   if (f.pending_connect) {
     Command& cmd = *f.pending_connect;
     f.pending_connect = nullptr;

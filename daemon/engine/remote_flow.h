@@ -9,6 +9,7 @@
 
 #include "engine/engine_channel.h"
 #include "engine/flow_key.h"
+#include "engine/half_open.h"
 #include "engine/tx_record_pool.h"
 #include "net/packet_builder.h"
 #include "transport/flow.h"
@@ -70,6 +71,8 @@ class RemoteFlow final : public transport::FlowIo {
   bool dirty = false;                  // queued for pump() this iteration
   bool blocked_listed = false;         // in owner->blocked_flows
   bool ended = false;                  // closed; reaped at the end of the iteration
+  bool awaiting = false;               // data in flight or queued, as of its last pump (Engine::awaiting_)
+  HalfOpenLink half_open;              // linked while accepted and not heard from since the SYN
 
  private:
   void wait_for_room_st();

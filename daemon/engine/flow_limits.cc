@@ -1,0 +1,69 @@
+// [limits] on flows from the wire: the caps a SYN must pass to become a flow (per engine,
+// per remote address), the half-open timeout, and their counters and log lines. A SYN
+// flood from forged addresses then holds at most max_flows_per_engine flows, each for at
+// most half_open_timeout_ms. Nothing here logs per packet: counters move per packet, a
+// summary line goes out at most once per kLogEveryUs. Engine thread.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/engine.h"
+
+namespace machnet::engine {
+namespace {
+
+constexpr uint64_t kLogEveryUs = 10'000'000;
+
+}  // namespace
+
+// A SYN past a cap is dropped without an answer: a reset would cost a frame per forged
+// SYN, and a real client whose SYN meets a full table retries until its connect times out,
+// by which time half-open flows may have gone.
+bool Engine::admit_syn_st(const net::MachnetPacketInfo& p) {
+  if (flows_.remote_count() >= limits_.max_flows_per_engine) [[unlikely]] {
+    bump(counters_.syn_engine_cap);
+    return false;
+  }
+  if (flows_.remote_count_for(p.src_ip.value) >= limits_.max_flows_per_remote_ip) [[unlikely]] {
+    bump(counters_.syn_remote_ip_cap);
+    return false;
+  }
+  return true;
+}
+
+void Engine::accepted_st(RemoteFlow& f) {
+  half_open_.push_back(f.half_open, &f, now_us_ + uint64_t{limits_.half_open_timeout_ms} * 1000);
+}
+
+// Called every few milliseconds (the engine's ARP tick). Accept order is deadline order,
+// so only the oldest flows are looked at.
+void Engine::expire_half_open_st() {
+  while (HalfOpenLink* oldest = half_open_.oldest()) {
+    if (oldest->deadline_us > now_us_) break;
+    auto* f = static_cast<RemoteFlow*>(oldest->owner);
+    oldest->unlink();
+    bump(counters_.half_open_timeouts);
+    // The peer hears a reset (a real one that lost our SYN-ACK's answer learns why);
+    // kConnectTimeout: the owning application was never told of the flow's failure.
+    f->flow.abort(transport::FlowError::kConnectTimeout, true);
+  }
+  log_limits_st();
+}
+
+void Engine::log_limits_st() {
+  if (now_us_ < next_limits_log_us_) return;
+  const uint64_t now[3] = {counters_.syn_engine_cap.load(std::memory_order_relaxed),
+                           counters_.syn_remote_ip_cap.load(std::memory_order_relaxed),
+                           counters_.half_open_timeouts.load(std::memory_order_relaxed)};
+  const uint64_t d[3] = {now[0] - limits_logged_[0], now[1] - limits_logged_[1], now[2] - limits_logged_[2]};
+  if (d[0] + d[1] + d[2] == 0) return;
+  // The first hit is logged at once, later ones summed over the interval that follows.
+  next_limits_log_us_ = now_us_ + kLogEveryUs;
+  spdlog::warn("engine {}: since the last such line (at most one per {} s): {} SYN(s) dropped at [limits] max_flows_per_engine ({}), {} at "
+               "max_flows_per_remote_ip ({}), {} half-open flow(s) reset after half_open_timeout_ms ({}); "
+               "{} flows now",
+               id_, kLogEveryUs / 1'000'000, d[0], limits_.max_flows_per_engine, d[1], limits_.max_flows_per_remote_ip,
+               d[2], limits_.half_open_timeout_ms, flows_.size());
+  for (int i = 0; i < 3; ++i) limits_logged_[i] = now[i];
+}
+
+}  // namespace machnet::engine

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Per-user limits on the application socket (issue 15, row 9).
+
+Two temporary users (created here, removed afterwards, also on failure) in a temporary
+group that owns the daemon's sockets. The hostile one attaches channels, listens on ports
+and connects to itself until each [limits] cap refuses it (EDQUOT, counted in
+`machnetctl stats --json` "limits"), and holds what it got. Meanwhile the victim user
+attaches, listens and connects as if nobody else were there; root is not capped. Once the
+hostile application exits its channels, listen ports and ephemeral ports are given back:
+the same user gets the same again.
+
+Runs one daemon in mode "none" (flows between channels of the daemon). Needs root."""
+
+import grp
+import json
+import os
+import pwd
+import subprocess
+import textwrap
+import time
+
+from machnet_testlib import BUILD_ROOT, SOURCE_ROOT, TempDirTest, main, require_root, wait_for
+
+MAX_CHANNELS = 2
+MAX_LISTEN = 2
+MAX_EPHEMERAL = 3
+
+# Runs as one user: attaches up to `channels` channels, listens on `ports` ports (from
+# `base`), connects `connects` times to its own first port; prints one JSON line of what
+# worked and the errno of what did not, then holds everything until stdin closes.
+APP = textwrap.dedent("""\
+    import json, sys, machnet
+    channels, ports, base, connects = (int(a) for a in sys.argv[1:5])
+    out = {"attached": 0, "attach_errors": [], "listened": 0, "listen_errors": [],
+           "connected": 0, "connect_errors": []}
+    held = []
+    for _ in range(channels):
+        try:
+            held.append(machnet.attach()); out["attached"] += 1
+        except OSError as e:
+            out["attach_errors"].append(e.errno)
+    if held:
+        for p in range(base, base + ports):
+            try:
+                held[0].listen("127.0.0.1", p); out["listened"] += 1
+            except OSError as e:
+                out["listen_errors"].append(e.errno)
+        client = held[-1]
+        flows = []
+        for _ in range(connects):
+            try:
+                flows.append(client.connect("127.0.0.1", "127.0.0.1", base)); out["connected"] += 1
+            except OSError as e:
+                out["connect_errors"].append(e.errno)
+    print(json.dumps(out), flush=True)
+    sys.stdin.read()
+    """)
+
+EDQUOT = 122
+
+
+def run(cmd, check=True):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=check)
+
+
+class UserLimitsTest(TempDirTest):
+    def setUp(self):
+        require_root(self)
+        super().setUp()
+        tag = f"mnu{os.getpid() % 100000}"
+        self.group = f"{tag}g"
+        run(["groupadd", self.group])
+        self.addCleanup(run, ["groupdel", self.group], False)
+        self.users = []
+        for who in ("h", "v"):
+            name = f"{tag}{who}"
+            run(["useradd", "-M", "-N", "-g", self.group, "-s", "/usr/sbin/nologin", name])
+            self.addCleanup(run, ["userdel", name], False)
+            self.users.append(pwd.getpwnam(name))
+        os.chmod(self.dir, 0o755)  # the users reach the sockets in it
+        self.gid = grp.getgrnam(self.group).gr_gid
+
+    def app(self, user, channels, ports, base, connects):
+        """Starts APP as `user` (None: root); returns (process, its JSON line)."""
+        env = dict(os.environ, MACHNET_SOCKET=self.d.app_socket, PYTHONPATH=os.path.join(SOURCE_ROOT, "python"),
+                   MACHNET_LIBRARY=os.path.join(BUILD_ROOT, "lib", "libmachnet.so"))
+        kwargs = {"user": user.pw_uid, "group": self.gid} if user else {}
+        p = subprocess.Popen(["/usr/bin/python3", "-c", APP, str(channels), str(ports), str(base), str(connects)],
+                             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             **kwargs)
+        self.addCleanup(lambda: (p.kill(), p.wait()))
+        line = p.stdout.readline()
+        if not line:
+            p.kill()
+            self.fail(f"the app as {user.pw_name if user else 'root'} printed nothing: {p.stderr.read()}")
+        return p, json.loads(line)
+
+    def test_one_user_cannot_take_what_others_need(self):
+        self.d = self.daemon(f"""
+            [limits]
+            max_channels_per_user = {MAX_CHANNELS}
+            max_listen_ports_per_user = {MAX_LISTEN}
+            max_ephemeral_ports_per_user = {MAX_EPHEMERAL}
+            """, daemon_toml=f'group = "{self.group}"\n').start()
+        hostile, victim = self.users
+
+        h, got = self.app(hostile, 4, 4, 8000, 6)
+        self.assertEqual(got["attached"], MAX_CHANNELS, got)
+        self.assertEqual(got["attach_errors"], [EDQUOT] * 2, got)
+        self.assertEqual(got["listened"], MAX_LISTEN, got)
+        self.assertEqual(got["listen_errors"], [EDQUOT] * 2, got)
+        self.assertEqual(got["connected"], MAX_EPHEMERAL, got)
+        self.assertEqual(got["connect_errors"], [EDQUOT] * 3, got)
+
+        # While the hostile user holds all it may: another user and root are served in full.
+        v, vgot = self.app(victim, MAX_CHANNELS, MAX_LISTEN, 9000, MAX_EPHEMERAL)
+        self.assertEqual((vgot["attached"], vgot["listened"], vgot["connected"]),
+                         (MAX_CHANNELS, MAX_LISTEN, MAX_EPHEMERAL), vgot)
+        r, rgot = self.app(None, 4, 4, 9100, 6)
+        self.assertEqual((rgot["attached"], rgot["listened"], rgot["connected"]), (4, 4, 6), rgot)
+
+        limits = self.d.ctl_json("stats")["limits"]
+        self.assertEqual(limits["attach_refused_max_channels_per_user"], 2, limits)
+        self.assertEqual(limits["listen_refused_max_listen_ports_per_user"], 2, limits)
+        self.assertEqual(limits["connect_refused_max_ephemeral_ports_per_user"], 3, limits)
+        human = self.d.ctl("stats", check=True).stdout
+        self.assertIn("attach_refused_max_channels_per_user", human)
+
+        # The hostile app exits: everything it held is given back to its user.
+        h.stdin.close()
+        h.wait(10)
+        wait_for(lambda: self.d.ctl_json("status")["channels"] == 4 + MAX_CHANNELS, 10,
+                 "the hostile app's channels to go")
+        h2, got2 = self.app(hostile, MAX_CHANNELS, MAX_LISTEN, 8000, MAX_EPHEMERAL)
+        self.assertEqual((got2["attached"], got2["listened"], got2["connected"]),
+                         (MAX_CHANNELS, MAX_LISTEN, MAX_EPHEMERAL), got2)
+        for p in (h2, v, r):
+            p.stdin.close()
+            p.wait(10)
+
+
+if __name__ == "__main__":
+    main()
