@@ -42,6 +42,20 @@ Result<int> listen_unix(const std::string& path, int type, std::optional<gid_t> 
   std::filesystem::create_directories(parent, ec);
   if (ec) return make_error(fmt::format("cannot create directory {}: {}", parent.string(), ec.message()));
 
+  // Binding, chmod and chown go by path: only safe when nobody but us can replace what the
+  // path names between those steps. A directory others may write to (and that is not
+  // sticky) would let them (issue 15, row 11).
+  struct stat dir {};
+  if (stat(parent.empty() ? "." : parent.c_str(), &dir) != 0)
+    return make_error(fmt::format("cannot stat directory {}: {}", parent.string(), std::strerror(errno)));
+  if ((dir.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (dir.st_mode & S_ISVTX) == 0)
+    return make_error(fmt::format("directory {} is writable by others (mode {:o}); the socket could be replaced "
+                                  "under the daemon: make it writable by its owner only", parent.string(),
+                                  dir.st_mode & 07777));
+  if (dir.st_uid != geteuid() && dir.st_uid != 0)
+    return make_error(fmt::format("directory {} belongs to uid {}, not to the daemon's user or root", parent.string(),
+                                  dir.st_uid));
+
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
     // We hold the instance lock, so a socket here is a leftover of a daemon that crashed.
@@ -65,8 +79,10 @@ Result<int> listen_unix(const std::string& path, int type, std::optional<gid_t> 
   const int bound = bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
   umask(old_umask);
   if (bound != 0) return fail("cannot bind");
+  // What we bound must be what we change: a socket, not a link planted in its place.
+  if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return fail("not our socket after bind:");
   if (chmod(path.c_str(), 0660) != 0) return fail("cannot chmod");
-  if (group && chown(path.c_str(), static_cast<uid_t>(-1), *group) != 0) return fail("cannot chown");
+  if (group && lchown(path.c_str(), static_cast<uid_t>(-1), *group) != 0) return fail("cannot chown");
   if (listen(fd, 64) != 0) return fail("cannot listen on");
   return fd;
 }

@@ -1,11 +1,14 @@
 #include "nic/env.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -154,6 +157,10 @@ Result<std::string> RealEnv::query(const std::vector<std::string>& argv) {
   return spawn(argv);
 }
 
+// Runs a helper program (modprobe, ip) with its output captured, for at most
+// options_.command_timeout: a program that hangs (a wedged driver under modprobe, an `ip`
+// stuck on the netlink lock) is killed and reported instead of holding the daemon's start
+// or stop for good (issue 15, row 11). Output beyond 1 MiB is not kept.
 Result<std::string> RealEnv::spawn(const std::vector<std::string>& argv) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return make_error(fmt::format("{}: pipe: {}", argv[0], errno_text()));
@@ -172,19 +179,40 @@ Result<std::string> RealEnv::spawn(const std::vector<std::string>& argv) {
     _exit(127);
   }
   ::close(out[1]);
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + options_.command_timeout;
   std::string output;
+  bool timed_out = false;
   char buf[4096];
-  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) != 0;) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
       break;
     }
-    output.append(buf, static_cast<size_t>(n));
+    pollfd p{out[0], POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(left));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;  // a timeout is caught at the top
+    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EOF: the program closed its output (normally: it exited)
+    if (output.size() < (1u << 20)) output.append(buf, static_cast<size_t>(n));
   }
   ::close(out[0]);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  // A program that closed its output but does not exit counts against the same deadline.
+  for (;;) {
+    if (timed_out) ::kill(pid, SIGKILL);  // then the blocking wait below returns at once
+    const pid_t w = ::waitpid(pid, &status, timed_out ? 0 : WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) break;
+    if (w == 0 && Clock::now() >= deadline) timed_out = true;
+    else if (w == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  if (timed_out)
+    return make_error(fmt::format("\"{}\" did not finish within {} ms and was killed", command_text(argv),
+                                  options_.command_timeout.count()));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return make_error(fmt::format("\"{}\" failed (exit status {})", command_text(argv),
                                   WIFEXITED(status) ? WEXITSTATUS(status) : -1));

@@ -91,6 +91,8 @@ struct RealEnvOptions {
   std::string metadata_url = "http://169.254.169.254";
   std::chrono::milliseconds metadata_timeout{2000};
   CommandMode commands = CommandMode::kRun;
+  // The longest a helper program (modprobe, ip) may run before it is killed.
+  std::chrono::milliseconds command_timeout{10000};
   // kRecordOnly: what query() answers instead of running the program (tests play `ip`).
   std::function<Result<std::string>(const std::vector<std::string>& argv)> fake_query;
   std::string dpdk_driver_dir = default_dpdk_driver_dir();

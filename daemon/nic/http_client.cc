@@ -8,6 +8,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,6 +29,49 @@ namespace {
 
 // Metadata answers are a few kilobytes; anything much larger is not a metadata service.
 constexpr uint64_t kMaxBodyBytes = 1 << 20;
+
+using Endpoints = asio::ip::tcp::resolver::results_type;
+
+// Name resolution within the request's deadline (issue 15, row 11). An address (the
+// metadata services' 169.254.169.254) resolves at once, without a lookup. A name goes to
+// getaddrinfo, which no deadline can interrupt: it runs on a thread of its own that we stop
+// waiting for at the deadline (it finishes, or not, on its own and frees its state).
+Result<Endpoints> resolve_within(const std::string& host, const std::string& port,
+                                 std::chrono::steady_clock::time_point deadline) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  if (!ec) {
+    asio::io_context io;
+    asio::ip::tcp::resolver resolver(io);
+    auto r = resolver.resolve(host, port, asio::ip::resolver_base::numeric_host | asio::ip::resolver_base::numeric_service, ec);
+    if (ec) return make_error(ec.message());
+    return r;
+  }
+  struct Lookup {
+    std::mutex m;
+    std::condition_variable done;
+    bool finished = false;
+    boost::system::error_code ec;
+    Endpoints endpoints;
+  };
+  auto lookup = std::make_shared<Lookup>();
+  std::thread([lookup, host, port] {
+    asio::io_context io;
+    asio::ip::tcp::resolver resolver(io);
+    boost::system::error_code ec;
+    auto r = resolver.resolve(host, port, ec);
+    std::lock_guard lock(lookup->m);
+    lookup->ec = ec;
+    lookup->endpoints = std::move(r);
+    lookup->finished = true;
+    lookup->done.notify_all();
+  }).detach();
+  std::unique_lock lock(lookup->m);
+  if (!lookup->done.wait_until(lock, deadline, [&] { return lookup->finished; }))
+    return make_error("timed out");
+  if (lookup->ec) return make_error(lookup->ec.message());
+  return lookup->endpoints;
+}
 
 }  // namespace
 
@@ -75,23 +122,27 @@ Result<HttpResponse> http_request(std::string_view base_url, const HttpRequest& 
   beast::error_code failure;
   const char* stage = "resolve";
 
-  // Asynchronous operations on a private io_context so that one deadline covers the whole
-  // exchange; a stalled service costs at most `timeout`.
-  asio::ip::tcp::resolver resolver(io);
-  stream.expires_after(timeout);
-  resolver.async_resolve(url->host, url->port, [&](beast::error_code ec, asio::ip::tcp::resolver::results_type results) {
+  // Resolution first, within the deadline; then asynchronous operations on a private
+  // io_context so that what is left of the deadline covers the whole exchange; a stalled
+  // service or resolver costs at most `timeout`.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto endpoints = resolve_within(url->host, url->port, deadline);
+  if (!endpoints)
+    return make_error(fmt::format("{}: resolve failed: {}", where,
+                                  endpoints.error().message == "timed out"
+                                      ? fmt::format("timed out after {} ms", timeout.count())
+                                      : endpoints.error().message));
+  stage = "connect";  // the stage under way, named in the error
+  stream.expires_at(deadline);
+  stream.async_connect(*endpoints, [&](beast::error_code ec, const asio::ip::tcp::endpoint&) {
     if (ec) { failure = ec; return; }
-    stage = "connect";  // the stage under way, named in the error
-    stream.async_connect(results, [&](beast::error_code ec, const asio::ip::tcp::endpoint&) {
+    stage = "send";
+    http::async_write(stream, req, [&](beast::error_code ec, size_t) {
       if (ec) { failure = ec; return; }
-      stage = "send";
-      http::async_write(stream, req, [&](beast::error_code ec, size_t) {
-        if (ec) { failure = ec; return; }
-        stage = "read";
-        http::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
-          // On failure the stage stays "read", so the error says what timed out.
-          if (ec) failure = ec;
-        });
+      stage = "read";
+      http::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
+        // On failure the stage stays "read", so the error says what timed out.
+        if (ec) failure = ec;
       });
     });
   });

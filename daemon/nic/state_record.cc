@@ -1,10 +1,45 @@
 #include "nic/state_record.h"
 
+#include <regex>
+
 #include <fmt/format.h>
 
 #include "config/net_types.h"
 
 namespace machnet::nic {
+
+namespace {
+
+// The record's fields become sysfs path components and `ip` arguments. The file is root's,
+// but a record edited by hand, left by another version or damaged must not steer writes
+// anywhere else: each field is held to the exact shape the daemon writes (row 11 of the
+// security issue). Returns why not, or nullptr.
+const char* invalid_field(const StateRecord& r) {
+  static const std::regex pci(R"([0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])");
+  static const std::regex guid(R"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})");
+  static const std::regex driver(R"([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})");
+  // Linux interface names: 1-15 bytes, no '/', ':' or white space; not an option.
+  static const std::regex ifname(R"([A-Za-z0-9_.@][A-Za-z0-9_.@-]{0,14})");
+  static const std::regex mac(R"(([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})");
+  if (r.bus == "pci" ? !std::regex_match(r.bus_address, pci) : !std::regex_match(r.bus_address, guid))
+    return "bus_address is not a PCI address (0000:00:06.0) or a VMBus GUID";
+  if (!std::regex_match(r.original_driver, driver)) return "original_driver is not a driver name";
+  if (!std::regex_match(r.target_driver, driver)) return "target_driver is not a driver name";
+  if (!r.ifname.empty() && (!std::regex_match(r.ifname, ifname) || r.ifname == "." || r.ifname == ".."))
+    return "ifname is not an interface name";
+  if (!r.mac.empty() && !std::regex_match(r.mac, mac)) return "mac is not a MAC address";
+  if (r.mtu != 0 && (r.mtu < 68 || r.mtu > 65535)) return "mtu is outside 68-65535";
+  for (const auto& a : r.addresses) {
+    const auto slash = a.find('/');
+    if (slash == std::string::npos || !Ipv4Address::parse(a.substr(0, slash))) return "an address is not IPv4/prefix";
+    const std::string len = a.substr(slash + 1);
+    if (len.empty() || len.size() > 2 || len.find_first_not_of("0123456789") != std::string::npos || std::stoi(len) > 32)
+      return "an address has no prefix length 0-32";
+  }
+  return nullptr;
+}
+
+}  // namespace
 
 nlohmann::json StateRecord::to_json() const {
   nlohmann::json route_list = nlohmann::json::array();
@@ -42,6 +77,7 @@ Result<StateRecord> StateRecord::from_json(const nlohmann::json& j) {
       if (field->empty() || field->find('/') != std::string::npos || *field == "..")
         return make_error(fmt::format("field value \"{}\" is not a plain name", *field));
     if (r.bus != "pci" && r.bus != "vmbus") return make_error(fmt::format("unknown bus \"{}\"", r.bus));
+    if (const char* why = invalid_field(r)) return make_error(why);
     return r;
   } catch (const nlohmann::json::exception& e) {
     return make_error(e.what());
