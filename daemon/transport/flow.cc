@@ -57,6 +57,7 @@ void Flow::connect(uint64_t now_us) {
   state_ = FlowState::kSynSent;
   connect_deadline_us_ = now_us + params_.connect_timeout_us;
   syn_interval_us_ = params_.initial_rto_us;
+  syn_tsval_ = stamp(now_us);
   send_control(net::kFlagSyn, now_us);
   arm_timer(std::min(now_us + syn_interval_us_, connect_deadline_us_));
 }
@@ -134,13 +135,18 @@ void Flow::send(TxMessage* msg) {
   ++queued_;
 }
 
+// Our clock as a header's tsval: 0 means "no timestamp" in tsecr, so never 0.
+uint32_t Flow::stamp(uint64_t now_us) {
+  const uint32_t ts = static_cast<uint32_t>(now_us);
+  return ts == 0 ? 1 : ts;
+}
+
 MachnetHeader Flow::header(uint8_t flags, uint32_t seq, uint64_t now_us) {
   MachnetHeader h;
   h.flags = flags;
   h.conn_id = conn_id_;
   h.seq = seq;
-  h.tsval = static_cast<uint32_t>(now_us);
-  if (h.tsval == 0) h.tsval = 1;  // 0 means "no timestamp" in tsecr
+  h.tsval = stamp(now_us);
   h.tsecr = ts_recent_;
   h.window = advertised_window();
   adv_window_ = h.window;
@@ -301,7 +307,10 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
     ts_recent_ = h.tsval;
     peer_window_ = h.window;
     peer_window_ts_ = h.tsval;
-    if (h.tsecr != 0) rtt_.sample(static_cast<uint32_t>(now_us) - h.tsecr);
+    // Only a SYN-ACK that echoes our latest SYN measures the path: one echoing an earlier
+    // SYN (its SYN-ACK was lost, or the peer echoes the first SYN) would count the SYN
+    // retransmission interval as round-trip time (Karn).
+    if (h.tsecr != 0 && seq_ge(h.tsecr, syn_tsval_)) rtt_.sample(static_cast<uint32_t>(now_us) - h.tsecr);
     state_ = FlowState::kEstablished;
     wheel_.cancel(timer_);
     ack_pending_ = true;
@@ -310,6 +319,9 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
     return false;
   }
   if (h.flags & net::kFlagSyn) {  // our SYN-ACK was lost: say it again
+    // Echoing the SYN being answered (while no data came yet) gives the peer a true RTT
+    // sample; the first SYN's timestamp would include its retransmission interval.
+    if (rcv_nxt_ == h.seq && seq_gt(h.tsval, ts_recent_)) ts_recent_ = h.tsval;
     send_control(net::kFlagSynAck | net::kFlagAck, now_us);
     return false;
   }
@@ -534,7 +546,7 @@ void Flow::send_loss_probe(uint64_t now_us) {
       ++stats_.retransmissions;
       // As header() stamps it: whether the peer echoes this (the probe delivered the
       // segment) or an older one (it was a duplicate) tells a repaired loss from none.
-      tlp_tsval_ = static_cast<uint32_t>(now_us) == 0 ? 1 : static_cast<uint32_t>(now_us);
+      tlp_tsval_ = stamp(now_us);
     }
     if (s == snd_una_) break;
   }
@@ -708,6 +720,7 @@ void Flow::on_timer(uint64_t now_us) {
       return finish(FlowError::kConnectTimeout);
     }
     syn_interval_us_ = std::min<uint64_t>(uint64_t{syn_interval_us_} * 2, params_.rto_max_us);
+    syn_tsval_ = stamp(now_us);
     send_control(net::kFlagSyn, now_us);
     arm_timer(std::min(now_us + syn_interval_us_, connect_deadline_us_));
     return;

@@ -164,6 +164,7 @@ class Flow {
     bool held = false;
   };
 
+  static uint32_t stamp(uint64_t now_us);
   net::MachnetHeader header(uint8_t flags, uint32_t seq, uint64_t now_us);
   bool transmit_segment(uint32_t seq, uint64_t now_us);
   bool next_segment(TxSegment& seg);
@@ -234,6 +235,7 @@ class Flow {
   uint32_t recovery_point_ = 0;
   uint64_t connect_deadline_us_ = 0;
   uint32_t syn_interval_us_ = 0;
+  uint32_t syn_tsval_ = 0;  // the latest SYN's tsval: the SYN-ACK's RTT sample must echo it
   uint32_t undo_tsval_ = 0;   // our clock at the first timeout of a run (0: none to judge)
   double undo_cwnd_ = 0;      // the window before it
   uint32_t undo_una_ = 0;     // snd_una_ then

@@ -183,5 +183,26 @@ TEST(Rack, ReorderingWithinTheWindowRetransmitsNothing) {
   }
 }
 
+// The probe timeout is 2 SRTT, so the first RTT sample must be the path's. When the first
+// SYN-ACK is lost, the SYN is sent again 10 ms later; the SYN-ACK that answers it must not
+// make a 10 ms sample (it echoed the first SYN's timestamp before).
+TEST(Rack, TheHandshakeSampleAfterASynRetransmissionIsTheRoundTrip) {
+  Workload work;
+  work.messages = 1;
+  Impairments imp;
+  imp.delay_us = 50;
+  SimWire w(params(), imp, work, 3);
+  bool dropped = false;
+  w.drop_if = [&](int from, const Packet& p) {
+    if (from != 1 || dropped || !(p.h.flags & net::kFlagSynAck)) return false;
+    return dropped = true;
+  };
+  while (!w.end[0]->established && w.now_us < 2'000'000) w.step(10);
+  ASSERT_TRUE(w.end[0]->established);
+  EXPECT_TRUE(dropped);
+  EXPECT_GT(w.now_us, 1'000'000u + 10'000u) << "established by the second SYN";
+  EXPECT_LT(w.end[0]->flow->rtt().srtt_us(), 500u);
+}
+
 }  // namespace
 }  // namespace machnet::transport::sim
