@@ -477,7 +477,13 @@ void Flow::detect_losses(uint64_t now_us, bool from_timer) {
   bool lost_any = false;
   for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
     TxSegment& seg = tx_ring_[s % kMaxWindow];
-    if (seg.sacked || seg.lost || !rack_.sent_before_latest(seg.order)) continue;
+    if (!rack_.sent_before_latest(seg.order)) {
+      // Every segment above one sent only once went out after it: none of them can be
+      // judged yet. This keeps an ACK of in-order data from walking the whole window.
+      if (!seg.retransmitted) break;
+      continue;
+    }
+    if (seg.sacked || seg.lost) continue;
     const uint64_t at = rack_.lost_at_us(seg.sent_us, reo_wnd);
     if (at > now_us) {
       if (next == 0 || at < next) next = at;
