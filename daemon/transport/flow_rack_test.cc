@@ -183,6 +183,36 @@ TEST(Rack, ReorderingWithinTheWindowRetransmitsNothing) {
   }
 }
 
+// Five packets in a row lost from a full window: RACK finds them all from the SACKs of the
+// packets after them, they are retransmitted without a timeout, and the window is cut once
+// for the episode, not once per loss or per round trip of the repair.
+TEST(Rack, ABurstOfLossesIsOneRecoveryEpisode) {
+  FlowParams p = params();
+  p.cc.algorithm = CcAlgorithm::kSwift;
+  Workload work;
+  work.messages = 400;
+  work.max_size = 64 << 10;
+  work.in_flight = 64;
+  Impairments imp;
+  imp.delay_us = 50;
+  imp.bytes_per_us = 0;  // no queueing: the window is cut for loss only
+  SimWire w(p, imp, work, 4);
+  w.end[1]->plan.clear();  // one way
+  uint32_t data_packets = 0;
+  w.drop_if = [&](int from, const Packet& pk) {
+    if (from != 0 || !(pk.h.flags & net::kFlagData)) return false;
+    const uint32_t n = data_packets++;
+    return n >= 300 && n < 305;
+  };
+  ASSERT_TRUE(w.run(60'000'000));
+  EXPECT_EQ(w.end[1]->errors, 0u);
+  const FlowStats& s = w.end[0]->flow->stats();
+  EXPECT_EQ(s.rto_timeouts, 0u);
+  EXPECT_EQ(s.fast_retransmits + s.rack_timer_losses, 5u);
+  EXPECT_EQ(s.retransmissions, 5u);
+  EXPECT_EQ(s.recoveries, 1u);
+}
+
 // The probe timeout is 2 SRTT, so the first RTT sample must be the path's. When the first
 // SYN-ACK is lost, the SYN is sent again 10 ms later; the SYN-ACK that answers it must not
 // make a 10 ms sample (it echoed the first SYN's timestamp before).
