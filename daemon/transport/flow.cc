@@ -477,13 +477,13 @@ void Flow::detect_losses(uint64_t now_us, bool from_timer) {
   bool lost_any = false;
   for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
     TxSegment& seg = tx_ring_[s % kMaxWindow];
+    if (seg.sacked || seg.lost) continue;
     if (!rack_.sent_before_latest(seg.order)) {
       // Every segment above one sent only once went out after it: none of them can be
       // judged yet. This keeps an ACK of in-order data from walking the whole window.
       if (!seg.retransmitted) break;
       continue;
     }
-    if (seg.sacked || seg.lost) continue;
     const uint64_t at = rack_.lost_at_us(seg.sent_us, reo_wnd);
     if (at > now_us) {
       if (next == 0 || at < next) next = at;
@@ -531,6 +531,7 @@ void Flow::schedule_loss_probe(uint64_t now_us) {
 void Flow::send_loss_probe(uint64_t now_us) {
   pto_deadline_us_ = 0;
   if (snd_una_ == snd_nxt_ || (state_ != FlowState::kEstablished && state_ != FlowState::kClosing)) return;
+  if (peer_window_ == 0) return;  // closed since the probe was scheduled: persist's job now
   bool sent = false;
   if ((queue_head_ || fin_queued_) && snd_nxt_ - snd_una_ < kMaxWindow && seq_lt(snd_nxt_, snd_una_ + peer_window_)) {
     TxSegment seg;
