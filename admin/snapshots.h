@@ -23,6 +23,9 @@ struct FlowTransportCounters {
   uint64_t tx_msgs = 0, tx_bytes = 0, rx_msgs = 0, rx_bytes = 0;
   uint64_t tx_packets = 0, rx_packets = 0;
   uint64_t retransmissions = 0, rto_timeouts = 0, fast_retransmits = 0, spurious_timeouts = 0;
+  // Loss recovery without the RTO (RACK-TLP): holes found by the reorder timer, tail-loss
+  // probes sent and those that repaired a loss, loss episodes (one window cut each).
+  uint64_t rack_timer_losses = 0, tlp_probes = 0, tlp_recoveries = 0, recoveries = 0;
   uint64_t rx_duplicates = 0, rx_out_of_order = 0, rx_no_room = 0, protocol_errors = 0;
   uint64_t window_probes = 0, window_updates = 0;  // persist probes sent; window updates sent
   uint32_t srtt_us = 0, rttvar_us = 0, rto_us = 0;  // 0: no sample yet

@@ -33,6 +33,10 @@ void put_transport(json& j, const FlowTransportCounters& s) {
   j["rto_timeouts"] = s.rto_timeouts;
   j["fast_retransmits"] = s.fast_retransmits;
   j["spurious_timeouts"] = s.spurious_timeouts;
+  j["rack_timer_losses"] = s.rack_timer_losses;
+  j["tlp_probes"] = s.tlp_probes;
+  j["tlp_recoveries"] = s.tlp_recoveries;
+  j["recoveries"] = s.recoveries;
   j["rx_duplicates"] = s.rx_duplicates;
   j["rx_out_of_order"] = s.rx_out_of_order;
   j["rx_no_room"] = s.rx_no_room;
@@ -60,6 +64,10 @@ void get_transport(const json& j, FlowTransportCounters& s) {
   read(j, "rto_timeouts", s.rto_timeouts);
   read(j, "fast_retransmits", s.fast_retransmits);
   read(j, "spurious_timeouts", s.spurious_timeouts);
+  read(j, "rack_timer_losses", s.rack_timer_losses);
+  read(j, "tlp_probes", s.tlp_probes);
+  read(j, "tlp_recoveries", s.tlp_recoveries);
+  read(j, "recoveries", s.recoveries);
   read(j, "rx_duplicates", s.rx_duplicates);
   read(j, "rx_out_of_order", s.rx_out_of_order);
   read(j, "rx_no_room", s.rx_no_room);

@@ -294,6 +294,10 @@ admin::FlowRow Engine::flow_row_st(const RemoteFlow& f) const {
   t.rto_timeouts = s.rto_timeouts;
   t.fast_retransmits = s.fast_retransmits;
   t.spurious_timeouts = s.spurious_timeouts;
+  t.rack_timer_losses = s.rack_timer_losses;
+  t.tlp_probes = s.tlp_probes;
+  t.tlp_recoveries = s.tlp_recoveries;
+  t.recoveries = s.recoveries;
   t.rx_duplicates = s.rx_duplicates;
   t.rx_out_of_order = s.rx_out_of_order;
   t.rx_no_room = s.rx_no_room;

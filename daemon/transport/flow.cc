@@ -57,6 +57,7 @@ void Flow::connect(uint64_t now_us) {
   state_ = FlowState::kSynSent;
   connect_deadline_us_ = now_us + params_.connect_timeout_us;
   syn_interval_us_ = params_.initial_rto_us;
+  syn_tsval_ = stamp(now_us);
   send_control(net::kFlagSyn, now_us);
   arm_timer(std::min(now_us + syn_interval_us_, connect_deadline_us_));
 }
@@ -134,13 +135,18 @@ void Flow::send(TxMessage* msg) {
   ++queued_;
 }
 
+// Our clock as a header's tsval: 0 means "no timestamp" in tsecr, so never 0.
+uint32_t Flow::stamp(uint64_t now_us) {
+  const uint32_t ts = static_cast<uint32_t>(now_us);
+  return ts == 0 ? 1 : ts;
+}
+
 MachnetHeader Flow::header(uint8_t flags, uint32_t seq, uint64_t now_us) {
   MachnetHeader h;
   h.flags = flags;
   h.conn_id = conn_id_;
   h.seq = seq;
-  h.tsval = static_cast<uint32_t>(now_us);
-  if (h.tsval == 0) h.tsval = 1;  // 0 means "no timestamp" in tsecr
+  h.tsval = stamp(now_us);
   h.tsecr = ts_recent_;
   h.window = advertised_window();
   adv_window_ = h.window;
@@ -213,6 +219,7 @@ bool Flow::transmit_segment(uint32_t seq, uint64_t now_us) {
   if (seg.flags & net::kFlagFirst) h.msg_len = seg.msg->len;
   if (!io_.transmit(h, seg.msg, seg.offset, seg.len)) return false;
   seg.sent_us = now_us;
+  seg.order = tx_order_++;
   ++stats_.tx_packets;
   ack_pending_ = false;  // the segment carried the ACK
   return true;
@@ -225,12 +232,15 @@ void Flow::pump(uint64_t now_us) {
   for (uint32_t s = snd_una_; lost_ > 0 && s != snd_nxt_ && pipe() < cwnd; ++s) {
     TxSegment& seg = tx_ring_[s % kMaxWindow];
     if (!seg.lost) continue;
+    const bool sent_before = seg.sent_us != 0;  // or never left (no packet buffer then)
     if (!transmit_segment(s, now_us)) break;
+    seg.retransmitted |= sent_before;
     seg.lost = false;
     --lost_;
     ++stats_.retransmissions;
   }
   // New segments.
+  bool sent_new = false;
   while (can_send_new()) {
     TxSegment seg;
     if (!next_segment(seg)) break;
@@ -245,13 +255,17 @@ void Flow::pump(uint64_t now_us) {
       ++lost_;
       break;
     }
+    sent_new = true;
   }
   // The timer covers what is in flight, or probes a closed window with data waiting.
   const bool probe_later = snd_nxt_ == snd_una_ && peer_window_ == 0 && (queue_head_ || fin_queued_);
   if ((snd_nxt_ != snd_una_ || probe_later) && rto_deadline_us_ == 0) {
     rto_deadline_us_ = now_us + rtt_.rto_us();
-    arm_timer(rto_deadline_us_);
+    rearm_timer();
   }
+  // New data restarts the tail-loss probe timer (RFC 8985 7.2): a probe is due only when
+  // the flow has gone quiet.
+  if (sent_new) schedule_loss_probe(now_us);
   if (ack_pending_) send_ack(now_us);
 }
 
@@ -293,7 +307,10 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
     ts_recent_ = h.tsval;
     peer_window_ = h.window;
     peer_window_ts_ = h.tsval;
-    if (h.tsecr != 0) rtt_.sample(static_cast<uint32_t>(now_us) - h.tsecr);
+    // Only a SYN-ACK that echoes our latest SYN measures the path: one echoing an earlier
+    // SYN (its SYN-ACK was lost, or the peer echoes the first SYN) would count the SYN
+    // retransmission interval as round-trip time (Karn).
+    if (h.tsecr != 0 && seq_ge(h.tsecr, syn_tsval_)) rtt_.sample(static_cast<uint32_t>(now_us) - h.tsecr);
     state_ = FlowState::kEstablished;
     wheel_.cancel(timer_);
     ack_pending_ = true;
@@ -302,6 +319,9 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
     return false;
   }
   if (h.flags & net::kFlagSyn) {  // our SYN-ACK was lost: say it again
+    // Echoing the SYN being answered (while no data came yet) gives the peer a true RTT
+    // sample; the first SYN's timestamp would include its retransmission interval.
+    if (rcv_nxt_ == h.seq && seq_gt(h.tsval, ts_recent_)) ts_recent_ = h.tsval;
     send_control(net::kFlagSynAck | net::kFlagAck, now_us);
     return false;
   }
@@ -338,7 +358,7 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
     for (uint32_t s = snd_una_; s != a; ++s) {
       TxSegment& seg = tx_ring_[s % kMaxWindow];
       if (seg.sacked) --sacked_;
-      else ++newly;
+      else ++newly, on_delivered(seg, now_us);
       if (seg.lost) --lost_;
       latest_delivered_sent = std::max(latest_delivered_sent, seg.sent_us);
       if ((seg.flags & net::kFlagLast) && seg.msg) {
@@ -353,7 +373,7 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
     rto_deadline_us_ = 0;
     if (snd_una_ != snd_nxt_) {
       rto_deadline_us_ = now_us + rtt_.rto_us();
-      arm_timer(rto_deadline_us_);
+      rearm_timer();
     }
   }
   uint32_t highest_sacked = snd_una_;
@@ -373,6 +393,7 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
       ++newly;
       if (seg.lost) seg.lost = false, --lost_;
       latest_delivered_sent = std::max(latest_delivered_sent, seg.sent_us);
+      on_delivered(seg, now_us);
     }
   }
   take_peer_window(h, advanced);
@@ -406,14 +427,26 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
     else sample = 0;
   }
   if (newly > 0) cc_.on_ack(newly, sample, now_us);
-  if (any_sacked) detect_losses(highest_sacked, latest_delivered_sent, now_us);
+  // A recovery episode ends when everything outstanding at its start is acknowledged; the
+  // next loss found starts a new one (and the window's next cut).
+  if (in_recovery_ && seq_ge(snd_una_, recovery_point_)) {
+    in_recovery_ = false;
+    rack_.on_recovery_end();
+  }
+  if (tlp_out_) end_loss_probe(h, now_us);
+  if (snd_una_ == snd_nxt_) {
+    reo_deadline_us_ = pto_deadline_us_ = 0;
+  } else {
+    if (newly > 0) detect_losses(now_us, false);
+    if (advanced) schedule_loss_probe(now_us);
+  }
   if (old_window == 0 && peer_window_ > 0 && snd_una_ != snd_nxt_) {
     // The window reopened. The receiver kept what reached it while closed (it holds
     // segments, it does not drop them), so nothing is resent: the ACKs that follow report
     // what is missing, as always. The persist timer's backoff ends with the persist state.
     rtt_.end_backoff();
     rto_deadline_us_ = now_us + rtt_.rto_us();
-    arm_timer(rto_deadline_us_);
+    rearm_timer();
   }
   if (fin_acked && state_ == FlowState::kClosing) finish(FlowError::kLocalClose);
 }
@@ -428,23 +461,121 @@ void Flow::take_peer_window(const MachnetHeader& h, bool advanced) {
   peer_window_ts_ = h.tsval;
 }
 
-// A segment is lost when a segment sent after it was delivered (allowing a quarter RTT of
-// reordering) and at least three segments above it arrived: the RACK idea plus the classic
-// duplicate threshold. A retransmitted segment is judged again only by segments sent after
-// its retransmission, so it is never retransmitted twice for the same evidence.
-void Flow::detect_losses(uint32_t highest_sacked, uint64_t latest_delivered_sent, uint64_t now_us) {
-  const uint64_t reorder_us = rtt_.srtt_us() / 4;
+// RACK (RFC 8985 6): the latest transmission known delivered tells which earlier ones are
+// lost: a segment sent before it that has had that segment's round trip plus the reorder
+// window to arrive, and has not. Those still within it set the reorder timer, so a loss
+// with nothing sent after it is found without waiting for another ACK or the RTO.
+void Flow::on_delivered(const TxSegment& seg, uint64_t now_us) {
+  if (rack_.on_delivered(seg.sent_us, seg.order, seg.retransmitted, now_us, rtt_.min_us())) ++stats_.spurious_retransmits;
+}
+
+void Flow::detect_losses(uint64_t now_us, bool from_timer) {
+  reo_deadline_us_ = 0;
+  if (!rack_.valid()) return;
+  const uint32_t reo_wnd = rack_.reo_wnd_us(rtt_.min_us(), rtt_.srtt_us());
+  uint64_t next = 0;
   bool lost_any = false;
-  for (uint32_t s = snd_una_; seq_lt(s, highest_sacked); ++s) {
+  for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
     TxSegment& seg = tx_ring_[s % kMaxWindow];
-    if (seg.sacked || seg.lost || seq_diff(highest_sacked, s) < 3) continue;
-    if (seg.sent_us + reorder_us >= latest_delivered_sent) continue;
+    if (seg.sacked || seg.lost) continue;
+    if (!rack_.sent_before_latest(seg.order)) {
+      // Every segment above one sent only once went out after it: none of them can be
+      // judged yet. This keeps an ACK of in-order data from walking the whole window.
+      if (!seg.retransmitted) break;
+      continue;
+    }
+    const uint64_t at = rack_.lost_at_us(seg.sent_us, reo_wnd);
+    if (at > now_us) {
+      if (next == 0 || at < next) next = at;
+      continue;
+    }
     seg.lost = true;
     ++lost_;
-    ++stats_.fast_retransmits;
+    ++(from_timer ? stats_.rack_timer_losses : stats_.fast_retransmits);
     lost_any = true;
   }
-  if (lost_any) cc_.on_loss(now_us, rtt_.srtt_us());
+  reo_deadline_us_ = next;
+  if (lost_any) enter_recovery(now_us);
+  rearm_timer();
+}
+
+// One window cut per episode of losses (RFC 6675's recovery point), however many segments
+// of the episode are found lost, and however they are found.
+void Flow::enter_recovery(uint64_t now_us) {
+  pto_deadline_us_ = 0;  // recovery retransmits on its own; no probe meanwhile
+  if (in_recovery_) return;
+  in_recovery_ = true;
+  recovery_point_ = snd_nxt_;
+  ++stats_.recoveries;
+  cc_.on_loss(now_us, rtt_.srtt_us());
+}
+
+// Tail-loss probe (RFC 8985 7): when the flow has gone quiet with data outstanding, PTO
+// after the last new data or ACK, one segment goes out so that the receiver's ACK reveals
+// a loss at the tail, which no later segment's ACK would; without it, a window-1 RPC or a
+// flow with one or two packets left waits for the RTO. Not during recovery, not with a
+// probe outstanding, not while the peer's window is closed (that is persist), not before
+// the first RTT sample, and never later than the RTO.
+void Flow::schedule_loss_probe(uint64_t now_us) {
+  pto_deadline_us_ = 0;
+  if (snd_una_ != snd_nxt_ && !tlp_out_ && !in_recovery_ && lost_ == 0 && peer_window_ > 0 && rtt_.srtt_us() != 0) {
+    const uint64_t at = now_us + std::max<uint64_t>(2 * uint64_t{rtt_.srtt_us()}, params_.tlp_min_us);
+    if (rto_deadline_us_ == 0 || at < rto_deadline_us_) pto_deadline_us_ = at;
+  }
+  rearm_timer();
+}
+
+// The probe is new data if the receiver's window has room for it (one packet beyond the
+// congestion window, RFC 8985 7.3), else the last segment not reported received. The RTO
+// then starts again: if the probe goes unanswered too, the timeout is the last resort.
+void Flow::send_loss_probe(uint64_t now_us) {
+  pto_deadline_us_ = 0;
+  if (snd_una_ == snd_nxt_ || (state_ != FlowState::kEstablished && state_ != FlowState::kClosing)) return;
+  if (peer_window_ == 0) return;  // closed since the probe was scheduled: persist's job now
+  bool sent = false;
+  if ((queue_head_ || fin_queued_) && snd_nxt_ - snd_una_ < kMaxWindow && seq_lt(snd_nxt_, snd_una_ + peer_window_)) {
+    TxSegment seg;
+    if (next_segment(seg)) {
+      const uint32_t seq = snd_nxt_++;
+      tx_ring_[seq % kMaxWindow] = seg;
+      sent = transmit_segment(seq, now_us);
+      if (!sent) tx_ring_[seq % kMaxWindow].lost = true, ++lost_;  // sent later, like a retransmission
+      tlp_tsval_ = 0;
+    }
+  }
+  for (uint32_t s = snd_nxt_ - 1; !sent; --s) {
+    TxSegment& seg = tx_ring_[s % kMaxWindow];
+    if (!seg.sacked) {
+      if (!transmit_segment(s, now_us)) break;
+      sent = true;
+      seg.retransmitted = true;
+      if (seg.lost) seg.lost = false, --lost_;
+      ++stats_.retransmissions;
+      // As header() stamps it: whether the peer echoes this (the probe delivered the
+      // segment) or an older one (it was a duplicate) tells a repaired loss from none.
+      tlp_tsval_ = stamp(now_us);
+    }
+    if (s == snd_una_) break;
+  }
+  if (!sent) return;
+  ++stats_.tlp_probes;
+  tlp_out_ = true;
+  tlp_end_ = snd_nxt_;
+  rto_deadline_us_ = now_us + rtt_.rto_us();
+  rearm_timer();
+}
+
+// The probe's episode ends with the ACK that covers it (RFC 8985 7.4). A retransmitted
+// probe that the receiver took as new data (it echoes the probe's timestamp, never a
+// duplicate's) repaired a loss: the congestion response a fast recovery would have had.
+void Flow::end_loss_probe(const MachnetHeader& h, uint64_t now_us) {
+  if (seq_lt(snd_una_, tlp_end_)) return;
+  tlp_out_ = false;
+  if (tlp_tsval_ != 0 && h.tsecr != 0 && seq_ge(h.tsecr, tlp_tsval_)) {
+    ++stats_.tlp_recoveries;
+    ++stats_.recoveries;
+    cc_.on_loss(now_us, rtt_.srtt_us());
+  }
 }
 
 void Flow::handle_data(const MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, bool* kept) {
@@ -580,6 +711,15 @@ bool Flow::consume(const RxSegment& seg) {
 
 void Flow::arm_timer(uint64_t deadline_us) { wheel_.arm(timer_, deadline_us); }
 
+// The retransmission, reorder and probe deadlines share the flow's timer: armed at the
+// earliest. With none, the timer is left as it is (keepalive owns it then).
+void Flow::rearm_timer() {
+  uint64_t at = rto_deadline_us_;
+  if (reo_deadline_us_ != 0 && (at == 0 || reo_deadline_us_ < at)) at = reo_deadline_us_;
+  if (pto_deadline_us_ != 0 && (at == 0 || pto_deadline_us_ < at)) at = pto_deadline_us_;
+  if (at != 0) arm_timer(at);
+}
+
 void Flow::on_timer(uint64_t now_us) {
   if (state_ == FlowState::kSynSent) {
     if (now_us >= connect_deadline_us_) {
@@ -587,14 +727,21 @@ void Flow::on_timer(uint64_t now_us) {
       return finish(FlowError::kConnectTimeout);
     }
     syn_interval_us_ = std::min<uint64_t>(uint64_t{syn_interval_us_} * 2, params_.rto_max_us);
+    syn_tsval_ = stamp(now_us);
     send_control(net::kFlagSyn, now_us);
     arm_timer(std::min(now_us + syn_interval_us_, connect_deadline_us_));
     return;
   }
   if (state_ == FlowState::kClosed) return;
-  if (rto_deadline_us_ == 0) return keepalive(now_us);  // the timer is free while nothing is in flight
-  if (now_us < rto_deadline_us_) return arm_timer(rto_deadline_us_);
-  on_retransmit_timeout(now_us);
+  // The timer is free for keepalive while nothing is in flight.
+  if (rto_deadline_us_ == 0 && reo_deadline_us_ == 0 && pto_deadline_us_ == 0) return keepalive(now_us);
+  // Reorder timer first (it may find the loss the probe would ask about), then the probe
+  // (it restarts the RTO), then the RTO. The owner pumps what they marked lost.
+  if (reo_deadline_us_ != 0 && now_us >= reo_deadline_us_) detect_losses(now_us, true);
+  if (pto_deadline_us_ != 0 && now_us >= pto_deadline_us_) send_loss_probe(now_us);
+  if (rto_deadline_us_ != 0 && now_us >= rto_deadline_us_) on_retransmit_timeout(now_us);
+  if (state_ == FlowState::kClosed) return;
+  rearm_timer();
   if (!timer_.armed()) keepalive(now_us);  // nothing left in flight
 }
 
@@ -613,7 +760,8 @@ void Flow::keepalive(uint64_t now_us) {
 }
 
 void Flow::on_retransmit_timeout(uint64_t now_us) {
-  rto_deadline_us_ = 0;
+  rto_deadline_us_ = reo_deadline_us_ = pto_deadline_us_ = 0;
+  tlp_out_ = false;
   if (peer_window_ == 0 && snd_nxt_ != snd_una_) {
     // A closed window is flow control, not loss: the receiver holds what it acknowledged
     // no further until its application reads. Persist: probe, keep the congestion window.
@@ -640,6 +788,10 @@ void Flow::on_retransmit_timeout(uint64_t now_us) {
   }
   rtt_.back_off();
   cc_.on_timeout();
+  // The timeout's cut stands for the losses of what is outstanding now: RACK finding
+  // them one by one afterwards must not cut again.
+  in_recovery_ = true;
+  recovery_point_ = snd_nxt_;
   // Everything outstanding for a whole timeout is presumed lost; pump() resends it within
   // the (now small) congestion window, oldest first.
   for (uint32_t s = snd_una_; s != snd_nxt_; ++s) {
@@ -653,7 +805,7 @@ void Flow::on_retransmit_timeout(uint64_t now_us) {
   pump(now_us);
   if (rto_deadline_us_ == 0 && snd_nxt_ != snd_una_) {
     rto_deadline_us_ = now_us + rtt_.rto_us();
-    arm_timer(rto_deadline_us_);
+    rearm_timer();
   }
 }
 
@@ -670,13 +822,14 @@ void Flow::send_window_probe(uint64_t now_us) {
     TxSegment& seg = tx_ring_[s % kMaxWindow];
     if (seg.sacked) continue;
     if (transmit_segment(s, now_us)) {
+      seg.retransmitted = true;
       ++stats_.window_probes;
       if (seg.lost) seg.lost = false, --lost_;
     }
     break;
   }
   rto_deadline_us_ = now_us + rtt_.rto_us();
-  arm_timer(rto_deadline_us_);
+  rearm_timer();
 }
 
 }  // namespace machnet::transport

@@ -1,6 +1,7 @@
 // One Machnet flow: the handshake, segmentation and reassembly of messages, reliable
-// in-order delivery (cumulative ACK + SACK bitmap, fast retransmission of SACK holes, a
-// retransmission timeout from the echoed-timestamp RTT with exponential backoff), congestion
+// in-order delivery (cumulative ACK + SACK bitmap; RACK-TLP loss detection, RFC 8985: a
+// time-based reorder window with its timer and a tail-loss probe; a retransmission timeout
+// from the echoed-timestamp RTT with exponential backoff as the last resort), congestion
 // control (congestion_control.h) and flow control (the receiver's advertised window).
 // docs/wire-protocol.md describes the protocol this implements.
 //
@@ -13,6 +14,7 @@
 
 #include "transport/congestion_control.h"
 #include "transport/flow_io.h"
+#include "transport/rack.h"
 #include "transport/rtt_estimator.h"
 #include "transport/timer_wheel.h"
 
@@ -28,6 +30,11 @@ struct FlowParams {
   uint32_t rto_min_us = 1000;
   uint32_t rto_max_us = 200000;
   uint32_t initial_rto_us = 10000;  // before the first RTT sample (and for SYNs)
+  // Tail-loss probe: this long at least after the last new data, if no ACK came, one
+  // segment is sent again (or a new one) to make the receiver's ACK show what is missing.
+  // PTO = max(2 SRTT, tlp_min_us), never later than the RTO. The floor keeps a tiny SRTT
+  // from probing faster than the engine's timer wheel (32 us ticks) or a peer's poll loop.
+  uint32_t tlp_min_us = 50;
   // Retransmitting this long with no ACK resets the flow. A duration, not a count of
   // timeouts: with the RTO capped at rto_max_us, a count gave up after ~1 s of silence,
   // shorter than a VM pause.
@@ -47,7 +54,13 @@ const char* to_string(FlowState s);
 struct FlowStats {
   uint64_t tx_msgs = 0, tx_bytes = 0, rx_msgs = 0, rx_bytes = 0;
   uint64_t tx_packets = 0, rx_packets = 0;
-  uint64_t retransmissions = 0, rto_timeouts = 0, fast_retransmits = 0;
+  uint64_t retransmissions = 0, rto_timeouts = 0;
+  uint64_t fast_retransmits = 0;      // segments RACK found lost on an ACK
+  uint64_t rack_timer_losses = 0;     // ... found lost when its reorder timer fired
+  uint64_t tlp_probes = 0;            // tail-loss probes sent
+  uint64_t tlp_recoveries = 0;        // probes that repaired a loss (the receiver lacked it)
+  uint64_t spurious_retransmits = 0;  // acknowledged too soon to be the retransmission's ACK
+  uint64_t recoveries = 0;            // loss recovery episodes (one window cut each)
   uint64_t rx_duplicates = 0, rx_out_of_order = 0, rx_beyond_window = 0, rx_no_room = 0;
   uint64_t protocol_errors = 0;  // packets that broke the protocol (dropped, flow kept)
   uint64_t window_probes = 0;     // segments sent only to learn whether a closed window reopened
@@ -136,10 +149,12 @@ class Flow {
   struct TxSegment {
     TxMessage* msg = nullptr;  // null for a FIN
     uint32_t offset = 0, len = 0;
-    uint64_t sent_us = 0;
+    uint64_t sent_us = 0;  // latest transmission (the burst's clock)
+    uint32_t order = 0;    // latest transmission's place in the flow's sending order
     uint8_t flags = 0;  // kFlagFirst/kFlagLast/kFlagFin
     bool sacked = false;
     bool lost = false;  // to be retransmitted
+    bool retransmitted = false;
   };
   struct RxSegment {
     const uint8_t* data = nullptr;
@@ -149,11 +164,18 @@ class Flow {
     bool held = false;
   };
 
+  static uint32_t stamp(uint64_t now_us);
   net::MachnetHeader header(uint8_t flags, uint32_t seq, uint64_t now_us);
   bool transmit_segment(uint32_t seq, uint64_t now_us);
   bool next_segment(TxSegment& seg);
   void process_ack(const net::MachnetHeader& h, uint64_t now_us);
-  void detect_losses(uint32_t highest_sacked, uint64_t latest_delivered_sent, uint64_t now_us);
+  void on_delivered(const TxSegment& seg, uint64_t now_us);
+  void detect_losses(uint64_t now_us, bool from_timer);
+  void enter_recovery(uint64_t now_us);
+  void schedule_loss_probe(uint64_t now_us);
+  void send_loss_probe(uint64_t now_us);
+  void end_loss_probe(const net::MachnetHeader& h, uint64_t now_us);
+  void rearm_timer();
   bool consume(const RxSegment& seg);
   void drain_reorder_buffer();
   void handle_data(const net::MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, bool* kept);
@@ -200,8 +222,20 @@ class Flow {
   uint32_t queued_ = 0;
   bool fin_queued_ = false;          // close(): a FIN follows the queued messages
   uint64_t rto_deadline_us_ = 0;     // 0: no retransmission timer
+  // Loss detection and recovery (RACK-TLP). The three deadlines share the flow's one
+  // wheel timer, armed at the earliest.
+  Rack rack_;
+  uint32_t tx_order_ = 0;          // transmissions so far (TxSegment::order)
+  uint64_t reo_deadline_us_ = 0;   // 0: no reorder timer
+  uint64_t pto_deadline_us_ = 0;   // 0: no tail-loss probe timer
+  bool tlp_out_ = false;           // a probe is outstanding: no second one until an ACK
+  uint32_t tlp_end_ = 0;           // snd_nxt_ after the probe
+  uint32_t tlp_tsval_ = 0;         // the probe's tsval if it was a retransmission, else 0
+  bool in_recovery_ = false;       // the window was cut for losses below recovery_point_
+  uint32_t recovery_point_ = 0;
   uint64_t connect_deadline_us_ = 0;
   uint32_t syn_interval_us_ = 0;
+  uint32_t syn_tsval_ = 0;  // the latest SYN's tsval: the SYN-ACK's RTT sample must echo it
   uint32_t undo_tsval_ = 0;   // our clock at the first timeout of a run (0: none to judge)
   double undo_cwnd_ = 0;      // the window before it
   uint32_t undo_una_ = 0;     // snd_una_ then

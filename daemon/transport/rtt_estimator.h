@@ -25,6 +25,7 @@ class RttEstimator {
       if (srtt_ == 0) srtt_ = 1;
     }
     last_ = rtt_us;
+    if (min_ == 0 || rtt_us < min_) min_ = rtt_us == 0 ? 1 : rtt_us;
     backoff_ = 0;
     base_ = static_cast<uint32_t>(std::clamp<uint64_t>(uint64_t{srtt_} + 4 * uint64_t{rttvar_}, rto_min_, rto_max_));
     rto_ = base_;
@@ -47,12 +48,16 @@ class RttEstimator {
   uint32_t srtt_us() const { return srtt_; }
   uint32_t rttvar_us() const { return rttvar_; }
   uint32_t last_us() const { return last_; }
+  // The smallest sample yet (0: none): the path's round trip without queueing, which
+  // sizes RACK's reorder window. Kept for the flow's life, not windowed: a path that gets
+  // longer only makes the window smaller than it could be, and it is capped by SRTT.
+  uint32_t min_us() const { return min_; }
 
  private:
   uint32_t rto_min_, rto_max_;
   uint32_t base_;  // RTO before backoff
   uint32_t rto_;
-  uint32_t srtt_ = 0, rttvar_ = 0, last_ = 0;
+  uint32_t srtt_ = 0, rttvar_ = 0, last_ = 0, min_ = 0;
   uint32_t backoff_ = 0;
 };
 

@@ -69,6 +69,7 @@ void Endpoint::rx_append(const uint8_t* data, uint32_t len) {
 
 void Endpoint::rx_end() {
   if (!rx_open || rx_off != rx_len) ++errors;
+  if (wire_.work.rpc && index == 0 && next_expected < sent_at.size()) rpc_us.push_back(now() - sent_at[next_expected]);
   rx_open = false;
   ++next_expected;
   unread.push_back(rx_len);
@@ -91,7 +92,9 @@ void Endpoint::release(void* handle) { delete static_cast<Packet*>(handle); }
 void Endpoint::run_app() {
   if (!flow || flow->state() != FlowState::kEstablished) return;
   while (next_to_send < plan.size() && unacked_msgs < wire_.work.in_flight) {
+    if (wire_.work.rpc && next_to_send >= next_expected + (index == 0 ? 1 : 0)) break;
     const uint32_t len = plan[next_to_send];
+    sent_at.push_back(now());
     auto* bytes = new std::vector<uint8_t>(len);
     fill_message(seed, next_to_send, bytes->data(), len);
     auto* m = new TxMessage{len, bytes, nullptr};
@@ -128,7 +131,7 @@ SimWire::SimWire(const FlowParams& p, const Impairments& i, const Workload& w, u
 void SimWire::send(int from, Packet p) {
   ++sent;
   std::uniform_real_distribution<double> u(0, 1);
-  if (link_down || u(rng) < imp.loss) {
+  if (link_down || u(rng) < imp.loss || (drop_if && drop_if(from, p))) {
     ++lost;
     return;
   }

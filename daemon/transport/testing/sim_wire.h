@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -30,6 +31,10 @@ struct Workload {
   uint32_t big_messages = 0;     // extra messages of exactly big_size, spread through
   uint32_t big_size = 8u << 20;
   uint32_t in_flight = 16;       // messages an application keeps queued
+  // Request/response: end 0 sends request k once it has reply k - 1, end 1 sends reply k
+  // once it has request k (in_flight still bounds each end). End 0 records each request's
+  // completion time (Endpoint::rpc_us).
+  bool rpc = false;
 };
 
 struct Packet {
@@ -76,6 +81,8 @@ class Endpoint : public FlowIo {
   uint32_t next_to_send = 0;
   uint32_t unacked_msgs = 0;
   std::vector<uint32_t> plan;  // message sizes, in order
+  std::vector<uint64_t> sent_at;  // when each message was handed to the flow
+  std::vector<uint64_t> rpc_us;   // end 0 with Workload::rpc: request sent -> reply received
   // Receiving.
   uint32_t next_expected = 0;  // index of the next message
   uint32_t rx_len = 0, rx_off = 0;
@@ -109,6 +116,8 @@ class SimWire {
   std::mt19937_64 rng;
   std::unique_ptr<Endpoint> end[2];
   bool link_down = false;  // drop everything
+  // Drops the packets it returns true for (and counts them as lost): targeted losses.
+  std::function<bool(int from, const Packet&)> drop_if;
   uint64_t sent = 0, lost = 0, duplicated = 0, corrupted = 0, reordered = 0, bad_checksum = 0;
   uint32_t min_cwnd_seen = ~0u, max_cwnd_seen = 0;
 
