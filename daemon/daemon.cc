@@ -1,5 +1,6 @@
 #include "daemon.h"
 
+#include <algorithm>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -222,9 +223,41 @@ int Daemon::run() {
   }
   state_ = "stopping";
   notifier_.stopping();
+  drain_flows(signals);
   stop();
   spdlog::info("stopped");
   return 0;
+}
+
+void Daemon::drain_flows(const sigset_t& signals) {
+  const uint32_t drain_ms = current_config().daemon.stop_drain_ms;
+  if (drain_ms == 0 || engines_.empty()) return;
+  notifier_.status(fmt::format("Stopping: delivering what applications sent, for up to {} ms", drain_ms));
+  const auto began = std::chrono::steady_clock::now();
+  for (auto& e : engines_) e->begin_stop(std::chrono::milliseconds(drain_ms));
+  // The engines keep their own deadline; ours adds a margin for one that does not answer
+  // (stuck), so a stop never waits past the drain time by much.
+  const auto until = began + std::chrono::milliseconds(drain_ms) + std::chrono::milliseconds(500);
+  auto all_done = [this] {
+    return std::all_of(engines_.begin(), engines_.end(), [](const auto& e) { return e->stop_drained(); });
+  };
+  while (!all_done()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) {
+      spdlog::warn("stop: an engine did not finish its drain within {} ms; resetting its flows", drain_ms);
+      break;
+    }
+    // Waits in short steps, listening for an impatient second signal.
+    const timespec step{0, 2'000'000};
+    siginfo_t info{};
+    const int sig = sigtimedwait(&signals, &info, &step);
+    if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::warn("{} again: not waiting for flows to deliver; resetting them", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+  }
+  spdlog::info("stop: the drain took {} ms",
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count());
 }
 
 ReloadOutcome Daemon::reload() {

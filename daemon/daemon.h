@@ -2,6 +2,8 @@
 // SIGHUP or `machnetctl reload`, stop cleanly on SIGTERM/SIGINT.
 #pragma once
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -55,6 +57,10 @@ class Daemon {
  private:
   Result<void> start();
   void stop();
+  // SIGTERM's first step: the engines deliver what applications already sent, for up to
+  // [daemon] stop_drain_ms (graceful_stop.cc), before stop() resets anything. Another
+  // SIGTERM or SIGINT cuts it short.
+  void drain_flows(const sigset_t& signals);
   ReloadOutcome reload();  // safe from any thread
   void register_admin_commands();
   nlohmann::json status_json() const;

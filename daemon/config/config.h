@@ -30,6 +30,10 @@ struct DaemonConfig {
   std::string admin_socket = "/run/machnet/machnetctl.sock";
   std::string group = "machnet";
   std::string state_dir = "/var/lib/machnet";
+  // On SIGTERM, how long flows may take to deliver what applications already sent before
+  // what is left is reset (docs/wire-protocol.md "Stop"). Well under the unit's
+  // TimeoutStopSec (15 s), which must also cover the EAL and NIC teardown. 0: reset at once.
+  uint32_t stop_drain_ms = 5000;
 };
 
 struct NicConfig {

@@ -80,6 +80,7 @@ void visit(V& v, C& c) {
   v.text("admin_socket", c.daemon.admin_socket, Text::kAbsolutePath);
   v.text("group", c.daemon.group, Text::kName);
   v.text("state_dir", c.daemon.state_dir, Text::kAbsolutePath);
+  v.integer("stop_drain_ms", c.daemon.stop_drain_ms, 0u, 60000u);
 
   v.section("nic");
   v.choice("mode", c.nic.mode, NameTable<NicMode>(kNicModes));

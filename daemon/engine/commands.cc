@@ -86,6 +86,8 @@ void Engine::run_command_st(Command& cmd) {
 
 void Engine::add_channel_st(EngineChannel* ch) {
   ch->engine_id = id_;
+  // Attached while the daemon stops: its sends are refused from the start.
+  if (stopping_st()) std::atomic_ref<uint32_t>(ch->view.header()->daemon_stopping).store(1, std::memory_order_seq_cst);
   channels_.push_back(ch);
   watch_doorbell_st(*ch);
 }
@@ -93,8 +95,8 @@ void Engine::add_channel_st(EngineChannel* ch) {
 void Engine::remove_channel_st(EngineChannel* ch) {
   // Messages the application queued before it detached or exited are still delivered
   // (an app that sends and exits at once must not lose its last message); bounded by the
-  // ring.
-  for (uint32_t i = 0; i <= ch->to_daemon.size() / kBurst && take_from_app_st(*ch); ++i) {
+  // ring. Not once a stopping engine closed its flows: those messages were refused.
+  for (uint32_t i = 0; stop_phase_ <= StopPhase::kDraining && i <= ch->to_daemon.size() / kBurst && take_from_app_st(*ch); ++i) {
   }
   ring_doorbells_st();
   for (const FlowKey& key : flows_.keys_owned_by(ch)) {
@@ -226,6 +228,11 @@ void Engine::listen_st(Command& cmd) {
 }
 
 void Engine::connect_st(Command& cmd) {
+  if (stopping_st()) {
+    cmd.error = ESHUTDOWN;
+    cmd.reason = "the daemon is stopping";
+    return complete_st(cmd);
+  }
   if (cmd.local_ip != local_ip_) {
     cmd.error = EADDRNOTAVAIL;
     cmd.reason = "local_ip is not this daemon's address";

@@ -184,7 +184,8 @@ bool Engine::poll_once_st() {
       ch->room_changed = false;
       if (!ch->blocked_flows.empty()) wake_blocked_st(*ch);
     }
-    work |= take_from_app_st(*ch);
+    // Once a stopping engine closed its flows, nothing new is taken (graceful_stop.cc).
+    if (stop_phase_ <= StopPhase::kDraining) work |= take_from_app_st(*ch);
   }
   if (port_) {
     work |= !dirty_.empty();
@@ -193,6 +194,7 @@ bool Engine::poll_once_st() {
     steer_flush_st();  // what flows between two of our engines sent
     reap_flows_st();
   }
+  if (stop_requested_.load(std::memory_order_acquire)) [[unlikely]] work |= stop_tick_st();
   ring_doorbells_st();
   for (EngineChannel* ch : channels_)
     if (ch->stats_dirty) ch->publish_stats_st();

@@ -89,6 +89,14 @@ class Engine final : public PortSink, public FlowEvents {
   void start();
   void stop();  // joins; flows end, channels still registered are forgotten (the caller owns them)
 
+  // Graceful stop (graceful_stop.cc; docs/wire-protocol.md "Stop"). begin_stop: take no
+  // new messages (machnet_send refuses), let flows deliver what they accepted for up to
+  // `drain`, then close them (FIN when all was delivered, RST otherwise) and tell each
+  // application. stop_drained: that is done. Control thread; the engine does the work
+  // between bursts.
+  void begin_stop(std::chrono::milliseconds drain);
+  bool stop_drained() const { return stop_done_.load(std::memory_order_acquire); }
+
   // Runs `cmd` on the engine thread and waits for it. Control thread only.
   void execute(Command& cmd);
   // As execute(), but waits at most `deadline`: an engine that does not answer (stuck, or
@@ -137,6 +145,15 @@ class Engine final : public PortSink, public FlowEvents {
   }
   void steer_flush_st();
   void publish_counts_st();
+
+  // Graceful stop, one step per loop iteration while stopping (graceful_stop.cc).
+  bool stop_tick_st();
+  void close_intake_st();
+  bool drained_st() const;
+  void close_drained_st();
+  void finish_stop_st();
+  int stop_errno_st(const RemoteFlow& f, transport::FlowError why) const;
+  bool stopping_st() const { return stop_phase_ != StopPhase::kRunning; }
 
   // Commands (commands.cc).
   bool poll_commands_st();
@@ -209,6 +226,9 @@ class Engine final : public PortSink, public FlowEvents {
   uint64_t now_ns_ = 0;  // one timestamp per loop iteration
   uint64_t now_us_ = 0;
   std::atomic<bool> stop_{false};
+  // Graceful stop: asked by the control thread, done when the engine says so.
+  std::atomic<bool> stop_requested_{false}, stop_done_{false};
+  std::atomic<uint64_t> stop_drain_ns_{0};
   EngineCounters counters_;
   std::thread thread_;
   // The daemon's ends of this engine's channel doorbells, for idle sleeps (engine thread
@@ -252,6 +272,12 @@ class Engine final : public PortSink, public FlowEvents {
   uint64_t next_limits_log_us_ = 0;
   uint64_t limits_logged_[3] = {};  // the limit counters as of the last log line
   std::mt19937 rng_;
+  // Graceful stop (engine thread): draining = flows deliver what they accepted; closing =
+  // FINs sent, waiting for their ACKs; done = what was left got a reset, apps were told.
+  enum class StopPhase : uint8_t { kRunning, kDraining, kClosing, kDone };
+  StopPhase stop_phase_ = StopPhase::kRunning;
+  uint64_t stop_began_ns_ = 0, stop_deadline_ns_ = 0;
+  uint32_t stop_closed_ = 0, stop_reset_ = 0;  // flows that ended in order / were reset by the stop
 };
 
 }  // namespace machnet::engine

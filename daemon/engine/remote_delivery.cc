@@ -138,6 +138,11 @@ bool Engine::on_machnet_st(rte_mbuf* m, const net::MachnetPacketInfo& p, bool st
       send_reset_st(p);  // nobody listens: machnet_connect on the other side fails at once
       return false;
     }
+    if (stopping_st()) {  // a stopping daemon starts no flow: the connect fails at once
+      port_->count_drop_st(net::DropReason::kUnknownFlow);
+      send_reset_st(p);
+      return false;
+    }
     if (!admit_syn_st(p)) return false;  // past a [limits] flow cap: counted, not answered
     RemoteFlow& f = create_remote_st(key, l->second, false, h.conn_id);
     f.addr.dst_mac = p.src_mac;
@@ -246,6 +251,11 @@ void Engine::flow_ended_st(RemoteFlow& f, FlowError why) {
     cmd.reason = fmt::format("connect to {}:{} failed: {}", Ipv4Address{f.key.dst_ip}.to_string(), f.key.dst_port,
                              transport::to_string(why));
     complete_st(cmd);
+  } else if (stopping_st()) {
+    // The daemon stops (graceful_stop.cc): the application hears whether all it sent arrived.
+    const int err = stop_errno_st(f, why);
+    if (f.owner && err) f.owner->notify_flow_ended_st(f.key, err);
+    ++(err == 0 || err == ENETDOWN ? stop_closed_ : stop_reset_);
   } else if (f.owner && (why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit)) {
     // Failures only: a peer that closes in order after its last message is the normal end
     // of a conversation, and upstream-style servers treat any -1 from recv as fatal.

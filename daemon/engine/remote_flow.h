@@ -71,6 +71,7 @@ class RemoteFlow final : public transport::FlowIo {
   bool dirty = false;                  // queued for pump() this iteration
   bool blocked_listed = false;         // in owner->blocked_flows
   bool ended = false;                  // closed; reaped at the end of the iteration
+  bool stop_drained = false;           // the daemon is stopping and all it accepted was acknowledged
   bool awaiting = false;               // data in flight or queued, as of its last pump (Engine::awaiting_)
   HalfOpenLink half_open;              // linked while accepted and not heard from since the SYN
 

@@ -112,7 +112,11 @@ struct ChannelHeader {
   // application that queued a message and sees it swaps it to 0 and rings the same
   // socketpair from its end.
   uint32_t engine_sleeping;                  // 196
-  uint8_t reserved1[kCacheLine - 8];
+  // Set to 1 by the daemon when it begins to stop (SIGTERM): from then on machnet_send
+  // refuses with ESHUTDOWN instead of queuing a message the daemon would never take.
+  // Reserved (0) before, so an older daemon simply never sets it.
+  uint32_t daemon_stopping;                  // 200
+  uint8_t reserved1[kCacheLine - 12];
 };
 static_assert(sizeof(ChannelHeader) == 4 * kCacheLine);
 static_assert(offsetof(ChannelHeader, stats_offset) == 56);
@@ -120,6 +124,7 @@ static_assert(offsetof(ChannelHeader, to_daemon) == 96);
 static_assert(offsetof(ChannelHeader, desc_offset) == 160);
 static_assert(offsetof(ChannelHeader, app_waiting) == 192);
 static_assert(offsetof(ChannelHeader, engine_sleeping) == 196);
+static_assert(offsetof(ChannelHeader, daemon_stopping) == 200);
 
 // Metadata of one buffer, in an array apart from the payload so that payload buffers keep
 // their full, aligned size. The first buffer of a message carries msg_len, flags and the

@@ -109,7 +109,8 @@ int machnet_connect(void *channel, const char *local_ip, const char *remote_ip,
  * messages (locally and to another machine) and is received as a message of 0 bytes
  * (machnet_recvmsg() returns 1 with msg_size 0). Returns 0, or -1 with errno EMSGSIZE (too
  * long), ENOBUFS (the channel's buffers or send ring are full right now: retry later),
- * EINVAL. Delivery failures later (unknown flow, closed peer) are counted in the channel
+ * ESHUTDOWN (the daemon is stopping and takes no new messages: what it accepted before is
+ * still delivered, see machnet_recv), EINVAL. Delivery failures later (unknown flow, closed peer) are counted in the channel
  * stats, not reported here. Not thread-safe per channel.
  */
 int machnet_send(const void *channel, MachnetFlow_t flow, const void *buf, size_t len);
@@ -130,7 +131,10 @@ int machnet_sendmmsg(const void *channel, const MachnetMsgHdr_t *msghdrs, int vl
  * EPROTO (the daemon handed over a malformed message; it is discarded). When a flow of
  * this channel failed, -1 once with errno ECONNRESET (reset by the peer) or ETIMEDOUT (the
  * peer stopped answering), and *flow names the flow (a peer's orderly close is not an
- * error and is not reported). *flow (if not NULL) gets the flow as travelled. Not thread-safe
+ * error and is not reported). When the daemon stops (SIGTERM: systemctl stop/restart), -1
+ * once per flow with ENETDOWN (every message machnet_send accepted on it was delivered) or
+ * ECONNABORTED (the daemon's [daemon] stop_drain_ms ran out first: some were not; the peer
+ * got a reset). *flow (if not NULL) gets the flow as travelled. Not thread-safe
  * per channel.
  */
 ssize_t machnet_recv(const void *channel, void *buf, size_t len, MachnetFlow_t *flow);

@@ -51,6 +51,9 @@ void wake_engine(lib::Channel* c) {
 int send_iov(lib::Channel* c, const MachnetFlow_t& flow, const MachnetIovec_t* iov, size_t iovcnt,
              size_t len, uint16_t flags) {
   const auto& g = c->view.geometry();
+  // A stopping daemon takes nothing new: refused here rather than queued and lost.
+  if (std::atomic_ref<uint32_t>(c->view.header()->daemon_stopping).load(std::memory_order_seq_cst) != 0)
+    return lib::fail(ESHUTDOWN, "the daemon is stopping: it takes no new messages");
   if (len > g.max_message_bytes || len > MACHNET_MSG_MAX_LEN)
     return lib::fail(EMSGSIZE, "message of " + std::to_string(len) + " bytes exceeds the channel's maximum of " +
                                    std::to_string(g.max_message_bytes));
@@ -112,8 +115,10 @@ int recv_iov(lib::Channel* c, const MachnetIovec_t* iov, size_t iovcnt, size_t c
     if (size) *size = 0;
     release_message(c);
     const int err = head.reserved ? head.reserved : ECONNRESET;
-    const char* why = err == ETIMEDOUT ? "the flow ended: the peer stopped answering"
-                                       : "the flow ended: reset by the peer";
+    const char* why = err == ETIMEDOUT      ? "the flow ended: the peer stopped answering"
+                      : err == ENETDOWN     ? "the flow ended: the daemon stopped; everything sent on it was delivered"
+                      : err == ECONNABORTED ? "the flow ended: the daemon stopped before it could deliver everything sent on it"
+                                            : "the flow ended: reset by the peer";
     return lib::fail(err, why);
   }
   if (head.msg_len > cap)
