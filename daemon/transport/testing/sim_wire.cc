@@ -71,6 +71,7 @@ void Endpoint::rx_end() {
   if (!rx_open || rx_off != rx_len) ++errors;
   rx_open = false;
   ++next_expected;
+  last_rx_at_us = now();
   unread.push_back(rx_len);
 }
 
@@ -128,7 +129,7 @@ SimWire::SimWire(const FlowParams& p, const Impairments& i, const Workload& w, u
 void SimWire::send(int from, Packet p) {
   ++sent;
   std::uniform_real_distribution<double> u(0, 1);
-  if (link_down || u(rng) < imp.loss) {
+  if (link_down || u(rng) < imp.loss || (drop_if && drop_if(from, p))) {
     ++lost;
     return;
   }
@@ -176,6 +177,17 @@ void SimWire::deliver_due() {
       if (!(p->h.flags & net::kFlagSyn)) continue;
       to.flow = std::make_unique<Flow>(params, to, wheel, p->h.conn_id, static_cast<uint32_t>(rng()));
       to.flow->accept(p->h, now_us);
+      continue;
+    }
+    if (to.flow->state() == FlowState::kClosed) {
+      // The engine forgets a flow that ended, and answers its packets as unknown: a reset.
+      if (!(p->h.flags & net::kFlagRst)) {
+        Packet rst;
+        rst.h.flags = net::kFlagRst;
+        rst.h.conn_id = p->h.conn_id;
+        rst.h.seq = p->h.ack;
+        send(p->to, std::move(rst));
+      }
       continue;
     }
     Packet* raw = p.get();
