@@ -113,6 +113,7 @@ int recv_iov(lib::Channel* c, const MachnetIovec_t* iov, size_t iovcnt, size_t c
     release_message(c);
     const int err = head.reserved ? head.reserved : ECONNRESET;
     const char* why = err == ETIMEDOUT ? "the flow ended: the peer stopped answering"
+                      : err == EPIPE   ? "a message sent on this flow was not sent: the flow is closed"
                                        : "the flow ended: reset by the peer";
     return lib::fail(err, why);
   }
