@@ -314,6 +314,11 @@ void Engine::close_flow_st(Command& cmd) {
     return;
   }
   if (e->is_remote()) {
+    // What the application sent before machnet_close_flow may still wait in its ring (the
+    // close came through the control socket and overtook it): take it first, so it goes
+    // before the FIN instead of being refused as sent after the close. Bounded by the ring.
+    for (uint32_t i = 0; i <= cmd.channel->to_daemon.size() / kBurst && take_from_app_st(*cmd.channel); ++i) {
+    }
     e->remote->flow.close(now_us_);  // orderly: what is queued still goes, then a FIN
     mark_dirty_st(*e->remote);
     return;

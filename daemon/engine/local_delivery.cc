@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
 #include "channel/doorbell_socket.h"
@@ -47,8 +48,11 @@ Engine::Outcome Engine::route_message_st(EngineChannel& src, uint32_t head) {
   }
   FlowEntry* e = flows_.find(FlowKey{m.src_ip, m.dst_ip, m.src_port, m.dst_port});
   if (e == nullptr || e->owner() != &src) [[unlikely]] {
+    // Not (or no longer) a flow of this channel, e.g. one that closed: accepted by
+    // machnet_send, so the application hears it was not sent (-1/EPIPE from machnet_recv).
     src.count_drop_st(channel::kDropUnknownFlow);
     src.return_to_app_st(idx, m.count);
+    src.notify_flow_ended_st(FlowKey{m.src_ip, m.dst_ip, m.src_port, m.dst_port}, EPIPE);
     return Outcome::kDropped;
   }
   if (e->is_remote()) return send_remote_st(src, *e->remote, m.msg_len, idx, len, m.count);

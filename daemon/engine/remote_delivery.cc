@@ -189,8 +189,12 @@ Engine::Outcome Engine::send_remote_st(EngineChannel& src, RemoteFlow& f, uint32
                                        const uint32_t* len, uint32_t count) {
   const FlowState st = f.flow.state();
   if (st != FlowState::kEstablished) {
-    src.count_drop_st(channel::kDropPeerGone);  // closing or closed: nothing more may go
+    // Our direction is closed (machnet_close_flow, or the peer's FIN): nothing more may go.
+    // machnet_send accepted the message, so the application is told it was not sent:
+    // machnet_recv returns -1 with EPIPE naming the flow, once per refused message.
+    src.count_drop_st(channel::kDropPeerGone);
     src.return_to_app_st(idx, count);
+    src.notify_flow_ended_st(f.key, EPIPE);
     return Outcome::kDropped;
   }
   TxRecord* r = tx_records_.take();

@@ -13,6 +13,7 @@ const char* to_string(FlowState s) {
     case FlowState::kSynSent: return "syn_sent";
     case FlowState::kEstablished: return "established";
     case FlowState::kClosing: return "closing";
+    case FlowState::kTimeWait: return "time_wait";
     case FlowState::kClosed: return "closed";
   }
   return "?";
@@ -76,10 +77,40 @@ void Flow::accept(const MachnetHeader& syn, uint64_t now_us) {
 
 void Flow::close(uint64_t now_us) {
   if (state_ == FlowState::kSynSent) return abort(FlowError::kLocalClose, false);
-  if (state_ != FlowState::kEstablished) return;
+  if (state_ != FlowState::kEstablished) return;  // closing already (ours or the peer's FIN)
   state_ = FlowState::kClosing;
+  closed_here_ = true;
   fin_queued_ = true;
   pump(now_us);
+}
+
+// The peer's FIN was consumed: everything it sent before it reached the application, and
+// its direction is over. Ours ends too, but in order: what our application had queued
+// (accepted by machnet_send) and what is in flight is still delivered, then our FIN. So a
+// close never throws away the other side's accepted messages; messages sent after this
+// point are refused by the owner (the flow is no longer established).
+void Flow::after_peer_fin(uint64_t now_us) {
+  if (!peer_fin_ || peer_fin_handled_) return;
+  peer_fin_handled_ = true;
+  if (state_ == FlowState::kEstablished) {
+    state_ = FlowState::kClosing;
+    fin_queued_ = true;
+  }
+  if (state_ == FlowState::kClosing && fin_acked_) enter_time_wait(now_us);
+}
+
+// Both directions are over. The ACK of the peer's FIN (sent here) may be lost; the peer
+// then retransmits its FIN (and anything it still thinks in flight), and must hear an ACK,
+// not a reset, or an orderly close would end as ECONNRESET on its side. So the flow
+// lingers time_wait_us, answering retransmissions, then reports the close. Both sides pass
+// through here: either may send the last ACK (simultaneous close).
+void Flow::enter_time_wait(uint64_t now_us) {
+  state_ = FlowState::kTimeWait;
+  rto_deadline_us_ = 0;
+  release_all();  // nothing of ours is unacknowledged; packets beyond the FIN mean nothing
+  send_ack(now_us);
+  time_wait_until_us_ = now_us + time_wait_us();
+  arm_timer(time_wait_until_us_);
 }
 
 void Flow::abort(FlowError why, bool tell_peer) {
@@ -289,12 +320,23 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
   ++stats_.rx_packets;
   if (state_ == FlowState::kClosed) return false;
   last_rx_us_ = now_us;
+  if (state_ == FlowState::kTimeWait) {
+    if (h.flags & net::kFlagRst) {
+      finish(orderly_end());  // everything was delivered both ways already
+    } else if (h.flags & (net::kFlagData | net::kFlagFin)) {
+      // Our final ACK was lost: say it again. The time-wait is not restarted: should this
+      // answer be lost too, the peer's next retransmission finds the flow gone, and the
+      // reset it gets is taken as the orderly end (receive(), kFlagRst while closing).
+      send_ack(now_us);
+    }
+    return false;
+  }
   if (h.flags & net::kFlagRst) {
     if (state_ == FlowState::kSynSent) finish(FlowError::kRefused);
-    // Closing with everything but the FIN acknowledged: the peer got it all and has already
-    // ended (our FIN's ACK was lost). An orderly close, not a reset.
-    else if (state_ == FlowState::kClosing && !fin_queued_ && !queue_head_ && snd_nxt_ - snd_una_ <= 1)
-      finish(FlowError::kLocalClose);
+    // Both directions delivered, only our FIN unacknowledged: the peer ended after its
+    // time-wait (or lost its flow) with our FIN's ACK lost. An orderly close, not a reset.
+    else if (state_ == FlowState::kClosing && peer_fin_ && !fin_queued_ && !queue_head_ && snd_nxt_ - snd_una_ <= 1)
+      finish(orderly_end());
     else finish(FlowError::kPeerReset);
     return false;
   }
@@ -330,14 +372,11 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
     return false;
   }
   process_ack(h, now_us);
-  if (state_ == FlowState::kClosed) return false;
+  if (state_ == FlowState::kClosed || state_ == FlowState::kTimeWait) return false;
   bool kept = false;
   if (h.flags & (net::kFlagData | net::kFlagFin)) handle_data(h, data, len, handle, &kept);
-  if (peer_fin_ && state_ != FlowState::kClosed) {
-    send_ack(now_us);  // acknowledges the FIN
-    finish(FlowError::kPeerClosed);
-    return false;  // finish() released every kept packet, so keep none
-  }
+  after_peer_fin(now_us);
+  if (state_ == FlowState::kTimeWait) return false;  // enter_time_wait() released every kept packet
   return kept;
 }
 
@@ -448,7 +487,10 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
     rto_deadline_us_ = now_us + rtt_.rto_us();
     rearm_timer();
   }
-  if (fin_acked && state_ == FlowState::kClosing) finish(FlowError::kLocalClose);
+  if (fin_acked) {
+    fin_acked_ = true;
+    if (state_ == FlowState::kClosing && peer_fin_) enter_time_wait(now_us);
+  }
 }
 
 // The window is taken only from an ACK at least as new as the one it was taken from last:
@@ -653,11 +695,8 @@ void Flow::on_rx_room(uint64_t now_us) {
   }
   rx_blocked_ = false;
   drain_reorder_buffer();
-  if (peer_fin_) {
-    send_ack(now_us);
-    finish(FlowError::kPeerClosed);
-    return;
-  }
+  after_peer_fin(now_us);
+  if (state_ == FlowState::kTimeWait) return;  // its ACK went out
   ++stats_.window_updates;
   send_ack(now_us);  // the window opened (or we moved on): tell the sender
 }
@@ -732,6 +771,10 @@ void Flow::on_timer(uint64_t now_us) {
     arm_timer(std::min(now_us + syn_interval_us_, connect_deadline_us_));
     return;
   }
+  if (state_ == FlowState::kTimeWait) {
+    if (now_us >= time_wait_until_us_) return finish(orderly_end());
+    return arm_timer(time_wait_until_us_);
+  }
   if (state_ == FlowState::kClosed) return;
   // The timer is free for keepalive while nothing is in flight.
   if (rto_deadline_us_ == 0 && reo_deadline_us_ == 0 && pto_deadline_us_ == 0) return keepalive(now_us);
@@ -750,7 +793,9 @@ void Flow::on_timer(uint64_t now_us) {
 // (seq = snd_una - 1, taken as a duplicate) makes the peer's flow answer with an ACK;
 // asked again every second, and the flow is reset after give_up_us of that.
 void Flow::keepalive(uint64_t now_us) {
-  if (params_.keepalive_us == 0 || state_ != FlowState::kEstablished) return;
+  // Closing too: after our FIN was acknowledged we wait for the peer's, and a peer that
+  // vanished meanwhile must not leave the flow half-open for ever.
+  if (params_.keepalive_us == 0 || (state_ != FlowState::kEstablished && state_ != FlowState::kClosing)) return;
   const uint64_t quiet = now_us - last_rx_us_;
   if (quiet < params_.keepalive_us) return arm_timer(last_rx_us_ + params_.keepalive_us);
   if (quiet >= params_.keepalive_us + params_.give_up_us) return abort(FlowError::kRetransmitLimit, true);

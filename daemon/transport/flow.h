@@ -46,9 +46,17 @@ struct FlowParams {
   uint32_t connect_timeout_us = 2'000'000;
   uint32_t rx_window = kMaxWindow;  // reorder buffer, packets
   uint32_t max_message_bytes = 8u << 20;  // a longer message from the peer is dropped
+  // How long a flow whose both directions ended keeps answering a retransmitted FIN with
+  // an ACK. 0: twice rto_max_us, which covers the peer's next retransmission even when our
+  // final ACK and the first answer to it are both lost.
+  uint64_t time_wait_us = 0;
 };
 
-enum class FlowState : uint8_t { kSynSent, kEstablished, kClosing, kClosed };
+// kClosing: our direction is ending (close(), or the peer's FIN arrived): what is queued
+// goes, then our FIN; we still receive until the peer's FIN. kTimeWait: both directions
+// ended; the flow only re-acknowledges a retransmitted FIN (our last ACK was lost) until
+// time_wait_us passes, then reports the close.
+enum class FlowState : uint8_t { kSynSent, kEstablished, kClosing, kTimeWait, kClosed };
 const char* to_string(FlowState s);
 
 struct FlowStats {
@@ -110,8 +118,10 @@ class Flow {
   void on_rx_room(uint64_t now_us);
   bool rx_blocked() const { return rx_blocked_; }
 
-  // Orderly close: everything queued is delivered, then a FIN; on_closed(kLocalClose) when
-  // the peer acknowledged it.
+  // Orderly close of our direction: everything queued is delivered, then a FIN. We keep
+  // receiving until the peer's FIN (which it sends after what it had queued); when both
+  // FINs are acknowledged the flow waits in kTimeWait, then on_closed(kLocalClose).
+  // A FIN from the peer closes our direction the same way (on_closed(kPeerClosed)).
   void close(uint64_t now_us);
   // Abort: drops everything, tells the peer with a reset (unless `tell_peer` is false).
   void abort(FlowError why, bool tell_peer);
@@ -192,6 +202,10 @@ class Flow {
   void keepalive(uint64_t now_us);
   void finish(FlowError why);
   void release_all();
+  void after_peer_fin(uint64_t now_us);
+  void enter_time_wait(uint64_t now_us);
+  uint64_t time_wait_us() const { return params_.time_wait_us ? params_.time_wait_us : 2 * uint64_t{params_.rto_max_us}; }
+  FlowError orderly_end() const { return closed_here_ ? FlowError::kLocalClose : FlowError::kPeerClosed; }
 
   const FlowParams params_;
   FlowIo& io_;
@@ -253,7 +267,11 @@ class Flow {
   bool rx_blocked_ = false;  // a message waits for room at the receiver
   uint32_t adv_window_ = 0;  // the window we advertised last ...
   uint32_t adv_edge_ = 0;    // ... and its right edge (rcv_nxt_ then + adv_window_)
-  bool peer_fin_ = false;
+  bool peer_fin_ = false;    // the peer's FIN was consumed: its direction is over
+  bool fin_acked_ = false;   // our FIN was acknowledged: our direction is over
+  bool peer_fin_handled_ = false;  // after_peer_fin() ran
+  bool closed_here_ = false; // close() came before the peer's FIN (kLocalClose, not kPeerClosed)
+  uint64_t time_wait_until_us_ = 0;
 };
 
 }  // namespace machnet::transport

@@ -131,10 +131,12 @@ int machnet_sendmmsg(const void *channel, const MachnetMsgHdr_t *msghdrs, int vl
  * EPROTO (the daemon handed over a malformed message; it is discarded). When a flow of
  * this channel failed, -1 once with errno ECONNRESET (reset by the peer) or ETIMEDOUT (the
  * peer stopped answering), and *flow names the flow (a peer's orderly close is not an
- * error and is not reported). When the daemon stops (SIGTERM: systemctl stop/restart), -1
- * once per flow with ENETDOWN (every message machnet_send accepted on it was delivered) or
- * ECONNABORTED (the daemon's [daemon] stop_drain_ms ran out first: some were not; the peer
- * got a reset). *flow (if not NULL) gets the flow as travelled. Not thread-safe
+ * error and is not reported); -1 with EPIPE once for each message sent on a flow that was
+ * closed already (machnet_close_flow), so it was not sent. When the daemon stops (SIGTERM:
+ * systemctl stop/restart), -1 once per flow with ENETDOWN (every message machnet_send
+ * accepted on it was delivered) or ECONNABORTED (the daemon's [daemon] stop_drain_ms ran
+ * out first: some were not; the peer got a reset). *flow (if not NULL) gets the flow as
+ * travelled. Not thread-safe
  * per channel.
  */
 ssize_t machnet_recv(const void *channel, void *buf, size_t len, MachnetFlow_t *flow);
@@ -220,9 +222,16 @@ ssize_t machnet_recv_timeout(const void *channel, void *buf, size_t len, Machnet
 int machnet_channel_fd(void *channel);
 
 /*
- * Closes a flow this channel connected or accepted (either direction of the tuple is
- * accepted). Both ends stop: later sends on it are dropped and counted as unknown_flow.
- * Returns 0, or -1 with errno ENOENT (no such flow on this channel), ENOTCONN.
+ * Closes this side's direction of a flow this channel connected or accepted (either
+ * direction of the tuple is accepted), in order: messages machnet_send accepted before
+ * the call (queued or in flight) are still delivered, then the peer is told. Messages
+ * from the peer keep arriving until the peer has delivered what it had accepted; the
+ * peer's side closes its direction on its own when it hears of the close (its application
+ * is not told: an orderly close is not an error). A message sent on the flow after this
+ * call, or after the peer closed, is not sent: machnet_recv reports it with -1 and errno
+ * EPIPE, once per message, naming the flow. The flow then lingers briefly (twice
+ * [transport] rto_max_us) to re-acknowledge a lost final ACK, so both sides end without
+ * ECONNRESET. Returns 0, or -1 with errno ENOENT (no such flow on this channel), ENOTCONN.
  */
 int machnet_close_flow(void *channel, MachnetFlow_t flow);
 

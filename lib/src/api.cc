@@ -118,6 +118,7 @@ int recv_iov(lib::Channel* c, const MachnetIovec_t* iov, size_t iovcnt, size_t c
     const char* why = err == ETIMEDOUT      ? "the flow ended: the peer stopped answering"
                       : err == ENETDOWN     ? "the flow ended: the daemon stopped; everything sent on it was delivered"
                       : err == ECONNABORTED ? "the flow ended: the daemon stopped before it could deliver everything sent on it"
+                      : err == EPIPE        ? "a message sent on this flow was not sent: the flow is closed"
                                             : "the flow ended: reset by the peer";
     return lib::fail(err, why);
   }

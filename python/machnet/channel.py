@@ -85,7 +85,9 @@ class Flow:
         self.channel.send(self, data, flags)
 
     def close(self) -> None:
-        """Closes the flow at both ends (machnet_close_flow). FileNotFoundError (ENOENT) if the
+        """Closes this side's direction in order (machnet_close_flow): what was sent is still
+        delivered, then the peer closes its own after delivering what it had queued; a later
+        send on the flow is reported by recv() as EPIPE. FileNotFoundError (ENOENT) if the
         channel does not know it (any more)."""
         self.channel.close_flow(self)
 
@@ -230,7 +232,8 @@ class Channel:
         return self._flow(c.src_ip, c.dst_ip, c.src_port, c.dst_port)
 
     def close_flow(self, flow: Flow) -> None:
-        """Closes a flow (both ends). FileNotFoundError (ENOENT) if the channel has no such flow."""
+        """Closes a flow in order (see Flow.close). FileNotFoundError (ENOENT) if the channel
+        has no such flow."""
         if lib.machnet_close_flow(self._handle(), flow._c) != 0:
             _lib.raise_errno(f"close {flow!r}")
         self._flows.pop(flow._key, None)

@@ -419,6 +419,8 @@ int run_api(const Args& a) {
     usleep(10000);
   }
   CHECK(st.drops_unknown_flow == 1 && st.drops_total == 1);
+  // ... and the sender hears that machnet_send's message was not sent.
+  CHECK(recv_wait(cli, buf, sizeof(buf), &got) == -1 && errno == EPIPE && got.dst_port == forged.src_port);
 
   // Closing the flow stops both ends.
   CHECK(machnet_close_flow(cli, flow) == 0);
@@ -430,6 +432,7 @@ int run_api(const Args& a) {
     usleep(10000);
   }
   CHECK(st.drops_unknown_flow == 1);
+  CHECK(recv_wait(srv, buf, sizeof(buf), &got) == -1 && errno == EPIPE);
   CHECK(machnet_recv_timeout(cli, buf, sizeof(buf), &got, 200) == 0 && errno == ETIMEDOUT);
 
   CHECK(machnet_detach(other) == 0);

@@ -72,6 +72,7 @@ void Endpoint::rx_end() {
   if (wire_.work.rpc && index == 0 && next_expected < sent_at.size()) rpc_us.push_back(now() - sent_at[next_expected]);
   rx_open = false;
   ++next_expected;
+  last_rx_at_us = now();
   unread.push_back(rx_len);
 }
 
@@ -179,6 +180,17 @@ void SimWire::deliver_due() {
       if (!(p->h.flags & net::kFlagSyn)) continue;
       to.flow = std::make_unique<Flow>(params, to, wheel, p->h.conn_id, static_cast<uint32_t>(rng()));
       to.flow->accept(p->h, now_us);
+      continue;
+    }
+    if (to.flow->state() == FlowState::kClosed) {
+      // The engine forgets a flow that ended, and answers its packets as unknown: a reset.
+      if (!(p->h.flags & net::kFlagRst)) {
+        Packet rst;
+        rst.h.flags = net::kFlagRst;
+        rst.h.conn_id = p->h.conn_id;
+        rst.h.seq = p->h.ack;
+        send(p->to, std::move(rst));
+      }
       continue;
     }
     Packet* raw = p.get();

@@ -75,6 +75,7 @@ class Endpoint : public FlowIo {
   bool established = false;
   std::optional<FlowError> closed;
   uint64_t closed_at_us = 0;
+  uint64_t last_rx_at_us = 0;  // when the latest whole message reached the application
   net::MachnetHeader last_sent{};  // the header of the last packet this end sent
 
   // Sending.
@@ -116,7 +117,8 @@ class SimWire {
   std::mt19937_64 rng;
   std::unique_ptr<Endpoint> end[2];
   bool link_down = false;  // drop everything
-  // Drops the packets it returns true for (and counts them as lost): targeted losses.
+  // Drops the packets it returns true for (and counts them as lost): targeted losses, e.g.
+  // the final ACK.
   std::function<bool(int from, const Packet&)> drop_if;
   uint64_t sent = 0, lost = 0, duplicated = 0, corrupted = 0, reordered = 0, bad_checksum = 0;
   uint32_t min_cwnd_seen = ~0u, max_cwnd_seen = 0;

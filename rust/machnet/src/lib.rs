@@ -437,8 +437,10 @@ impl Channel {
         Err(error_from("machnet_recv_timeout", errno, failed))
     }
 
-    /// Closes a flow this channel connected or accepted (either direction of the tuple).
-    /// Both ends stop; later sends on it are dropped and counted as unknown_flow.
+    /// Closes this side's direction of a flow this channel connected or accepted (either
+    /// direction of the tuple), in order: what was sent before is still delivered, then the
+    /// peer closes its direction after delivering what it had queued. A message sent on the
+    /// flow afterwards is not sent and is reported by `recv` as errno `EPIPE` (machnet.h).
     ///
     /// Errors: `NotFound` (no such flow on this channel), `NotConnected`.
     pub fn close_flow(&self, flow: &Flow) -> io::Result<()> {
