@@ -73,7 +73,11 @@ void check(const uint8_t* frame, uint32_t len, RxOffloads offloads) {
       FUZZ_CHECK(m.payload_offset >= kFrameOverhead);
       FUZZ_CHECK(m.payload_offset <= len && m.payload_len <= len - m.payload_offset);
       FUZZ_CHECK(m.dst_ip == machnet::fuzz::kInterface.ip);
-      FUZZ_CHECK(((m.header.flags & kFlagData) != 0) == (m.payload_len > 0));
+      // Only data carries a payload, and data has one unless it is a whole empty message.
+      const bool empty_message = (m.header.flags & (kFlagFirst | kFlagLast)) == (kFlagFirst | kFlagLast) &&
+                                 m.header.msg_len == 0;
+      FUZZ_CHECK(m.payload_len == 0 || (m.header.flags & kFlagData) != 0);
+      FUZZ_CHECK((m.header.flags & kFlagData) == 0 || m.payload_len > 0 || empty_message);
       // The header the parser decoded is the one at its offset, and survives a round trip.
       const uint8_t* mh = frame + m.payload_offset - kMachnetHeaderSize;
       const MachnetHeader again = decode_machnet_header(mh);
