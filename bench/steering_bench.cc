@@ -16,7 +16,7 @@ using machnet::engine::Steering;
 rte_mbuf* fake(uintptr_t n) { return reinterpret_cast<rte_mbuf*>((n + 1) << 6); }
 
 void BM_SteerBurstOneThread(benchmark::State& state) {
-  auto s = std::move(Steering::create(2).value());
+  auto s = Steering::create(2).value();
   rte_mbuf* in[32];
   rte_mbuf* out[32];
   for (int i = 0; i < 32; ++i) in[i] = fake(i);
@@ -29,7 +29,7 @@ void BM_SteerBurstOneThread(benchmark::State& state) {
 BENCHMARK(BM_SteerBurstOneThread);
 
 void BM_SteerBurstTwoThreads(benchmark::State& state) {
-  auto s = std::move(Steering::create(2).value());
+  auto s = Steering::create(2).value();
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> received{0};
   std::thread consumer([&] {
