@@ -3,8 +3,8 @@
 
 Two machnetd's over veth + net_af_packet (as test_two_daemons.py), but with the shipped
 [channels] keys: buffers_per_channel, buffer_size and max_message_bytes are left at
-config/machnet.toml's values (the other integration tests raise buffers_per_channel to 8192,
-which hid the problem). With 4096 buffers of 4 KiB a channel's receive room is 8 MiB: one
+config/machnet.toml's values (the integration tests used to raise buffers_per_channel to 8192,
+which hid the problem; now they all keep the shipped value). With 4096 buffers of 4 KiB a channel's receive room is 8 MiB: one
 8 MiB message fills it. The receive window used to count only the free buffers, so it read 0
 while such a message arrived and the sender crawled at one probe per retransmission timeout
 (about 23 s for 9 messages up to 8 MiB).
@@ -35,7 +35,7 @@ class LargeMessagesTest(TwoDaemonTest):
     def setUp(self):
         super().setUp()
         self.topo = self.topology()
-        # buffers_per_channel=None: the shipped default, not the tests' 8192.
+        # buffers_per_channel=None: the shipped default (port_toml's default too).
         self.a, self.b = self.start_pair(self.topo, buffers_per_channel=None)
         config = self.a.ctl("config").stdout
         print("in effect:", [line.strip() for line in config.splitlines()
