@@ -13,16 +13,7 @@ namespace {
 
 constexpr uint32_t kMessages = 200;
 
-FlowParams params() {
-  FlowParams p;
-  p.cc.initial_window = 16;
-  p.cc.min_window = 2;
-  p.cc.max_window = 128;
-  p.cc.target_delay_us = 100;
-  p.rto_min_us = 1000;
-  p.rto_max_us = 100000;
-  return p;
-}
+FlowParams params() { return test_params(); }
 
 Impairments with_loss(double loss) {
   Impairments i;

@@ -12,19 +12,7 @@
 namespace machnet::transport::sim {
 namespace {
 
-FlowParams params() {
-  FlowParams p;
-  p.mss = 1424;
-  p.cc.initial_window = 16;
-  p.cc.min_window = 2;
-  p.cc.max_window = 128;
-  p.cc.target_delay_us = 100;
-  p.rto_min_us = 1000;
-  p.rto_max_us = 100000;
-  p.give_up_us = 30'000'000;
-  p.connect_timeout_us = 2'000'000;
-  return p;
-}
+FlowParams params() { return test_params(); }
 
 // One way only: end 0 sends `plan`, end 1 reads.
 void one_way(SimWire& w, std::vector<uint32_t> plan) {

@@ -18,6 +18,19 @@
 
 namespace machnet::transport::sim {
 
+// The transport tests' flow parameters: the shipped windows and RTO bounds, with a Swift
+// target (100 us) suited to the simulated wire's 10 us links.
+inline FlowParams test_params() {
+  FlowParams p;
+  p.cc.initial_window = 16;
+  p.cc.min_window = 2;
+  p.cc.max_window = 128;
+  p.cc.target_delay_us = 100;
+  p.rto_min_us = 1000;
+  p.rto_max_us = 100000;
+  return p;
+}
+
 struct Impairments {
   double loss = 0, duplicate = 0, corrupt = 0, reorder = 0;
   uint32_t delay_us = 10;           // one way, before queueing
