@@ -176,10 +176,8 @@ int run_client(const Args& a) {
   return st.drops_total == 0 ? 0 : 3;
 }
 
-// Speaks the control protocol directly: attach (keeping the memfd), connect to the server,
-// then writes random bytes over the whole channel, rings included.
-int run_hostile(const Args& a) {
-  using namespace machnet::channel;
+// The application socket, spoken directly (the hostile modes): connects to MACHNET_SOCKET.
+int connect_app_socket() {
   const char* path = std::getenv("MACHNET_SOCKET");
   if (!path) die("MACHNET_SOCKET not set");
   const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
@@ -187,27 +185,38 @@ int run_hostile(const Args& a) {
   addr.sun_family = AF_UNIX;
   std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) die("connect");
-  auto ask = [fd](CtlRequest req, int* memfd) {
-    req.magic = kCtlMagic;
-    req.version = kCtlVersion;
-    if (send(fd, &req, sizeof(req), 0) != sizeof(req)) die("send request");
-    CtlResponse resp{};
-    iovec iov{&resp, sizeof(resp)};
-    alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control;
-    m.msg_controllen = sizeof(control);
-    if (recvmsg(fd, &m, 0) != sizeof(resp)) die("recv response");
-    if (cmsghdr* c = CMSG_FIRSTHDR(&m); c && memfd) std::memcpy(memfd, CMSG_DATA(c), sizeof(int));
-    if (resp.error) die(std::string("request refused: ") + resp.message);
-    return resp;
-  };
+  return fd;
+}
+
+// One request and its answer; *memfd (if not null) gets the first descriptor passed.
+machnet::channel::CtlResponse ask(int fd, machnet::channel::CtlRequest req, int* memfd) {
+  using namespace machnet::channel;
+  req.magic = kCtlMagic;
+  req.version = kCtlVersion;
+  if (send(fd, &req, sizeof(req), 0) != sizeof(req)) die("send request");
+  CtlResponse resp{};
+  iovec iov{&resp, sizeof(resp)};
+  alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof(control);
+  if (recvmsg(fd, &m, 0) != sizeof(resp)) die("recv response");
+  if (cmsghdr* c = CMSG_FIRSTHDR(&m); c && memfd) std::memcpy(memfd, CMSG_DATA(c), sizeof(int));
+  if (resp.error) die(std::string("request refused: ") + resp.message);
+  return resp;
+}
+
+// Speaks the control protocol directly: attach (keeping the memfd), connect to the server,
+// then writes random bytes over the whole channel, rings included.
+int run_hostile(const Args& a) {
+  using namespace machnet::channel;
+  const int fd = connect_app_socket();
   CtlRequest attach{};
   attach.type = static_cast<uint16_t>(CtlType::kAttach);
   int memfd = -1;
-  const CtlResponse r = ask(attach, &memfd);
+  const CtlResponse r = ask(fd, attach, &memfd);
   if (memfd < 0) die("no memfd");
   // The seals hold: the memfd cannot be shrunk under the daemon.
   if (ftruncate(memfd, 4096) == 0) die("ftruncate shrank a sealed channel");
@@ -219,7 +228,7 @@ int run_hostile(const Args& a) {
   conn.channel_id = r.channel_id;
   conn.local_ip = conn.remote_ip = 0x7f000001;
   conn.remote_port = a.port;
-  ask(conn, nullptr);
+  ask(fd, conn, nullptr);
   std::printf("scribbling\n");
   std::fflush(stdout);
   std::mt19937_64 rng(a.seed);
@@ -291,29 +300,11 @@ int run_doorbell(const Args& a) {
 // dies. Holds the pages until killed.
 int run_punch(const Args& a) {
   using namespace machnet::channel;
-  const char* path = std::getenv("MACHNET_SOCKET");
-  if (!path) die("MACHNET_SOCKET not set");
-  const int sock = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-  if (connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) die("connect");
+  const int sock = connect_app_socket();
   CtlRequest req{};
-  req.magic = kCtlMagic;
-  req.version = kCtlVersion;
   req.type = static_cast<uint16_t>(CtlType::kAttach);
-  if (send(sock, &req, sizeof(req), 0) != sizeof(req)) die("send request");
-  CtlResponse resp{};
-  iovec iov{&resp, sizeof(resp)};
-  alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = control;
-  m.msg_controllen = sizeof(control);
-  if (recvmsg(sock, &m, 0) != sizeof(resp) || resp.error) die("attach");
   int memfd = -1;
-  if (cmsghdr* c = CMSG_FIRSTHDR(&m)) std::memcpy(&memfd, CMSG_DATA(c), sizeof(int));
+  const CtlResponse resp = ask(sock, req, &memfd);
   if (memfd < 0) die("no memfd");
   constexpr size_t kPage = 2u << 20;
   std::vector<void*> hoard;
