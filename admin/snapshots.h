@@ -27,6 +27,7 @@ struct FlowTransportCounters {
   // probes sent and those that repaired a loss, loss episodes (one window cut each).
   uint64_t rack_timer_losses = 0, tlp_probes = 0, tlp_recoveries = 0, recoveries = 0;
   uint64_t rx_duplicates = 0, rx_out_of_order = 0, rx_no_room = 0, protocol_errors = 0;
+  uint64_t rx_hold_refused = 0;  // packets not kept: the engine's share of held buffers was used up
   uint64_t window_probes = 0, window_updates = 0;  // persist probes sent; window updates sent
   uint32_t srtt_us = 0, rttvar_us = 0, rto_us = 0;  // 0: no sample yet
   // cwnd: congestion window; peer_window: the window the peer advertised (what holds our

@@ -41,6 +41,7 @@ void put_transport(json& j, const FlowTransportCounters& s) {
   j["rx_out_of_order"] = s.rx_out_of_order;
   j["rx_no_room"] = s.rx_no_room;
   j["protocol_errors"] = s.protocol_errors;
+  j["rx_hold_refused"] = s.rx_hold_refused;
   j["window_probes"] = s.window_probes;
   j["window_updates"] = s.window_updates;
   j["srtt_us"] = s.srtt_us;
@@ -72,6 +73,7 @@ void get_transport(const json& j, FlowTransportCounters& s) {
   read(j, "rx_out_of_order", s.rx_out_of_order);
   read(j, "rx_no_room", s.rx_no_room);
   read(j, "protocol_errors", s.protocol_errors);
+  read(j, "rx_hold_refused", s.rx_hold_refused);
   read(j, "window_probes", s.window_probes);
   read(j, "window_updates", s.window_updates);
   read(j, "srtt_us", s.srtt_us);

@@ -39,7 +39,7 @@ TEST(FlowRowJson, RemoteFlowRoundTrips) {
   for (const char* key : {"tx_msgs", "tx_bytes", "rx_msgs", "rx_bytes", "tx_packets", "rx_packets", "retransmissions",
                           "rto_timeouts", "fast_retransmits", "spurious_timeouts", "rack_timer_losses", "tlp_probes",
                           "tlp_recoveries", "recoveries", "rx_duplicates", "rx_out_of_order",
-                          "rx_no_room", "protocol_errors", "srtt_us", "rttvar_us", "rto_us", "cwnd", "peer_window",
+                          "rx_no_room", "protocol_errors", "rx_hold_refused", "srtt_us", "rttvar_us", "rto_us", "cwnd", "peer_window",
                           "inflight", "queued_msgs", "error", "pid", "command", "ended_s_ago"})
     EXPECT_TRUE(j.contains(key)) << key;
   const FlowRow back = j.get<FlowRow>();

@@ -371,16 +371,26 @@ nlohmann::json Daemon::stats_json() const {
   }
   if (!engines_.empty()) out["engines"] = engine_rows();
   // Every [limits] cap, and how often it was hit since start (docs/security.md).
-  uint64_t syn_engine_cap = 0, syn_remote_ip_cap = 0, half_open_timeouts = 0;
+  uint64_t syn_engine_cap = 0, syn_remote_ip_cap = 0, half_open_timeouts = 0, reassembly_timeouts = 0;
+  uint64_t held = 0, held_cap = 0, held_refused = 0;
   for (const auto& e : engines_) {
     const auto& k = e->counters();
     syn_engine_cap += k.syn_engine_cap.load(std::memory_order_relaxed);
     syn_remote_ip_cap += k.syn_remote_ip_cap.load(std::memory_order_relaxed);
     half_open_timeouts += k.half_open_timeouts.load(std::memory_order_relaxed);
+    reassembly_timeouts += k.reassembly_timeouts.load(std::memory_order_relaxed);
+    const auto& h = e->held_buffers();
+    held += h.count.load(std::memory_order_relaxed);
+    held_cap += h.cap;
+    held_refused += h.refused.load(std::memory_order_relaxed);
   }
   out["limits"] = {{"syn_dropped_max_flows_per_engine", syn_engine_cap},
                    {"syn_dropped_max_flows_per_remote_ip", syn_remote_ip_cap},
                    {"half_open_timeouts", half_open_timeouts},
+                   {"reassembly_timeouts", reassembly_timeouts},
+                   {"held_packet_buffers", held},
+                   {"held_packet_buffers_cap", held_cap},
+                   {"packets_not_kept_held_packet_buffers", held_refused},
                    {"attach_refused_max_channels_per_user", app_sessions_ ? app_sessions_->refused_per_user() : 0},
                    {"listen_refused_max_listen_ports_per_user",
                     engine_shared_ ? engine_shared_->user_ports.refused(engine::UserPorts::kListen) : 0},

@@ -90,6 +90,13 @@ struct LimitsConfig {
   uint32_t max_flows_per_engine = 16384;    // flows to other machines, per engine
   uint32_t max_flows_per_remote_ip = 1024;  // of those, per remote IPv4 address
   uint32_t half_open_timeout_ms = 3000;     // an accepted flow must hear from its peer again within this
+  // A message being reassembled holds every receive buffer it will need: if it makes no
+  // progress for this long while another flow waits for its channel's room, it is dropped
+  // and its flow reset (a peer that announces a large message and goes silent).
+  uint32_t reassembly_timeout_ms = 2000;
+  // The share of the port's packet buffers flows may hold (reorder buffers, receivers
+  // without room), over all engines; the rest keeps receive rings, ARP, ICMP and ACKs going.
+  uint32_t held_packet_buffers_percent = 50;
   // Per user (SO_PEERCRED of the app socket; root is never capped); 0: no cap.
   uint32_t max_channels_per_user = 16;
   uint32_t max_listen_ports_per_user = 64;

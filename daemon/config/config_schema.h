@@ -130,6 +130,8 @@ void visit(V& v, C& c) {
   v.integer("max_flows_per_engine", c.limits.max_flows_per_engine, 1u, 1u << 20);
   v.integer("max_flows_per_remote_ip", c.limits.max_flows_per_remote_ip, 1u, 1u << 20);
   v.integer("half_open_timeout_ms", c.limits.half_open_timeout_ms, 10u, 600000u);
+  v.integer("reassembly_timeout_ms", c.limits.reassembly_timeout_ms, 10u, 600000u);
+  v.integer("held_packet_buffers_percent", c.limits.held_packet_buffers_percent, 1u, 90u);
   v.integer("max_channels_per_user", c.limits.max_channels_per_user, 0u, 4096u);
   v.integer("max_listen_ports_per_user", c.limits.max_listen_ports_per_user, 0u, 65535u);
   v.integer("max_ephemeral_ports_per_user", c.limits.max_ephemeral_ports_per_user, 0u, 16384u);

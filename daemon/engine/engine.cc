@@ -82,7 +82,7 @@ Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& 
       limits_(limits),
       flow_params_(flow_params(transport, max_message_bytes)),
       wheel_(monotonic_ns() / 1000),
-      flow_context_{nullptr, tx_records_, *this, wheel_, flow_params_},
+      flow_context_{nullptr, tx_records_, *this, wheel_, flow_params_, &held_, &now_us_},
       port_uses_(65536, 0),
       port_charges_(65536),
       rng_(std::random_device{}()) {
@@ -105,6 +105,7 @@ void Engine::attach_port(PortIo* port) {
   port_ = port;
   port_->set_sink(this);
   flow_context_.port = port;
+  held_.cap = port->held_buffer_share(limits_.held_packet_buffers_percent);
   // The port may cap the MTU below the configured one.
   flow_params_.mss = static_cast<uint32_t>(net::payload_per_packet(std::min(transport_.mtu, port->mtu())));
 }
@@ -173,7 +174,8 @@ bool Engine::poll_once_st() {
       next_arp_tick_us_ = now_us_ + 10'000;
       port_->arp_tick_st(now_us_);
       check_arp_waiters_st();
-      expire_half_open_st();
+      expire_stalled_reassembly_st();
+      expire_half_open_st();  // and logs the [limits] hit since the last line
     }
   }
   for (EngineChannel* ch : channels_) {

@@ -74,6 +74,7 @@ struct EngineCounters {
   std::atomic<uint32_t> flows{0}, channels{0};
   // [limits] hit (flow_limits.cc): SYNs dropped at each flow cap, half-open flows reset.
   std::atomic<uint64_t> syn_engine_cap{0}, syn_remote_ip_cap{0}, half_open_timeouts{0};
+  std::atomic<uint64_t> reassembly_timeouts{0};  // stalled messages dropped, their flows reset
 };
 
 class Engine final : public PortSink, public FlowEvents {
@@ -116,6 +117,8 @@ class Engine final : public PortSink, public FlowEvents {
   uint32_t local_ip() const { return local_ip_; }
   bool running() const { return thread_.joinable(); }
   const EngineCounters& counters() const { return counters_; }
+  // Packet buffers this engine's flows hold, its cap and the packets refused at it.
+  const HeldBuffers& held_buffers() const { return held_; }
   uint64_t loops() const { return counters_.loops.load(std::memory_order_relaxed); }
   uint64_t busy_loops() const { return counters_.busy_loops.load(std::memory_order_relaxed); }
 
@@ -195,6 +198,7 @@ class Engine final : public PortSink, public FlowEvents {
     if (f.half_open.linked()) [[unlikely]] f.half_open.unlink();
   }
   void expire_half_open_st();
+  void expire_stalled_reassembly_st();
   void log_limits_st();
   void set_awaiting_st(RemoteFlow& f, bool awaiting) {
     if (f.awaiting == awaiting) return;
@@ -241,6 +245,7 @@ class Engine final : public PortSink, public FlowEvents {
   transport::FlowParams flow_params_;
   transport::TimerWheel wheel_;
   TxRecordPool tx_records_;
+  HeldBuffers held_;
   FlowContext flow_context_;
   std::vector<EngineChannel*> channels_;
   FlowTable flows_;
@@ -270,7 +275,7 @@ class Engine final : public PortSink, public FlowEvents {
   HalfOpenList half_open_;  // accepted flows not heard from since their SYN, oldest first
   uint32_t awaiting_ = 0;   // remote flows with data in flight or queued (awaiting_acks_st)
   uint64_t next_limits_log_us_ = 0;
-  uint64_t limits_logged_[3] = {};  // the limit counters as of the last log line
+  uint64_t limits_logged_[5] = {};  // the limit counters as of the last log line
   std::mt19937 rng_;
   // Graceful stop (engine thread): draining = flows deliver what they accepted; closing =
   // FINs sent, waiting for their ACKs; done = what was left got a reset, apps were told.

@@ -87,6 +87,9 @@ struct EngineChannel {
   // a small window and owe their peer an update when room comes back.
   std::vector<RemoteFlow*> blocked_flows;
   uint32_t rx_waiting = 0;  // flows in blocked_flows whose message waits to reserve
+  // Flows whose message holds a reservation here (RemoteFlow::start_reassembly_st): one
+  // that stalls while others wait is dropped ([limits] reassembly_timeout_ms).
+  std::vector<RemoteFlow*> reassembling;
   uint32_t rx_flows = 0;    // remote flows receiving into this channel: they share its room
   uint32_t engine_id = 0;           // the engine that serves it
   uid_t uid = 0;                    // the owning application's user (SO_PEERCRED): [limits] per user

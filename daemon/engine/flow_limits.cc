@@ -1,7 +1,8 @@
 // [limits] on flows from the wire: the caps a SYN must pass to become a flow (per engine,
-// per remote address), the half-open timeout, and their counters and log lines. A SYN
-// flood from forged addresses then holds at most max_flows_per_engine flows, each for at
-// most half_open_timeout_ms. Nothing here logs per packet: counters move per packet, a
+// per remote address), the half-open timeout, the reassembly timeout, and their counters
+// and log lines. A SYN flood from forged addresses then holds at most max_flows_per_engine
+// flows, each for at most half_open_timeout_ms. (The cap on held packet buffers is applied
+// where a flow keeps a packet: RemoteFlow::may_hold.) Nothing here logs per packet: counters move per packet, a
 // summary line goes out at most once per kLogEveryUs. Engine thread.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -49,21 +50,47 @@ void Engine::expire_half_open_st() {
   log_limits_st();
 }
 
+// A message being reassembled holds every buffer it needs (so it always completes). One
+// that stopped moving while other flows wait for the same channel's room is taken to be a
+// peer that announced a message and went silent: it is dropped and its flow reset (the
+// peer and the application hear of it), and the flows waiting go on. Uncontended, a stall
+// costs nobody anything and is left alone (a VM pause, a blackout).
+void Engine::expire_stalled_reassembly_st() {
+  const uint64_t limit_us = uint64_t{limits_.reassembly_timeout_ms} * 1000;
+  for (EngineChannel* ch : channels_) {
+    if (ch->rx_waiting == 0 || ch->reassembling.empty()) continue;
+    for (size_t i = 0; i < ch->reassembling.size();) {
+      RemoteFlow* f = ch->reassembling[i];
+      if (now_us_ - f->rx_progress_us() < limit_us) {
+        ++i;
+        continue;
+      }
+      bump(counters_.reassembly_timeouts);
+      f->flow.abort(transport::FlowError::kStalled, true);  // leaves ch->reassembling
+    }
+  }
+}
+
 void Engine::log_limits_st() {
   if (now_us_ < next_limits_log_us_) return;
-  const uint64_t now[3] = {counters_.syn_engine_cap.load(std::memory_order_relaxed),
+  const uint64_t now[5] = {counters_.syn_engine_cap.load(std::memory_order_relaxed),
                            counters_.syn_remote_ip_cap.load(std::memory_order_relaxed),
-                           counters_.half_open_timeouts.load(std::memory_order_relaxed)};
-  const uint64_t d[3] = {now[0] - limits_logged_[0], now[1] - limits_logged_[1], now[2] - limits_logged_[2]};
-  if (d[0] + d[1] + d[2] == 0) return;
+                           counters_.half_open_timeouts.load(std::memory_order_relaxed),
+                           counters_.reassembly_timeouts.load(std::memory_order_relaxed),
+                           held_.refused.load(std::memory_order_relaxed)};
+  uint64_t d[5], sum = 0;
+  for (int i = 0; i < 5; ++i) sum += d[i] = now[i] - limits_logged_[i];
+  if (sum == 0) return;
   // The first hit is logged at once, later ones summed over the interval that follows.
   next_limits_log_us_ = now_us_ + kLogEveryUs;
   spdlog::warn("engine {}: since the last such line (at most one per {} s): {} SYN(s) dropped at [limits] max_flows_per_engine ({}), {} at "
-               "max_flows_per_remote_ip ({}), {} half-open flow(s) reset after half_open_timeout_ms ({}); "
-               "{} flows now",
+               "max_flows_per_remote_ip ({}), {} half-open flow(s) reset after half_open_timeout_ms ({}), {} stalled "
+               "message(s) dropped after reassembly_timeout_ms ({}), {} packet(s) not kept at held_packet_buffers_percent "
+               "({} buffers held of {}); {} flows now",
                id_, kLogEveryUs / 1'000'000, d[0], limits_.max_flows_per_engine, d[1], limits_.max_flows_per_remote_ip,
-               d[2], limits_.half_open_timeout_ms, flows_.size());
-  for (int i = 0; i < 3; ++i) limits_logged_[i] = now[i];
+               d[2], limits_.half_open_timeout_ms, d[3], limits_.reassembly_timeout_ms, d[4],
+               held_.count.load(std::memory_order_relaxed), held_.cap, flows_.size());
+  for (int i = 0; i < 5; ++i) limits_logged_[i] = now[i];
 }
 
 }  // namespace machnet::engine

@@ -121,7 +121,8 @@ void Engine::finish_stop_st() {
 int Engine::stop_errno_st(const RemoteFlow& f, FlowError why) const {
   if (f.stop_drained) return ENETDOWN;
   switch (why) {
-    case FlowError::kPeerReset: return ECONNRESET;
+    case FlowError::kPeerReset:
+    case FlowError::kStalled: return ECONNRESET;
     case FlowError::kRetransmitLimit: return ETIMEDOUT;
     case FlowError::kLocalAbort: return ECONNABORTED;
     default: return 0;

@@ -218,4 +218,9 @@ admin::PortCounters PortIo::stats() const {
   return out;
 }
 
+uint32_t PortIo::held_buffer_share(uint32_t percent) const {
+  const uint64_t pool = port_.pool() ? port_.pool()->size : 0;
+  return static_cast<uint32_t>(pool * percent / 100 / std::max<uint16_t>(port_.info().queues, 1));
+}
+
 }  // namespace machnet::engine

@@ -90,6 +90,8 @@ class PortIo {
   const net::Interface& interface() const { return me_; }
   uint32_t mtu() const { return port_.info().mtu; }
   uint16_t queue() const { return queue_; }
+  // `percent` of the port's packet buffers, split evenly over its queues (one per engine).
+  uint32_t held_buffer_share(uint32_t percent) const;
 
  private:
   void handle_frame_st(rte_mbuf* m, uint64_t now_us, bool steered);

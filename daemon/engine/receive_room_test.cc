@@ -58,7 +58,9 @@ class ReceiveRoom : public ::testing::Test {
   NoEvents events;
   transport::TimerWheel wheel{1'000'000};
   transport::FlowParams params;
-  FlowContext ctx{nullptr, records, events, wheel, params};
+  HeldBuffers held;
+  uint64_t now_us = 1000;
+  FlowContext ctx{nullptr, records, events, wheel, params, &held, &now_us};
   std::vector<std::unique_ptr<RemoteFlow>> flows;
 };
 
@@ -101,6 +103,55 @@ TEST_F(ReceiveRoom, AFlowThatEndsLeavesTheQueueAndItsShare) {
   EXPECT_EQ(ch->rx_waiting, 0u);
   EXPECT_EQ(ch->rx_flows, 2u);
   EXPECT_TRUE(ch->room_changed) << "those queued behind it must be woken";
+}
+
+// The engine drops a message that stalls while others wait (Engine::
+// expire_stalled_reassembly_st) from this list and these times: every open reservation
+// is listed once, with when it last moved, and leaves the list however it ends.
+TEST_F(ReceiveRoom, OpenReservationsAreListedWithTheirLastProgress) {
+  ASSERT_TRUE(flows[0]->rx_begin(10000));
+  now_us = 2000;
+  ASSERT_TRUE(flows[1]->rx_begin(10000));
+  ASSERT_TRUE(flows[2]->rx_begin(10000));
+  EXPECT_EQ(ch->reassembling.size(), 3u);
+  EXPECT_EQ(flows[0]->rx_progress_us(), 1000u);
+  EXPECT_EQ(flows[1]->rx_progress_us(), 2000u);
+
+  now_us = 5000;
+  std::vector<uint8_t> part(100, 1);
+  flows[0]->rx_append(part.data(), 100);
+  EXPECT_EQ(flows[0]->rx_progress_us(), 5000u) << "a segment of the message is progress";
+
+  deliver(*flows[0], 9900);  // the first in the list leaves: the last takes its place
+  ASSERT_EQ(ch->reassembling.size(), 2u);
+  EXPECT_EQ(flows[0]->rx_progress_us(), 0u);
+  flows[1]->rx_discard();
+  ASSERT_EQ(ch->reassembling.size(), 1u);
+  EXPECT_EQ(ch->reassembling[0], flows[2].get());
+  flows[2]->on_closed(transport::FlowError::kStalled);
+  flows[2]->rx_discard();  // (the Flow discards its open message when it ends)
+  EXPECT_TRUE(ch->reassembling.empty());
+  EXPECT_EQ(ch->rx_reserved_slots, 0u);
+  EXPECT_EQ(ch->stash.size(), mem.geometry().daemon_pool_count - 3u) << "only the delivered message's buffers are out";
+}
+
+// [limits] held_packet_buffers_percent: past the engine's cap a flow may keep no more
+// packets (counted), and each one given back makes room for another.
+TEST_F(ReceiveRoom, HeldPacketBuffersStopAtTheCap) {
+  held.cap = 3;
+  RemoteFlow& a = *flows[0];
+  RemoteFlow& b = *flows[1];
+  EXPECT_TRUE(a.may_hold());
+  EXPECT_TRUE(a.may_hold());
+  EXPECT_TRUE(b.may_hold());
+  EXPECT_FALSE(b.may_hold()) << "the cap is per engine, over all its flows";
+  EXPECT_FALSE(a.may_hold());
+  EXPECT_EQ(held.count.load(), 3u);
+  EXPECT_EQ(held.refused.load(), 2u);
+  a.release(nullptr);  // (rte_pktmbuf_free ignores null)
+  EXPECT_EQ(held.count.load(), 2u);
+  EXPECT_TRUE(b.may_hold());
+  EXPECT_EQ(held.refused.load(), 2u);
 }
 
 }  // namespace

@@ -28,6 +28,11 @@ int connect_errno(FlowError why) {
 // What machnet_recv reports when an established flow fails under the application.
 int ended_errno(FlowError why) { return why == FlowError::kRetransmitLimit ? ETIMEDOUT : ECONNRESET; }
 
+// Ends the application hears of and `machnetctl flows` keeps showing for a while.
+bool is_failure(FlowError why) {
+  return why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit || why == FlowError::kStalled;
+}
+
 }  // namespace
 
 RemoteFlow& Engine::create_remote_st(const FlowKey& key, EngineChannel* owner, bool client, uint32_t conn_id) {
@@ -260,12 +265,12 @@ void Engine::flow_ended_st(RemoteFlow& f, FlowError why) {
     const int err = stop_errno_st(f, why);
     if (f.owner && err) f.owner->notify_flow_ended_st(f.key, err);
     ++(err == 0 || err == ENETDOWN ? stop_closed_ : stop_reset_);
-  } else if (f.owner && (why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit)) {
+  } else if (f.owner && is_failure(why)) {
     // Failures only: a peer that closes in order after its last message is the normal end
     // of a conversation, and upstream-style servers treat any -1 from recv as fatal.
     f.owner->notify_flow_ended_st(f.key, ended_errno(why));
   }
-  if (why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit) {
+  if (is_failure(why)) {
     failed_.emplace_back(now_us_, flow_row_st(f));
     failed_.back().second.state = "reset";
     if (failed_.size() > kFailedFlowsKept) failed_.pop_front();
@@ -316,6 +321,7 @@ admin::FlowRow Engine::flow_row_st(const RemoteFlow& f) const {
   t.rx_out_of_order = s.rx_out_of_order;
   t.rx_no_room = s.rx_no_room;
   t.protocol_errors = s.protocol_errors;
+  t.rx_hold_refused = s.rx_hold_refused;
   t.window_probes = s.window_probes;
   t.window_updates = s.window_updates;
   t.srtt_us = r.srtt_us();

@@ -101,11 +101,28 @@ bool RemoteFlow::rx_begin(uint32_t msg_len) {
   rx_len_ = msg_len;
   rx_filled_ = 0;
   rx_open_ = true;
+  start_reassembly_st();
   return true;
+}
+
+void RemoteFlow::start_reassembly_st() {
+  rx_progress_us_ = now_us();
+  reassembling_pos_ = static_cast<uint32_t>(owner->reassembling.size());
+  owner->reassembling.push_back(this);
+}
+
+// Swap-remove: the flow that was last takes this one's place.
+void RemoteFlow::end_reassembly_st() {
+  auto& list = owner->reassembling;
+  RemoteFlow* last = list.back();
+  list[reassembling_pos_] = last;
+  last->reassembling_pos_ = reassembling_pos_;
+  list.pop_back();
 }
 
 void RemoteFlow::rx_append(const uint8_t* data, uint32_t len) {
   if (!rx_open_) return;
+  rx_progress_us_ = now_us();
   const channel::ChannelView& v = owner->view;
   const uint32_t bs = v.geometry().buffer_size;
   while (len > 0) {  // the flow never appends past rx_len_
@@ -139,6 +156,7 @@ void RemoteFlow::rx_end() {
   h->src_port = key.dst_port;
   h->dst_port = key.src_port;
   --ch.rx_reserved_slots;
+  end_reassembly_st();
   if (!ch.to_app.enqueue(rx_bufs_[0])) [[unlikely]] {
     // Only a corrupted ring (the application wrote its consumer index) gets here: the slot
     // was reserved in rx_begin. The buffers come back; the message is counted as dropped.
@@ -161,6 +179,7 @@ void RemoteFlow::rx_end() {
 void RemoteFlow::rx_discard() {
   if (!rx_open_) return;
   if (owner) {
+    end_reassembly_st();
     owner->stash.insert(owner->stash.end(), rx_bufs_.begin(), rx_bufs_.end());
     --owner->rx_reserved_slots;
     owner->room_changed = true;
@@ -230,7 +249,22 @@ void RemoteFlow::orphan_st(uint64_t now_us) {
   flow.close(now_us);
 }
 
-void RemoteFlow::release(void* handle) { rte_pktmbuf_free(static_cast<rte_mbuf*>(handle)); }
+bool RemoteFlow::may_hold() {
+  HeldBuffers* h = ctx_.held;
+  if (h == nullptr) return true;
+  const uint32_t n = h->count.load(std::memory_order_relaxed);
+  if (n >= h->cap) [[unlikely]] {
+    h->refused.store(h->refused.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return false;
+  }
+  h->count.store(n + 1, std::memory_order_relaxed);
+  return true;
+}
+
+void RemoteFlow::release(void* handle) {
+  if (HeldBuffers* h = ctx_.held) h->count.store(h->count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  rte_pktmbuf_free(static_cast<rte_mbuf*>(handle));
+}
 
 void RemoteFlow::on_established() { ctx_.events.flow_established_st(*this); }
 

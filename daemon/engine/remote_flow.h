@@ -4,6 +4,7 @@
 // channel buffers. Engine thread only.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -28,14 +29,27 @@ class FlowEvents {
   virtual void flow_ended_st(RemoteFlow& f, transport::FlowError why) = 0;
 };
 
+// The packet buffers an engine's flows keep (out-of-order segments, segments waiting for
+// their application's room), against the engine's share of the port's pool ([limits]
+// held_packet_buffers_percent): peers that never fill their gaps cannot take the buffers
+// that receive rings, ARP, ICMP and ACKs need. Written by the engine; any thread may read.
+struct HeldBuffers {
+  std::atomic<uint32_t> count{0};
+  uint32_t cap = UINT32_MAX;
+  std::atomic<uint64_t> refused{0};  // packets not kept because the cap was reached
+};
+
 // Everything a remote flow reaches besides its own channel: the port it sends through,
-// the pool of send records, its engine's events and timer wheel, the transport settings.
+// the pool of send records, its engine's events and timer wheel, the transport settings,
+// and (null in tests that do without) the engine's held-buffer count and clock.
 struct FlowContext {
   PortIo* port = nullptr;  // null only in tests without a port
   TxRecordPool& records;
   FlowEvents& events;
   transport::TimerWheel& wheel;
   const transport::FlowParams& params;
+  HeldBuffers* held = nullptr;
+  const uint64_t* now_us = nullptr;
 };
 
 class RemoteFlow final : public transport::FlowIo {
@@ -52,9 +66,14 @@ class RemoteFlow final : public transport::FlowIo {
   void rx_end() override;
   void rx_discard() override;
   uint32_t rx_room_packets() override;
+  bool may_hold() override;
   void release(void* handle) override;
   void on_established() override;
   void on_closed(transport::FlowError why) override;
+
+  // When the message being reassembled last moved (its first segment or a later one);
+  // 0 when none is. The engine drops one that stalls while others wait for its room.
+  uint64_t rx_progress_us() const { return rx_open_ ? rx_progress_us_ : 0; }
 
   // The owning channel is going away: copy what is still to be sent out of its memory,
   // drop what arrives from now on, and close the flow in order (the peer gets everything
@@ -80,6 +99,10 @@ class RemoteFlow final : public transport::FlowIo {
   // The flow stops receiving into its owner (ended or orphaned): it no longer shares the
   // channel's room nor waits in its queue.
   void leave_owner_st();
+  // In and out of owner->reassembling, the flows holding a reservation there.
+  void start_reassembly_st();
+  void end_reassembly_st();
+  uint64_t now_us() const { return ctx_.now_us ? *ctx_.now_us : 0; }
 
   FlowContext& ctx_;
   bool rx_waiting_ = false;  // counted in owner->rx_waiting
@@ -88,6 +111,8 @@ class RemoteFlow final : public transport::FlowIo {
   std::vector<uint32_t> rx_bufs_;
   uint32_t rx_len_ = 0, rx_filled_ = 0;
   bool rx_open_ = false;
+  uint64_t rx_progress_us_ = 0;
+  uint32_t reassembling_pos_ = 0;  // index in owner->reassembling while rx_open_
 };
 
 }  // namespace machnet::engine

@@ -29,6 +29,8 @@ const char* to_string(FlowError e) {
     case FlowError::kPeerClosed: return "closed by the peer";
     case FlowError::kLocalClose: return "closed";
     case FlowError::kLocalAbort: return "aborted: the application went away";
+    case FlowError::kStalled:
+      return "reset: the peer left a message half-sent while other flows waited for room ([limits] reassembly_timeout_ms)";
   }
   return "?";
 }
@@ -656,6 +658,12 @@ void Flow::handle_data(const MachnetHeader& h, const uint8_t* data, uint32_t len
     rx_blocked_ = true;
   } else if (d > 0) {
     ++stats_.rx_out_of_order;
+  }
+  if (!io_.may_hold()) {
+    // Not acknowledged: the sender sends it again. A flow blocked for room stays blocked
+    // (on_rx_room reopens it and the retransmission then finds room).
+    ++stats_.rx_hold_refused;
+    return;
   }
   slot = seg;
   ++held_;

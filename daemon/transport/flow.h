@@ -71,6 +71,7 @@ struct FlowStats {
   uint64_t recoveries = 0;            // loss recovery episodes (one window cut each)
   uint64_t rx_duplicates = 0, rx_out_of_order = 0, rx_beyond_window = 0, rx_no_room = 0;
   uint64_t protocol_errors = 0;  // packets that broke the protocol (dropped, flow kept)
+  uint64_t rx_hold_refused = 0;  // packets not kept: the owner had no buffer to spare (may_hold)
   uint64_t window_probes = 0;     // segments sent only to learn whether a closed window reopened
   uint64_t window_updates = 0;    // ACKs sent only because the receiving application made room
   uint64_t keepalive_probes = 0;  // idle-flow probes ([transport] keepalive_ms)

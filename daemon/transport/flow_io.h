@@ -28,6 +28,7 @@ enum class FlowError : uint8_t {
   kPeerClosed,       // the peer closed the flow (after delivering everything it sent)
   kLocalClose,       // this side closed it
   kLocalAbort,       // this side aborted it (its application went away)
+  kStalled,          // the peer left a message half-sent while others waited for its room
 };
 const char* to_string(FlowError e);
 
@@ -54,6 +55,10 @@ class FlowIo {
   // reserved). An owner that reports less than it could hold later must call
   // Flow::on_rx_room when room comes back, so the peer hears the window reopen.
   virtual uint32_t rx_room_packets() = 0;
+  // The flow would keep the packet it is handling (out of order, or its application has
+  // no room yet). False when the owner cannot spare the buffer now: the flow drops it
+  // unacknowledged and its sender sends it again. Each true is paired with one release().
+  virtual bool may_hold() { return true; }
   // A packet the flow kept (receive() returned true) is no longer needed.
   virtual void release(void* handle) = 0;
 

@@ -21,7 +21,7 @@ import textwrap
 import time
 
 from machnet_testlib import main, wait_for
-from machnet_topology import A_IP, B_IP, FLOW_CHECK, FLOW_PORT, Proc, TwoDaemonTest
+from machnet_topology import A_IP, B_IP, FLOW_CHECK, FLOW_PORT, WIRE_ATTACK, Proc, TwoDaemonTest
 
 MAX_FLOWS = 200
 MAX_PER_IP = 50
@@ -36,51 +36,6 @@ LIMITS = textwrap.dedent(f"""\
     half_open_timeout_ms = {HALF_OPEN_MS}
     """)
 
-# Runs in B's namespace: SYNs for A's listening port from every (forged address, port),
-# sent from the interface B's daemon drives (the frames' source MAC is the interface's, so
-# A's SYN-ACKs come back to this link and die there: nobody has those addresses).
-FLOOD = textwrap.dedent("""\
-    import socket, struct, sys, time
-    iface, dst_mac, dst_ip, dport, seconds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
-    sources = sys.argv[6].split(",")
-    ports = int(sys.argv[7])
-    def csum(b):
-        if len(b) % 2: b += b"\\0"
-        s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-        while s >> 16: s = (s & 0xffff) + (s >> 16)
-        return (~s) & 0xffff
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-    s.bind((iface, 0))
-    me = s.getsockname()[4]
-    dmac = bytes.fromhex(dst_mac.replace(":", ""))
-    frames = []
-    for n, src in enumerate(sources):
-        for p in range(ports):
-            sport = 20000 + p
-            conn_id = (n << 16) | p | 0x40000000
-            # magic, version, flags=SYN, conn_id, seq, ack, sack, tsval, tsecr, window, reserved, msg_len
-            mh = struct.pack("!HBBIII16sIIHHI", 0x4d4e, 1, 1, conn_id, 1000 + p, 0, bytes(16), 1, 0, 64, 0, 0)
-            udp_len = 8 + len(mh)
-            pseudo = socket.inet_aton(src) + socket.inet_aton(dst_ip) + struct.pack("!BBH", 0, 17, udp_len)
-            udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + mh
-            c = csum(pseudo + udp) or 0xffff
-            udp = udp[:6] + struct.pack("!H", c) + udp[8:]
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, p, 0, 64, 17, 0,
-                             socket.inet_aton(src), socket.inet_aton(dst_ip))
-            ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-            frames.append(dmac + me + b"\\x08\\x00" + ip + udp)
-    sent = 0
-    end = time.time() + seconds
-    while time.time() < end:
-        for i, f in enumerate(frames):
-            s.send(f)
-            sent += 1
-            if i % 100 == 99: time.sleep(0.005)  # A's af_packet ring holds 512 frames
-        time.sleep(0.1)
-    print("sent", sent, flush=True)
-    """)
-
-
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -93,8 +48,11 @@ class SynFloodTest(TwoDaemonTest):
         self.topo = self.topology()
 
     def flood(self, a_mac, seconds, sources, ports):
+        """From a raw socket in B's namespace, on the interface B's daemon drives: SYNs for A's
+        listening port from every (forged address, port); A's SYN-ACKs die on the link."""
         return Proc(self, f"flood-{time.monotonic_ns()}",
-                    ["python3", "-c", FLOOD, self.topo.if_b, a_mac, A_IP, FLOW_PORT, seconds, ",".join(sources), ports],
+                    ["python3", WIRE_ATTACK, self.topo.if_b, a_mac, A_IP, FLOW_PORT, "syn-flood",
+                     "--sources", ",".join(sources), "--ports", ports, "--seconds", seconds],
                     dict(os.environ), self.topo.ns_b)
 
     def idle_cpu(self, seconds=2.0):

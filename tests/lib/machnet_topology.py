@@ -25,6 +25,7 @@ import unittest
 from machnet_testlib import SOURCE_ROOT, Proc, TempDirTest, require_root, wait_for  # Proc: re-exported for the tests
 
 TOPOLOGY_SH = os.path.join(SOURCE_ROOT, "scripts", "topology.sh")
+WIRE_ATTACK = os.path.join(SOURCE_ROOT, "tests", "tools", "wire_attack.py")  # hand-made frames (issue 15)
 FLOW_CHECK = os.environ.get("FLOW_CHECK", "flow_check")
 HELLO_WORLD = os.environ.get("HELLO_WORLD", "hello_world")
 
