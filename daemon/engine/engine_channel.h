@@ -61,6 +61,24 @@ struct EngineChannel {
   // for the flow `key` (named as this channel's app names it). False when there was no room
   // (counted as receiver_full: the app will not hear of it).
   bool notify_flow_ended_st(const FlowKey& key, int err);
+  // A reservation that stopped moving while other flows wait for this channel's room is
+  // taken to be a peer that announced a message and went silent: end(f) is called for each
+  // that last moved `limit_us` or more ago, and must end its reassembly (reset the flow).
+  // Uncontended, a stall costs nobody anything and is left alone (a VM pause, a blackout).
+  template <class Flow, class End>
+  void end_stalled_reassemblies_st(uint64_t now_us, uint64_t limit_us, End&& end) {
+    if (rx_waiting == 0) return;
+    for (size_t i = 0; i < reassembling.size();) {
+      Flow* f = reassembling[i];
+      if (now_us - f->rx_progress_us() < limit_us) {
+        ++i;
+        continue;
+      }
+      const size_t before = reassembling.size();
+      end(*f);
+      if (reassembling.size() == before) ++i;  // (end must remove it; never loop on it)
+    }
+  }
   // Copies the counters into the channel's shared memory for the app's machnet_stats.
   void publish_stats_st();
 

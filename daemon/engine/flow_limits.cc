@@ -51,24 +51,15 @@ void Engine::expire_half_open_st() {
 }
 
 // A message being reassembled holds every buffer it needs (so it always completes). One
-// that stopped moving while other flows wait for the same channel's room is taken to be a
-// peer that announced a message and went silent: it is dropped and its flow reset (the
-// peer and the application hear of it), and the flows waiting go on. Uncontended, a stall
-// costs nobody anything and is left alone (a VM pause, a blackout).
+// that stalls while others wait for its channel's room is dropped and its flow reset (the
+// peer and the application hear of it), and the flows waiting go on.
 void Engine::expire_stalled_reassembly_st() {
   const uint64_t limit_us = uint64_t{limits_.reassembly_timeout_ms} * 1000;
-  for (EngineChannel* ch : channels_) {
-    if (ch->rx_waiting == 0 || ch->reassembling.empty()) continue;
-    for (size_t i = 0; i < ch->reassembling.size();) {
-      RemoteFlow* f = ch->reassembling[i];
-      if (now_us_ - f->rx_progress_us() < limit_us) {
-        ++i;
-        continue;
-      }
+  for (EngineChannel* ch : channels_)
+    ch->end_stalled_reassemblies_st<RemoteFlow>(now_us_, limit_us, [this](RemoteFlow& f) {
       bump(counters_.reassembly_timeouts);
-      f->flow.abort(transport::FlowError::kStalled, true);  // leaves ch->reassembling
-    }
-  }
+      f.flow.abort(transport::FlowError::kStalled, true);  // leaves ch->reassembling
+    });
 }
 
 void Engine::log_limits_st() {

@@ -74,6 +74,8 @@ class RemoteFlow final : public transport::FlowIo {
   // When the message being reassembled last moved (its first segment or a later one);
   // 0 when none is. The engine drops one that stalls while others wait for its room.
   uint64_t rx_progress_us() const { return rx_open_ ? rx_progress_us_ : 0; }
+  // Buffers of the owner's receive pool that message holds.
+  uint32_t rx_reserved_buffers() const { return static_cast<uint32_t>(rx_bufs_.size()); }
 
   // The owning channel is going away: copy what is still to be sent out of its memory,
   // drop what arrives from now on, and close the flow in order (the peer gets everything

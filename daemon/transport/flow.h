@@ -154,6 +154,7 @@ class Flow {
   uint32_t advertised() const { return adv_window_; }
   uint32_t inflight() const { return snd_nxt_ - snd_una_; }
   uint32_t snd_una() const { return snd_una_; }
+  uint32_t rcv_nxt() const { return rcv_nxt_; }
   uint32_t queued_messages() const { return queued_; }
   bool fin_pending() const { return fin_queued_; }  // close() was called and the FIN is not sent yet
 
