@@ -107,7 +107,7 @@ class FlowTable {
 
   std::unordered_map<FlowKey, FlowEntry, FlowKeyHash> map_;
   size_t remote_count_ = 0;
-  std::unordered_map<uint32_t, uint32_t> per_remote_ip_;  // remote flows by peer address
+  std::unordered_map<uint32_t, uint32_t, RemoteIpHash> per_remote_ip_;  // remote flows by peer address
 };
 
 }  // namespace machnet::engine

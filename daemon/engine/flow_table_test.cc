@@ -140,5 +140,24 @@ TEST_F(FlowTableTest, CountsRemoteFlowsPerPeerAddress) {
   EXPECT_EQ(t.remote_count_for(other), 0u);
 }
 
+// The table's hash is keyed: 64 forged (address, port) pairs that share a bucket under one
+// secret (what an attacker who knew the hash would send) spread out under another.
+TEST(FlowKeyHash, FlowsChosenToCollideUnderOneSecretSpreadUnderAnother) {
+  constexpr uint32_t kBuckets = 1024;
+  const FlowKeyHash known{1}, secret{0x5eed1234};
+  std::vector<FlowKey> aimed;
+  for (uint32_t n = 0; aimed.size() < 64 && n < 10'000'000; ++n) {
+    const FlowKey k{0x0a000001, 0x0a4d0000 + (n >> 16), 7000, static_cast<uint16_t>(n)};
+    if (known(k) % kBuckets == 0) aimed.push_back(k);
+  }
+  ASSERT_EQ(aimed.size(), 64u);
+  std::set<size_t> buckets;
+  for (const FlowKey& k : aimed) buckets.insert(secret(k) % kBuckets);
+  EXPECT_GE(buckets.size(), 48u) << "the secret does not change where flows land";
+  EXPECT_EQ(FlowKeyHash{}.seed, kFlowHashSecret);
+  const RemoteIpHash ip_known{1}, ip_secret{0x5eed1234};
+  EXPECT_NE(ip_known(0x0a4d0001), ip_secret(0x0a4d0001));
+}
+
 }  // namespace
 }  // namespace machnet::engine
