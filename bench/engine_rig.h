@@ -68,8 +68,9 @@ class EngineRig {
   // The application's side of the channel: reads every delivered message and gives its
   // buffers back. Returns the messages read.
   uint32_t app_read();
-  // Queues up to `count` messages of `len` bytes on `f` (as machnet_send would), as far
-  // as the application's free buffers and the ring allow. Returns how many were queued.
+  // Queues up to `count` messages of `len` bytes on `f` (as machnet_send would, without
+  // writing the bytes), as far as the application's free buffers and the ring allow.
+  // Returns how many were queued.
   uint32_t app_send(const PeerFlow& f, uint32_t len, uint32_t count);
 
   engine::Engine& engine() { return *engine_; }
@@ -106,7 +107,6 @@ class EngineRig {
   std::unique_ptr<channel::RingProducer> to_daemon_;
   std::unique_ptr<channel::RingConsumer> app_free_;
   std::vector<uint32_t> scratch_;
-  std::vector<uint8_t> message_;  // the bytes every sent message carries
   uint16_t next_peer_port_ = 20000;
   uint32_t next_conn_id_ = 1;
 };
