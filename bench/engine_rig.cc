@@ -241,13 +241,17 @@ EngineRig::Drained EngineRig::drain_tx(PeerFlow* f) {
   while ((n = rte_ring_dequeue_burst(tx_, reinterpret_cast<void**>(out), 256, nullptr)) > 0) {
     d.frames += n;
     for (unsigned i = 0; i < n; ++i) {
-      const net::MachnetHeader h = decode(out[i]);
-      if (!(h.flags & net::kFlagData)) continue;
-      // Only f's own frames: flows of earlier runs may still send (timers, keepalives).
+      // The two fields the peer needs, read in place: decoding the whole header cost the
+      // rig 14 % of BM_EngineTx/64's time.
       const auto* b = rte_pktmbuf_mtod(out[i], const uint8_t*);
+      const uint8_t* mh = b + net::kEthernetHeaderSize + net::kIpv4HeaderSize + net::kUdpHeaderSize;
+      if (!(mh[net::wire_offset::kFlags] & net::kFlagData)) continue;
+      // Only f's own frames: flows of earlier runs may still send (timers, keepalives).
       if (f && static_cast<uint16_t>(b[34] << 8 | b[35]) != f->addr.dst_port) continue;
       ++d.data;
-      if (f && static_cast<int32_t>(h.seq + 1 - f->ack) > 0) f->ack = h.seq + 1;
+      const uint8_t* q = mh + net::wire_offset::kSeq;
+      const uint32_t seq = uint32_t{q[0]} << 24 | uint32_t{q[1]} << 16 | uint32_t{q[2]} << 8 | q[3];
+      if (f && static_cast<int32_t>(seq + 1 - f->ack) > 0) f->ack = seq + 1;
     }
     rte_pktmbuf_free_bulk(out, n);
   }
