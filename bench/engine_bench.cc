@@ -37,7 +37,7 @@ using machnet::bench::PeerFlow;
 constexpr uint32_t kBurst = 32;    // PortIo's receive burst: one poll takes this many
 constexpr uint32_t kBatch = 4096;  // frames pre-built per pause of the timer
 
-// The port's drops by reason, as " (reason n, ...)".
+// The port's drops by reason, as "; port drops: reason n, ...", for the error message.
 std::string dropped(EngineRig& rig) {
   std::string out;
   for (const auto& [reason, n] : rig.port_io().stats().drops)
@@ -46,6 +46,8 @@ std::string dropped(EngineRig& rig) {
 }
 
 // A run is only a measurement of the fast path if nothing went wrong on the flow.
+// Retransmissions are shown, not failed on: a tail-loss probe may fire when the scheduler
+// takes the core away for longer than the probe timeout, which says nothing of the engine.
 bool clean(benchmark::State& state, EngineRig& rig, const PeerFlow& f) {
   const auto row = rig.row(f);
   if (!row.transport) {
