@@ -20,6 +20,9 @@
 #                                             passes the same placement to it as PEER_CPUS; default none)
 #                [--rounds N]                (the whole list of links N times, so ours and upstream alternate;
 #                                             the table's medians are over every round's runs; default 1)
+#                [--big]                     (the 8 MiB row: --sizes 8388608 --windows 1, one maximum-size
+#                                             message at a time each way; later --sizes/--windows override.
+#                                             Gbit/s is per direction: the reply carries as much again)
 #
 # Links (rows), each set up once, then every size x window runs against one server:
 #   kernel-udp/tcp  bench/kernel_rr between netns P-a (10.77.0.1) and P-b (10.77.0.2), veth
@@ -87,8 +90,9 @@ while (($#)); do
     --python) python=1; shift ;;
     --peer) peer=1; shift ;;
     --rounds) rounds=$2; shift 2 ;;
+    --big) sizes=8388608; windows=1; shift ;;
     --pin) pin=$2; shift 2 ;;
-    -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;  # the comment block above
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
