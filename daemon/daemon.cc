@@ -150,7 +150,8 @@ Result<void> Daemon::start() {
   std::vector<engine::Engine*> engines;
   for (auto& e : engines_) engines.push_back(e.get());
   app_sessions_ = std::make_unique<control::AppSessions>(c.channels, c.dpdk.hugepages != Hugepages::kOff, engines,
-                                                         c.limits.max_channels_per_user);
+                                                         c.limits.max_channels_per_user,
+                                                         c.limits.max_app_connections_per_user);
   // Healthy = every engine loop went round since the last watchdog ping. An engine stuck
   // in a loop iteration (a bug, a hung device) stops the pings and systemd restarts us.
   control_plane_ = std::make_unique<control::ControlPlane>(c.daemon, group_, *admin_commands_,
@@ -392,6 +393,8 @@ nlohmann::json Daemon::stats_json() const {
                    {"held_packet_buffers_cap", held_cap},
                    {"packets_not_kept_held_packet_buffers", held_refused},
                    {"attach_refused_max_channels_per_user", app_sessions_ ? app_sessions_->refused_per_user() : 0},
+                   {"connection_refused_max_app_connections_per_user",
+                    app_sessions_ ? app_sessions_->connections_refused_per_user() : 0},
                    {"listen_refused_max_listen_ports_per_user",
                     engine_shared_ ? engine_shared_->user_ports.refused(engine::UserPorts::kListen) : 0},
                    {"connect_refused_max_ephemeral_ports_per_user",

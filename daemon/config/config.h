@@ -101,6 +101,7 @@ struct LimitsConfig {
   uint32_t max_channels_per_user = 16;
   uint32_t max_listen_ports_per_user = 64;
   uint32_t max_ephemeral_ports_per_user = 4096;
+  uint32_t max_app_connections_per_user = 256;  // libmachnet holds one per process
 };
 
 struct CloudConfig {

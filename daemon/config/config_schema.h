@@ -135,6 +135,7 @@ void visit(V& v, C& c) {
   v.integer("max_channels_per_user", c.limits.max_channels_per_user, 0u, 4096u);
   v.integer("max_listen_ports_per_user", c.limits.max_listen_ports_per_user, 0u, 65535u);
   v.integer("max_ephemeral_ports_per_user", c.limits.max_ephemeral_ports_per_user, 0u, 16384u);
+  v.integer("max_app_connections_per_user", c.limits.max_app_connections_per_user, 0u, 1u << 20);
 
   v.section("cloud");
   v.choice("provider", c.cloud.provider, NameTable<CloudProvider>(kProviders));

@@ -59,7 +59,8 @@ AppSessions::AppSessions(const ChannelsConfig& config, bool try_hugetlb, std::ve
     : config_(config),
       try_hugetlb_(try_hugetlb),
       engines_(std::move(engines)),
-      max_channels_per_user_(max_channels_per_user) {}
+      max_channels_per_user_(max_channels_per_user),
+      max_connections_per_user_(max_connections_per_user) {}
 
 AppSessions::~AppSessions() {
   for (auto& [id, s] : sessions_) s->closed = true;
@@ -77,6 +78,19 @@ void AppSessions::on_connection(Socket socket) {
     s->gid = cred.gid;
   }
   s->comm = read_comm(s->pid);
+  uint32_t& mine = connections_of_[s->uid];
+  if (max_connections_per_user_ != 0 && s->uid != 0 && mine >= max_connections_per_user_) {
+    connections_refused_.fetch_add(1, std::memory_order_relaxed);
+    MACHNET_LOG_RATE_LIMITED(spdlog::level::warn,
+                             "uid {} (pid {}, {}): application connection refused at [limits] "
+                             "max_app_connections_per_user ({})",
+                             s->uid, s->pid, s->comm, max_connections_per_user_);
+    if (mine == 0) connections_of_.erase(s->uid);
+    boost::system::error_code ignored;
+    s->socket.close(ignored);
+    return;
+  }
+  ++mine;
   boost::system::error_code ec;
   s->socket.non_blocking(true, ec);
   sessions_.emplace(s->id, s);
@@ -193,6 +207,7 @@ void AppSessions::close_session(const std::shared_ptr<Session>& s, const char* w
   boost::system::error_code ignored;
   s->socket.close(ignored);
   sessions_.erase(s->id);
+  if (auto it = connections_of_.find(s->uid); it != connections_of_.end() && --it->second == 0) connections_of_.erase(it);
   app_count_.store(static_cast<uint32_t>(sessions_.size()), std::memory_order_relaxed);
   if (n) spdlog::info("application pid {} ({}) {}: freed its {} channel(s)", s->pid, s->comm, why, n);
 }

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,9 +31,10 @@ class AppSessions {
   using Socket = boost::asio::generic::seq_packet_protocol::socket;
 
   // Channels are spread over `engines` in turn; each is served by one engine for its life.
-  // `max_channels_per_user`: [limits] (0: no cap; root is never capped).
+  // `max_channels_per_user`, `max_connections_per_user`: [limits] (0: no cap; root is
+  // never capped).
   AppSessions(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines,
-              uint32_t max_channels_per_user = 0);
+              uint32_t max_channels_per_user = 0, uint32_t max_connections_per_user = 0);
   ~AppSessions();  // removes every channel from its engine, then frees its memory
 
   void on_connection(Socket socket);
@@ -45,6 +47,8 @@ class AppSessions {
   uint32_t app_count() const { return app_count_.load(std::memory_order_relaxed); }
   // Attaches refused at [limits] max_channels_per_user.
   uint64_t refused_per_user() const { return refused_per_user_.load(std::memory_order_relaxed); }
+  // Connections closed at once at [limits] max_app_connections_per_user.
+  uint64_t connections_refused_per_user() const { return connections_refused_.load(std::memory_order_relaxed); }
 
  private:
   struct Session;
@@ -85,6 +89,9 @@ class AppSessions {
   std::atomic<uint32_t> app_count_{0};
   const uint32_t max_channels_per_user_;
   std::atomic<uint64_t> refused_per_user_{0};
+  const uint32_t max_connections_per_user_;
+  std::unordered_map<uid_t, uint32_t> connections_of_;  // open sessions per user
+  std::atomic<uint64_t> connections_refused_{0};
   bool logged_hugetlb_ = false;
 };
 
