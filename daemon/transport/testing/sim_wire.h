@@ -19,13 +19,15 @@
 namespace machnet::transport::sim {
 
 // The transport tests' flow parameters: the shipped windows and RTO bounds, with a Swift
-// target (100 us) suited to the simulated wire's 10 us links.
+// target (100 us) suited to the simulated wire's 10 us links, and a flow-scaling range in
+// the shipped proportion to it (1000 us on 2000).
 inline FlowParams test_params() {
   FlowParams p;
   p.cc.initial_window = 16;
   p.cc.min_window = 2;
   p.cc.max_window = 128;
   p.cc.target_delay_us = 100;
+  p.cc.flow_scaling_range_us = 50;
   p.rto_min_us = 1000;
   p.rto_max_us = 100000;
   return p;
