@@ -2,7 +2,8 @@
 // fake clock, seeded loss, duplication, corruption (caught by a checksum, as the UDP
 // checksum does for real), reordering, delay and a bandwidth bottleneck. Each end sends
 // messages whose bytes derive from (seed, index) and checks every byte it receives, in
-// order, without storing what it expects.
+// order, without storing what it expects. Many flows through one drop-tail bottleneck:
+// many_flow_wire.h.
 #pragma once
 
 #include <cstdint>
