@@ -110,6 +110,22 @@ TEST(Transport, WindowGrowsOnAClearLinkAndShrinksUnderDelayAndLoss) {
   EXPECT_LE(lossy.min_cwnd_seen, 4u);
 }
 
+// A shallow drop-tail queue (16 packets at 1 Gbit/s, where a window of 128 would queue
+// 1.5 ms): the flows overflow it, lose packets in bursts, and still deliver everything
+// exactly once, in order.
+TEST(Transport, AShallowDropTailQueueLosesPacketsAndNothingElse) {
+  Workload work;
+  work.messages = 2000;
+  work.in_flight = 64;
+  Impairments shallow;
+  shallow.bytes_per_us = 125;
+  shallow.queue_packets = 16;
+  SimWire w(params(), shallow, work, 29);
+  expect_all_delivered(w, w.run(60'000'000));
+  EXPECT_GT(w.queue_drops, 0u) << "the queue never overflowed: the test tests nothing";
+  EXPECT_EQ(w.queue_drops, w.lost) << "the only losses are the queue's";
+}
+
 TEST(Transport, FixedWindowStaysPut) {
   FlowParams p = params();
   p.cc.algorithm = CcAlgorithm::kFixed;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "transport/flow.h"
+#include "transport/testing/drop_tail.h"
 
 namespace machnet::transport::sim {
 
@@ -39,6 +40,9 @@ struct Impairments {
   uint32_t delay_us = 10;           // one way, before queueing
   uint32_t reorder_extra_us = 100;  // a reordered packet is held back this much longer
   double bytes_per_us = 1250;       // 10 Gbit/s; 0 = no bottleneck
+  // The bottleneck's queue, each direction: packets that find this many waiting are
+  // dropped (drop_tail.h). 0: unbounded.
+  uint32_t queue_packets = 0;
 };
 
 struct Workload {
@@ -137,6 +141,7 @@ class SimWire {
   // the final ACK.
   std::function<bool(int from, const Packet&)> drop_if;
   uint64_t sent = 0, lost = 0, duplicated = 0, corrupted = 0, reordered = 0, bad_checksum = 0;
+  uint64_t queue_drops = 0;  // of `lost`, dropped by a full bottleneck queue
   uint32_t min_cwnd_seen = ~0u, max_cwnd_seen = 0;
 
   void send(int from, Packet p);
@@ -150,6 +155,7 @@ class SimWire {
   std::priority_queue<std::unique_ptr<Packet>, std::vector<std::unique_ptr<Packet>>, Later> queue_;
   uint64_t order_ = 0;
   uint64_t link_free_at_[2] = {0, 0};
+  std::unique_ptr<DropTailQueue> bottleneck_[2];  // with Impairments::queue_packets
 };
 
 // The bytes of message `index` from the end seeded `seed`; the first 4 bytes carry the index.
