@@ -43,6 +43,13 @@ FlowParams shipped() {
   return p;
 }
 
+// The engine's flow_params() does not copy flow_scaling_range_us from the config yet
+// (daemon/engine is another branch's); until it does, machnetd runs on CcParams' default,
+// which must therefore be the shipped one.
+TEST(ManyFlowsDefaults, TheTransportDefaultForFlowScalingIsTheShippedOne) {
+  EXPECT_EQ(CcParams{}.flow_scaling_range_us, TransportConfig{}.flow_scaling_range_us);
+}
+
 constexpr double kFrameUs = (1424 + 90) / 1250.0;  // one full frame at the bottleneck
 
 double jain(const std::vector<double>& x) {
