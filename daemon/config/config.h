@@ -77,6 +77,7 @@ struct TransportConfig {
   uint32_t min_window = 2;
   uint32_t max_window = 128;  // the SACK bitmap's reach
   uint32_t target_delay_us = 2000;  // round trip; see config/machnet.toml for why this high
+  uint32_t flow_scaling_range_us = 1000;  // Swift's flow-based scaling: added to the target at min_window
   uint32_t rto_min_us = 1000;
   uint32_t rto_max_us = 200000;
   uint32_t give_up_ms = 30000;  // survives VM pauses and live migration blackouts

@@ -160,6 +160,20 @@ TEST(ConfigLoader, GiveUpIsADurationInMilliseconds) {
   EXPECT_THAT(e.message, HasSubstr("50 is out of range: must be between 100 and 3600000"));
 }
 
+TEST(ConfigLoader, FlowScalingRangeIsValidatedLikeTheOtherTransportKeys) {
+  const auto ok = load("[transport]\nflow_scaling_range_us = 0\n");
+  ASSERT_TRUE(ok.config);
+  EXPECT_EQ(ok.config->transport.flow_scaling_range_us, 0u);
+  EXPECT_EQ(load("").config->transport.flow_scaling_range_us, 1000u);
+  auto e = single_error("[transport]\nmtu = 1500\nflow_scaling_range_us = 2000000\n");
+  EXPECT_EQ(e.line, 3u);
+  EXPECT_EQ(e.key, "transport.flow_scaling_range_us");
+  EXPECT_THAT(e.message, HasSubstr("2000000 is out of range: must be between 0 and 1000000"));
+  e = single_error("[transport]\nflow_scaling_range_us = -5\n");
+  EXPECT_EQ(e.key, "transport.flow_scaling_range_us");
+  EXPECT_THAT(e.message, HasSubstr("-5 is out of range"));
+}
+
 TEST(ConfigLoader, UnknownKeyFarFromAnyGetsNoSuggestion) {
   const auto e = single_error("[nic]\nzzzzzzzz = 1\n");
   EXPECT_THAT(e.message, ::testing::Not(HasSubstr("did you mean")));

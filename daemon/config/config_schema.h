@@ -120,6 +120,7 @@ void visit(V& v, C& c) {
   v.integer("min_window", c.transport.min_window, 1u, 128u);
   v.integer("max_window", c.transport.max_window, 1u, 128u);
   v.integer("target_delay_us", c.transport.target_delay_us, 1u, 1000000u);
+  v.integer("flow_scaling_range_us", c.transport.flow_scaling_range_us, 0u, 1000000u);
   v.integer("rto_min_us", c.transport.rto_min_us, 10u, 10000000u);
   v.integer("rto_max_us", c.transport.rto_max_us, 10u, 60000000u);
   v.integer("give_up_ms", c.transport.give_up_ms, 100u, 3600000u);

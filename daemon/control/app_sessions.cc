@@ -55,7 +55,7 @@ void set_message(CtlResponse& r, int error, std::string_view text) {
 }  // namespace
 
 AppSessions::AppSessions(const ChannelsConfig& config, bool try_hugetlb, std::vector<engine::Engine*> engines,
-                         uint32_t max_channels_per_user)
+                         uint32_t max_channels_per_user, uint32_t max_connections_per_user)
     : config_(config),
       try_hugetlb_(try_hugetlb),
       engines_(std::move(engines)),

@@ -56,6 +56,7 @@ transport::FlowParams flow_params(const TransportConfig& transport, uint32_t max
   p.cc.min_window = transport.min_window;
   p.cc.max_window = transport.max_window;
   p.cc.target_delay_us = transport.target_delay_us;
+  p.cc.flow_scaling_range_us = transport.flow_scaling_range_us;
   p.rto_min_us = transport.rto_min_us;
   p.rto_max_us = transport.rto_max_us;
   p.initial_rto_us = std::clamp<uint32_t>(10'000, transport.rto_min_us, transport.rto_max_us);

@@ -11,6 +11,14 @@ CcParams swift() {
   p.min_window = 2;
   p.max_window = 128;
   p.target_delay_us = 100;
+  p.flow_scaling_range_us = 0;  // the base controller; flow scaling has its own tests below
+  return p;
+}
+
+CcParams scaled(uint32_t initial_window) {
+  CcParams p = swift();
+  p.initial_window = initial_window;
+  p.flow_scaling_range_us = 1000;
   return p;
 }
 
@@ -57,6 +65,32 @@ TEST(CongestionControl, LossHalvesTheWindowOncePerRtt) {
   EXPECT_EQ(cc.window(), 8u);
   cc.on_loss(1200, 100);
   EXPECT_EQ(cc.window(), 4u);
+}
+
+// Swift 3.2: target + range * (1/sqrt(w) - 1/sqrt(max)) / (1/sqrt(min) - 1/sqrt(max)).
+TEST(CongestionControl, FlowScalingRaisesTheTargetAsTheWindowShrinks) {
+  EXPECT_EQ(CongestionControl(scaled(2)).target_us(), 1100u);   // min_window: the whole range
+  EXPECT_EQ(CongestionControl(scaled(128)).target_us(), 100u);  // max_window: none of it
+  // 16 packets: 1000 * (1/4 - 1/sqrt(128)) / (1/sqrt(2) - 1/sqrt(128)) = 261.
+  EXPECT_NEAR(CongestionControl(scaled(16)).target_us(), 361u, 1);
+  uint32_t last = ~0u;
+  for (uint32_t w = 2; w <= 128; ++w) {
+    const uint32_t t = CongestionControl(scaled(w)).target_us();
+    EXPECT_LE(t, last) << w;
+    last = t;
+  }
+  EXPECT_EQ(CongestionControl(swift()).target_us(), 100u) << "range 0: no scaling";
+}
+
+// What makes flows converge: at the same delay a flow below its fair share grows while one
+// above it shrinks.
+TEST(CongestionControl, AtTheSameDelayASmallWindowGrowsAndALargeOneShrinks) {
+  CongestionControl small(scaled(4)), large(scaled(100));
+  const uint32_t delay = 300;  // over the large window's target (~110), under the small one's (~450)
+  small.on_ack(4, delay, 1000);
+  large.on_ack(4, delay, 1000);
+  EXPECT_GT(small.exact_window(), 4.0);
+  EXPECT_LT(large.exact_window(), 100.0);
 }
 
 TEST(CongestionControl, FixedNeverMoves) {

@@ -648,7 +648,9 @@ void Flow::handle_data(const MachnetHeader& h, const uint8_t* data, uint32_t len
   if (ts_recent_ == 0 || seq_gt(h.tsval, ts_recent_)) ts_recent_ = h.tsval;
   const RxSegment seg{data, handle, len, h.msg_len, uint8_t(h.flags & (net::kFlagFirst | net::kFlagLast | net::kFlagFin)), true};
   if (d == 0 && !rx_blocked_) {
-    if (consume(seg)) {
+    const Consumed c = consume(seg);
+    if (c == Consumed::kBroken) return reset_for_protocol_error();
+    if (c == Consumed::kTaken) {
       ++rcv_nxt_;
       drain_reorder_buffer();
       return;
@@ -674,7 +676,9 @@ void Flow::drain_reorder_buffer() {
   while (held_ > 0) {
     RxSegment& slot = rx_ring_[rcv_nxt_ % kMaxWindow];
     if (!slot.held) return;
-    if (!consume(slot)) {
+    const Consumed c = consume(slot);
+    if (c == Consumed::kBroken) return reset_for_protocol_error();  // releases the slot too
+    if (c == Consumed::kNoRoom) {
       rx_blocked_ = true;
       return;
     }
@@ -703,54 +707,58 @@ void Flow::on_rx_room(uint64_t now_us) {
   }
   rx_blocked_ = false;
   drain_reorder_buffer();
+  if (state_ == FlowState::kClosed) return;  // what waited broke the protocol: reset
   after_peer_fin(now_us);
   if (state_ == FlowState::kTimeWait) return;  // its ACK went out
   ++stats_.window_updates;
   send_ack(now_us);  // the window opened (or we moved on): tell the sender
 }
 
-// Takes the next in-order segment. False when the application has no room for the message
-// it starts (nothing changed then). Segments that break the protocol are counted and
-// skipped, and the message they belong to is dropped; the flow goes on.
-bool Flow::consume(const RxSegment& seg) {
+// Takes the next in-order segment: kNoRoom when the application has no room for the
+// message it starts (nothing changed then), kBroken when it breaks the message framing (a
+// segment without FIRST outside a message, a new FIRST or a FIN inside one, more or fewer
+// bytes than msg_len, msg_len over max_message_bytes). Such a segment must not be
+// acknowledged: the ACK would tell the sender its message arrived when it was thrown
+// away. Nor can it be skipped unacknowledged: the sender would retransmit it until
+// give_up_ms, the flow wedged behind it. The peer is broken or hostile, so the flow is
+// reset (reset_for_protocol_error): both applications hear that the flow failed.
+Flow::Consumed Flow::consume(const RxSegment& seg) {
   if (seg.flags & net::kFlagFin) {
-    if (in_message_) ++stats_.protocol_errors, io_.rx_discard(), in_message_ = false;
+    if (in_message_) return Consumed::kBroken;  // the message was cut short
     peer_fin_ = true;
-    return true;
+    return Consumed::kTaken;
   }
   if (seg.flags & net::kFlagFirst) {
-    if (in_message_) ++stats_.protocol_errors, io_.rx_discard(), in_message_ = false;
-    if (seg.msg_len > params_.max_message_bytes || seg.len > seg.msg_len) {
-      ++stats_.protocol_errors;
-      return true;
-    }
-    if (!io_.rx_begin(seg.msg_len)) return false;
+    if (in_message_) return Consumed::kBroken;  // the previous message never ended
+    if (seg.msg_len > params_.max_message_bytes || seg.len > seg.msg_len) return Consumed::kBroken;
+    if (!io_.rx_begin(seg.msg_len)) return Consumed::kNoRoom;
     in_message_ = true;
     message_left_ = message_len_ = seg.msg_len;
   } else if (!in_message_) {
-    ++stats_.protocol_errors;
-    return true;
+    return Consumed::kBroken;
   }
-  if (seg.len > message_left_) {
-    ++stats_.protocol_errors;
-    io_.rx_discard();
-    in_message_ = false;
-    return true;
-  }
+  if (seg.len > message_left_) return Consumed::kBroken;
+  if ((seg.flags & net::kFlagLast) && seg.len != message_left_) return Consumed::kBroken;
   if (seg.len) io_.rx_append(seg.data, seg.len);
   message_left_ -= seg.len;
   if (seg.flags & net::kFlagLast) {
     in_message_ = false;
-    if (message_left_ != 0) {
-      ++stats_.protocol_errors;
-      io_.rx_discard();
-      return true;
-    }
     io_.rx_end();
     ++stats_.rx_msgs;
     stats_.rx_bytes += message_len_;
   }
-  return true;
+  return Consumed::kTaken;
+}
+
+// The peer sent what no correct sender sends. Reset, telling the peer (its application
+// hears ECONNRESET, and learns that what it sent last did not arrive) and ours: the reason
+// is kPeerReset, which the engine reports to the application as a reset, as it would a
+// reset from the peer. The message being reassembled is discarded (release_all), the
+// segment that broke the protocol is never acknowledged.
+void Flow::reset_for_protocol_error() {
+  ++stats_.protocol_errors;
+  ack_pending_ = false;
+  abort(FlowError::kPeerReset, true);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -70,7 +70,9 @@ struct FlowStats {
   uint64_t spurious_retransmits = 0;  // acknowledged too soon to be the retransmission's ACK
   uint64_t recoveries = 0;            // loss recovery episodes (one window cut each)
   uint64_t rx_duplicates = 0, rx_out_of_order = 0, rx_beyond_window = 0, rx_no_room = 0;
-  uint64_t protocol_errors = 0;  // packets that broke the protocol (dropped, flow kept)
+  // Packets that broke the protocol. A bad ACK is dropped and the flow goes on; a data
+  // segment that breaks message framing resets the flow (Flow::consume says why).
+  uint64_t protocol_errors = 0;
   uint64_t rx_hold_refused = 0;  // packets not kept: the owner had no buffer to spare (may_hold)
   uint64_t window_probes = 0;     // segments sent only to learn whether a closed window reopened
   uint64_t window_updates = 0;    // ACKs sent only because the receiving application made room
@@ -189,7 +191,9 @@ class Flow {
   void send_loss_probe(uint64_t now_us);
   void end_loss_probe(const net::MachnetHeader& h, uint64_t now_us);
   void rearm_timer();
-  bool consume(const RxSegment& seg);
+  enum class Consumed : uint8_t { kTaken, kNoRoom, kBroken };
+  Consumed consume(const RxSegment& seg);
+  void reset_for_protocol_error();
   void drain_reorder_buffer();
   void handle_data(const net::MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, bool* kept);
   uint16_t advertised_window();

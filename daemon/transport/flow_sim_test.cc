@@ -4,6 +4,7 @@
 // and teardown end the way the API promises.
 #include <gtest/gtest.h>
 
+#include "transport/seq.h"
 #include "transport/testing/sim_wire.h"
 
 namespace machnet::transport::sim {
@@ -107,6 +108,22 @@ TEST(Transport, WindowGrowsOnAClearLinkAndShrinksUnderDelayAndLoss) {
   SimWire lossy(params(), with(0.05, 0, 0, 0), work, 7);
   expect_all_delivered(lossy, lossy.run(60'000'000));
   EXPECT_LE(lossy.min_cwnd_seen, 4u);
+}
+
+// A shallow drop-tail queue (16 packets at 1 Gbit/s, where a window of 128 would queue
+// 1.5 ms): the flows overflow it, lose packets in bursts, and still deliver everything
+// exactly once, in order.
+TEST(Transport, AShallowDropTailQueueLosesPacketsAndNothingElse) {
+  Workload work;
+  work.messages = 2000;
+  work.in_flight = 64;
+  Impairments shallow;
+  shallow.bytes_per_us = 125;
+  shallow.queue_packets = 16;
+  SimWire w(params(), shallow, work, 29);
+  expect_all_delivered(w, w.run(60'000'000));
+  EXPECT_GT(w.queue_drops, 0u) << "the queue never overflowed: the test tests nothing";
+  EXPECT_EQ(w.queue_drops, w.lost) << "the only losses are the queue's";
 }
 
 TEST(Transport, FixedWindowStaysPut) {
@@ -282,6 +299,8 @@ TEST(Transport, CloseDeliversEverythingThenTellsBothEnds) {
   EXPECT_EQ(*w.end[0]->closed, FlowError::kLocalClose);
 }
 
+// An ACK of what was never sent (a stale or forged packet) is counted and ignored: it
+// cannot make anything look delivered that was not.
 TEST(Transport, PacketsThatBreakTheProtocolAreCountedAndTheFlowGoesOn) {
   Workload work;
   work.messages = 100;
@@ -296,6 +315,50 @@ TEST(Transport, PacketsThatBreakTheProtocolAreCountedAndTheFlowGoesOn) {
   EXPECT_GE(rx.stats().protocol_errors, 1u);
   EXPECT_EQ(rx.state(), FlowState::kEstablished);
   expect_all_delivered(w, w.run(60'000'000));
+}
+
+// A data segment that breaks the message framing must not be acknowledged: the sender
+// would take its message for delivered while the receiver threw it away. The receiver
+// resets the flow instead: the segment is never covered by an ACK, the peer gets an RST,
+// and both applications are told (kPeerReset: ECONNRESET).
+TEST(Transport, ADataSegmentThatBreaksTheFramingResetsTheFlowAndIsNeverAcknowledged) {
+  for (const bool in_order : {true, false}) {
+    SCOPED_TRACE(in_order ? "consumed on arrival" : "consumed from the reorder buffer");
+    Workload work;
+    work.messages = 1;
+    SimWire w(params(), Impairments{}, work, 23);
+    w.end[1]->plan.clear();  // one-way
+    ASSERT_TRUE(w.run(1'000'000));
+    Flow& rx = *w.end[1]->flow;
+    const uint32_t next = w.end[0]->flow->snd_una();  // the receiver's next expected segment
+    const uint8_t payload[100] = {};
+    net::MachnetHeader bad;
+    bad.conn_id = 0x1234;
+    bad.flags = net::kFlagData | net::kFlagLast;  // the end of a message never begun
+    bad.seq = in_order ? next : next + 1;
+    bad.tsval = static_cast<uint32_t>(w.now_us);
+    rx.receive(bad, payload, sizeof payload, nullptr, w.now_us);
+    if (!in_order) {
+      EXPECT_EQ(rx.state(), FlowState::kEstablished) << "held out of order: not judged yet";
+      net::MachnetHeader empty;  // a well-formed empty message fills the hole before it
+      empty.conn_id = 0x1234;
+      empty.flags = net::kFlagData | net::kFlagFirst | net::kFlagLast;
+      empty.seq = next;
+      empty.tsval = bad.tsval;
+      rx.receive(empty, nullptr, 0, nullptr, w.now_us);
+    }
+    rx.pump(w.now_us);
+    EXPECT_EQ(rx.stats().protocol_errors, 1u);
+    EXPECT_EQ(rx.state(), FlowState::kClosed);
+    ASSERT_TRUE(w.end[1]->closed.has_value());
+    EXPECT_EQ(*w.end[1]->closed, FlowError::kPeerReset);
+    const net::MachnetHeader& last = w.end[1]->last_sent;
+    EXPECT_TRUE(last.flags & net::kFlagRst) << "the peer is told";
+    EXPECT_TRUE(seq_lt(last.ack, bad.seq + 1)) << "the broken segment was acknowledged";
+    w.step(10'000);
+    ASSERT_TRUE(w.end[0]->closed.has_value());
+    EXPECT_EQ(*w.end[0]->closed, FlowError::kPeerReset) << "the sender's application hears of it";
+  }
 }
 
 }  // namespace

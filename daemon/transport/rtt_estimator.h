@@ -1,6 +1,7 @@
 // Smoothed RTT and the retransmission timeout, as RFC 6298 computes them (alpha 1/8,
-// beta 1/4, RTO = SRTT + 4 RTTVAR), bounded by [transport] rto_min_us / rto_max_us, with
-// exponential backoff after each timeout. Samples come from the echoed timestamp.
+// beta 1/4, RTO = SRTT + 4 RTTVAR, but never less than 1.5 SRTT: see sample()), bounded
+// by [transport] rto_min_us / rto_max_us, with exponential backoff after each timeout.
+// Samples come from the echoed timestamp.
 #pragma once
 
 #include <algorithm>
@@ -27,7 +28,13 @@ class RttEstimator {
     last_ = rtt_us;
     if (min_ == 0 || rtt_us < min_) min_ = rtt_us == 0 ? 1 : rtt_us;
     backoff_ = 0;
-    base_ = static_cast<uint32_t>(std::clamp<uint64_t>(uint64_t{srtt_} + 4 * uint64_t{rttvar_}, rto_min_, rto_max_));
+    // The margin over SRTT is at least SRTT/2, not only 4 RTTVAR: a delay-based controller
+    // holds the queue, hence the RTT, steady, and RTTVAR shrinks to a few microseconds;
+    // the RTO then sat just above SRTT, and the queue's next move (a flow joining, one
+    // RTT of additive increase from every flow) fired timeouts by the thousand with
+    // nothing lost (flow_many_test: 7000 spurious RTOs with 256 flows, none after this).
+    const uint64_t margin = std::max<uint64_t>(4 * uint64_t{rttvar_}, srtt_ / 2);
+    base_ = static_cast<uint32_t>(std::clamp<uint64_t>(uint64_t{srtt_} + margin, rto_min_, rto_max_));
     rto_ = base_;
   }
 

@@ -58,6 +58,22 @@ APP = textwrap.dedent("""\
 
 EDQUOT = 122
 
+# Runs as one user: opens `n` idle connections to the application socket and holds them;
+# prints, for each, whether the daemon hung up on it within 1 s, then waits for stdin.
+IDLE = textwrap.dedent("""\
+    import json, os, select, socket, sys
+    held, closed = [], []
+    for i in range(int(sys.argv[1])):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(os.environ["MACHNET_SOCKET"])
+        held.append(s)
+    for s in held:
+        r, _, _ = select.select([s], [], [], 1.0)
+        closed.append(bool(r) and s.recv(64) == b"")
+    print(json.dumps({"closed": closed}), flush=True)
+    sys.stdin.read()
+    """)
+
 
 def run(cmd, check=True):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=check)
@@ -80,8 +96,9 @@ class UserLimitsTest(TempDirTest):
         os.chmod(self.dir, 0o755)  # the users reach the sockets in it
         self.gid = grp.getgrnam(self.group).gr_gid
 
-    def app(self, user, channels, ports, base, connects):
-        """Starts APP as `user` (None: root); returns (process, its JSON line)."""
+    def app(self, user, channels, ports, base, connects, script=APP, args=None):
+        """Starts APP (or `script` with `args`) as `user` (None: root); returns (process, its
+        JSON line)."""
         env = dict(os.environ, MACHNET_SOCKET=self.d.app_socket, PYTHONPATH=os.path.join(SOURCE_ROOT, "python"),
                    MACHNET_LIBRARY=os.path.join(BUILD_ROOT, "lib", "libmachnet.so"))
         if os.environ.get("MACHNET_SANITIZE", "none") not in ("", "none"):
@@ -92,7 +109,8 @@ class UserLimitsTest(TempDirTest):
             env["LD_PRELOAD"] = ":".join(libs)
             env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
         kwargs = {"user": user.pw_uid, "group": self.gid} if user else {}
-        p = subprocess.Popen(["/usr/bin/python3", "-c", APP, str(channels), str(ports), str(base), str(connects)],
+        args = args if args is not None else [channels, ports, base, connects]
+        p = subprocess.Popen(["/usr/bin/python3", "-c", script] + [str(a) for a in args],
                              env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              **kwargs)
         self.addCleanup(lambda: (p.kill(), p.wait()))
@@ -141,6 +159,36 @@ class UserLimitsTest(TempDirTest):
         h2, got2 = self.app(hostile, MAX_CHANNELS, MAX_LISTEN, 8000, MAX_EPHEMERAL)
         self.assertEqual((got2["attached"], got2["listened"], got2["connected"]),
                          (MAX_CHANNELS, MAX_LISTEN, MAX_EPHEMERAL), got2)
+        for p in (h2, v, r):
+            p.stdin.close()
+            p.wait(10)
+
+    def test_one_user_cannot_hold_every_application_connection(self):
+        """[limits] max_app_connections_per_user (set to 3 here, the key under test): the
+        hostile user's idle connections past it are closed at once; another user's
+        application and root's still attach and connect."""
+        self.d = self.daemon("""
+            [limits]
+            max_app_connections_per_user = 3
+            """, daemon_toml=f'group = "{self.group}"\n').start()
+        hostile, victim = self.users
+        h, got = self.app(hostile, 0, 0, 0, 0, script=IDLE, args=[5])
+        self.assertEqual(got["closed"], [False, False, False, True, True], got)
+        t0 = time.monotonic()
+        v, vgot = self.app(victim, 1, 1, 9000, 1)
+        self.assertEqual((vgot["attached"], vgot["listened"], vgot["connected"]), (1, 1, 1), vgot)
+        self.assertLess(time.monotonic() - t0, 5)
+        r, rgot = self.app(None, 0, 0, 0, 0, script=IDLE, args=[5])
+        self.assertEqual(rgot["closed"], [False] * 5, "root was capped")
+        limits = self.d.ctl_json("stats")["limits"]
+        self.assertEqual(limits["connection_refused_max_app_connections_per_user"], 2, limits)
+        self.assertIn("max_app_connections_per_user", self.d.read_log())
+        # Its connections closed, the user may connect again.
+        h.stdin.close()
+        h.wait(10)
+        wait_for(lambda: self.d.ctl_json("status")["applications"] <= 6, 10, "the hostile connections to go")
+        h2, got2 = self.app(hostile, 0, 0, 0, 0, script=IDLE, args=[3])
+        self.assertEqual(got2["closed"], [False] * 3, got2)
         for p in (h2, v, r):
             p.stdin.close()
             p.wait(10)

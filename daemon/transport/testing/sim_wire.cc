@@ -140,7 +140,15 @@ void SimWire::send(int from, Packet p) {
   p.checksum = checksum(p);
   // Serialisation at the bottleneck, then propagation.
   uint64_t depart = now_us;
-  if (imp.bytes_per_us > 0) {
+  if (imp.bytes_per_us > 0 && imp.queue_packets > 0) {
+    if (!bottleneck_[from]) bottleneck_[from] = std::make_unique<DropTailQueue>(imp.bytes_per_us, imp.queue_packets);
+    const auto leaves = bottleneck_[from]->enqueue(now_us, static_cast<uint32_t>(p.payload.size() + 90));
+    if (!leaves) {
+      ++lost, ++queue_drops;
+      return;
+    }
+    depart = *leaves;
+  } else if (imp.bytes_per_us > 0) {
     depart = std::max(now_us, link_free_at_[from]) + static_cast<uint64_t>((p.payload.size() + 90) / imp.bytes_per_us);
     link_free_at_[from] = depart;
   }

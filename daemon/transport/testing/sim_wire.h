@@ -2,7 +2,8 @@
 // fake clock, seeded loss, duplication, corruption (caught by a checksum, as the UDP
 // checksum does for real), reordering, delay and a bandwidth bottleneck. Each end sends
 // messages whose bytes derive from (seed, index) and checks every byte it receives, in
-// order, without storing what it expects.
+// order, without storing what it expects. Many flows through one drop-tail bottleneck:
+// many_flow_wire.h.
 #pragma once
 
 #include <cstdint>
@@ -15,17 +16,20 @@
 #include <vector>
 
 #include "transport/flow.h"
+#include "transport/testing/drop_tail.h"
 
 namespace machnet::transport::sim {
 
 // The transport tests' flow parameters: the shipped windows and RTO bounds, with a Swift
-// target (100 us) suited to the simulated wire's 10 us links.
+// target (100 us) suited to the simulated wire's 10 us links, and a flow-scaling range in
+// the shipped proportion to it (1000 us on 2000).
 inline FlowParams test_params() {
   FlowParams p;
   p.cc.initial_window = 16;
   p.cc.min_window = 2;
   p.cc.max_window = 128;
   p.cc.target_delay_us = 100;
+  p.cc.flow_scaling_range_us = 50;
   p.rto_min_us = 1000;
   p.rto_max_us = 100000;
   return p;
@@ -36,6 +40,9 @@ struct Impairments {
   uint32_t delay_us = 10;           // one way, before queueing
   uint32_t reorder_extra_us = 100;  // a reordered packet is held back this much longer
   double bytes_per_us = 1250;       // 10 Gbit/s; 0 = no bottleneck
+  // The bottleneck's queue, each direction: packets that find this many waiting are
+  // dropped (drop_tail.h). 0: unbounded.
+  uint32_t queue_packets = 0;
 };
 
 struct Workload {
@@ -134,6 +141,7 @@ class SimWire {
   // the final ACK.
   std::function<bool(int from, const Packet&)> drop_if;
   uint64_t sent = 0, lost = 0, duplicated = 0, corrupted = 0, reordered = 0, bad_checksum = 0;
+  uint64_t queue_drops = 0;  // of `lost`, dropped by a full bottleneck queue
   uint32_t min_cwnd_seen = ~0u, max_cwnd_seen = 0;
 
   void send(int from, Packet p);
@@ -147,6 +155,7 @@ class SimWire {
   std::priority_queue<std::unique_ptr<Packet>, std::vector<std::unique_ptr<Packet>>, Later> queue_;
   uint64_t order_ = 0;
   uint64_t link_free_at_[2] = {0, 0};
+  std::unique_ptr<DropTailQueue> bottleneck_[2];  // with Impairments::queue_packets
 };
 
 // The bytes of message `index` from the end seeded `seed`; the first 4 bytes carry the index.
