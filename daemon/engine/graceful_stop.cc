@@ -122,6 +122,7 @@ int Engine::stop_errno_st(const RemoteFlow& f, FlowError why) const {
   if (f.stop_drained) return ENETDOWN;
   switch (why) {
     case FlowError::kPeerReset:
+    case FlowError::kProtocolError:
     case FlowError::kStalled: return ECONNRESET;
     case FlowError::kRetransmitLimit: return ETIMEDOUT;
     case FlowError::kLocalAbort: return ECONNABORTED;

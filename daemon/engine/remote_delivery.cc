@@ -30,7 +30,8 @@ int ended_errno(FlowError why) { return why == FlowError::kRetransmitLimit ? ETI
 
 // Ends the application hears of and `machnetctl flows` keeps showing for a while.
 bool is_failure(FlowError why) {
-  return why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit || why == FlowError::kStalled;
+  return why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit || why == FlowError::kStalled ||
+         why == FlowError::kProtocolError;
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ const char* to_string(FlowError e) {
     case FlowError::kRefused: return "refused: nobody listens on that port";
     case FlowError::kRetransmitLimit: return "reset: the peer stopped acknowledging ([transport] give_up_ms)";
     case FlowError::kPeerReset: return "reset by the peer";
+    case FlowError::kProtocolError: return "reset: the peer broke the message framing (protocol_errors)";
     case FlowError::kPeerClosed: return "closed by the peer";
     case FlowError::kLocalClose: return "closed";
     case FlowError::kLocalAbort: return "aborted: the application went away";
@@ -751,14 +752,13 @@ Flow::Consumed Flow::consume(const RxSegment& seg) {
 }
 
 // The peer sent what no correct sender sends. Reset, telling the peer (its application
-// hears ECONNRESET, and learns that what it sent last did not arrive) and ours: the reason
-// is kPeerReset, which the engine reports to the application as a reset, as it would a
-// reset from the peer. The message being reassembled is discarded (release_all), the
-// segment that broke the protocol is never acknowledged.
+// hears ECONNRESET, and learns that what it sent last did not arrive) and ours (ECONNRESET
+// too; `machnetctl flows` names the reason). The message being reassembled is discarded
+// (release_all), the segment that broke the protocol is never acknowledged.
 void Flow::reset_for_protocol_error() {
   ++stats_.protocol_errors;
   ack_pending_ = false;
-  abort(FlowError::kPeerReset, true);
+  abort(FlowError::kProtocolError, true);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ enum class FlowError : uint8_t {
   kRefused,          // the peer answered the SYN with a reset: nobody listens there
   kRetransmitLimit,  // [transport] give_up_ms of timeouts with no ACK: the peer is gone
   kPeerReset,        // the peer reset the flow
+  kProtocolError,    // this side reset it: the peer broke the message framing
   kPeerClosed,       // the peer closed the flow (after delivering everything it sent)
   kLocalClose,       // this side closed it
   kLocalAbort,       // this side aborted it (its application went away)

@@ -320,7 +320,7 @@ TEST(Transport, PacketsThatBreakTheProtocolAreCountedAndTheFlowGoesOn) {
 // A data segment that breaks the message framing must not be acknowledged: the sender
 // would take its message for delivered while the receiver threw it away. The receiver
 // resets the flow instead: the segment is never covered by an ACK, the peer gets an RST,
-// and both applications are told (kPeerReset: ECONNRESET).
+// and both applications are told (the receiver kProtocolError, the sender kPeerReset: both ECONNRESET).
 TEST(Transport, ADataSegmentThatBreaksTheFramingResetsTheFlowAndIsNeverAcknowledged) {
   for (const bool in_order : {true, false}) {
     SCOPED_TRACE(in_order ? "consumed on arrival" : "consumed from the reorder buffer");
@@ -351,7 +351,7 @@ TEST(Transport, ADataSegmentThatBreaksTheFramingResetsTheFlowAndIsNeverAcknowled
     EXPECT_EQ(rx.stats().protocol_errors, 1u);
     EXPECT_EQ(rx.state(), FlowState::kClosed);
     ASSERT_TRUE(w.end[1]->closed.has_value());
-    EXPECT_EQ(*w.end[1]->closed, FlowError::kPeerReset);
+    EXPECT_EQ(*w.end[1]->closed, FlowError::kProtocolError);
     const net::MachnetHeader& last = w.end[1]->last_sent;
     EXPECT_TRUE(last.flags & net::kFlagRst) << "the peer is told";
     EXPECT_TRUE(seq_lt(last.ack, bad.seq + 1)) << "the broken segment was acknowledged";
