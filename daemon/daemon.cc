@@ -35,9 +35,7 @@ uint32_t port_mbufs(uint32_t memory_mb) {
   return size - 1;
 }
 
-// How long an admin command waits for an engine's answer (they come between bursts, in
-// microseconds): past it the command fails, naming the engine, and the control thread goes on.
-constexpr std::chrono::milliseconds kEngineDeadline{1000};
+constexpr std::chrono::milliseconds kEngineDeadline = engine::kCommandDeadline;  // admin commands
 
 // Keys that a reload applies to the running daemon; every other change waits for a restart.
 constexpr std::string_view kLiveKeys[] = {"daemon.log_level"};

@@ -65,6 +65,10 @@ AppSessions::AppSessions(const ChannelsConfig& config, bool try_hugetlb, std::ve
 AppSessions::~AppSessions() {
   for (auto& [id, s] : sessions_) s->closed = true;
   while (!channels_.empty()) remove_channel(channels_.begin()->first);
+  sweep_kept();
+  // An engine that never answered may still read these channels: their memory stays
+  // mapped until the process exits rather than be freed under it.
+  for (Kept& k : kept_) (void)k.rec.release();
 }
 
 void AppSessions::on_connection(Socket socket) {
@@ -215,10 +219,49 @@ void AppSessions::close_session(const std::shared_ptr<Session>& s, const char* w
 void AppSessions::remove_channel(uint32_t id) {
   auto it = channels_.find(id);
   if (it == channels_.end()) return;
-  engine::Command cmd{.kind = engine::Command::Kind::kRemoveChannel, .channel = it->second->engine_channel.get()};
-  it->second->engine->execute(cmd);
-  channels_.erase(it);  // after the engine let go: unmaps and closes the memfd
+  std::unique_ptr<Record> rec = std::move(it->second);
+  channels_.erase(it);
   channel_count_.store(static_cast<uint32_t>(channels_.size()), std::memory_order_relaxed);
+  auto cmd = command(engine::Command::Kind::kRemoveChannel, *rec);
+  if (auto r = run_on_engine(*rec, cmd); !r) {
+    MACHNET_LOG_RATE_LIMITED(spdlog::level::err, "channel {}: {}; its memory is kept until the engine lets go", id,
+                             r.error().message);
+    keep_until(std::move(rec), std::move(cmd), false);
+  }
+  // (else rec goes here, after the engine let go: unmaps and closes the memfd)
+}
+
+std::shared_ptr<engine::Command> AppSessions::command(engine::Command::Kind kind, Record& rec) {
+  auto cmd = std::make_shared<engine::Command>();
+  cmd->kind = kind;
+  cmd->channel = rec.engine_channel.get();
+  return cmd;
+}
+
+Result<void> AppSessions::run_on_engine(Record& rec, std::shared_ptr<engine::Command> cmd) {
+  sweep_kept();
+  return rec.engine->execute_within(std::move(cmd), engine::kCommandDeadline);
+}
+
+void AppSessions::keep_until(std::unique_ptr<Record> rec, std::shared_ptr<engine::Command> cmd, bool remove_after) {
+  kept_.push_back(Kept{std::move(rec), std::move(cmd), remove_after});
+}
+
+// A kept record goes once its engine answered; one it answered an attach for too late is
+// then taken off that engine (a command that may itself be kept waiting, the same way).
+void AppSessions::sweep_kept() {
+  for (size_t i = 0; i < kept_.size();) {
+    if (kept_[i].cmd->done.load(std::memory_order_acquire) == 0) {
+      ++i;
+      continue;
+    }
+    Kept k = std::move(kept_[i]);
+    kept_.erase(kept_.begin() + static_cast<ptrdiff_t>(i));
+    if (!k.remove_after) continue;  // k.rec freed here
+    auto cmd = command(engine::Command::Kind::kRemoveChannel, *k.rec);
+    if (k.rec->engine->execute_within(cmd, engine::kCommandDeadline)) continue;
+    kept_.push_back(Kept{std::move(k.rec), std::move(cmd), false});
+  }
 }
 
 AppSessions::Record* AppSessions::owned(Session& s, uint32_t id, CtlResponse& resp) {
@@ -241,7 +284,7 @@ CtlResponse AppSessions::empty_response(const CtlRequest& req) {
 
 CtlResponse AppSessions::handle(Session& s, const CtlRequest& req, int* fds_out) {
   CtlResponse resp = empty_response(req);
-  engine::Command cmd{.kind = engine::Command::Kind::kListen};
+  engine::Command::Kind kind;
   switch (static_cast<CtlType>(req.type)) {
     case CtlType::kAttach:
       attach(s, resp, fds_out);
@@ -253,10 +296,10 @@ CtlResponse AppSessions::handle(Session& s, const CtlRequest& req, int* fds_out)
       }
       return resp;
     case CtlType::kListen:
-      cmd.kind = engine::Command::Kind::kListen;
+      kind = engine::Command::Kind::kListen;
       break;
     case CtlType::kCloseFlow:
-      cmd.kind = engine::Command::Kind::kCloseFlow;
+      kind = engine::Command::Kind::kCloseFlow;
       break;
     default:
       set_message(resp, EOPNOTSUPP, fmt::format("unknown request type {}", req.type));
@@ -264,19 +307,23 @@ CtlResponse AppSessions::handle(Session& s, const CtlRequest& req, int* fds_out)
   }
   Record* rec = owned(s, req.channel_id, resp);
   if (!rec) return resp;
-  cmd.channel = rec->engine_channel.get();
-  cmd.local_ip = req.local_ip;
-  cmd.remote_ip = req.remote_ip;
-  cmd.local_port = req.local_port;
-  cmd.remote_port = req.remote_port;
-  cmd.flow = req.flow;
-  rec->engine->execute(cmd);
-  if (cmd.error) {
-    set_message(resp, cmd.error, cmd.reason);
+  auto cmd = command(kind, *rec);
+  cmd->local_ip = req.local_ip;
+  cmd->remote_ip = req.remote_ip;
+  cmd->local_port = req.local_port;
+  cmd->remote_port = req.remote_port;
+  cmd->flow = req.flow;
+  if (auto r = run_on_engine(*rec, cmd); !r) {
+    // The engine may still run it later (a listen then holds its port until the channel goes).
+    set_message(resp, ETIMEDOUT, r.error().message);
     return resp;
   }
-  if (cmd.kind == engine::Command::Kind::kListen) rec->listening.push_back(req.local_port);
-  resp.flow = cmd.flow;
+  if (cmd->error) {
+    set_message(resp, cmd->error, cmd->reason);
+    return resp;
+  }
+  if (kind == engine::Command::Kind::kListen) rec->listening.push_back(req.local_port);
+  resp.flow = cmd->flow;
   return resp;
 }
 
@@ -333,8 +380,12 @@ void AppSessions::attach(Session& s, CtlResponse& resp, int* fds_out) {
                                                                rec->doorbell.daemon_fd());
   rec->engine_channel->uid = s.uid;  // the engine charges its ports to this user
   rec->engine = engines_[next_engine_++ % engines_.size()];
-  engine::Command cmd{.kind = engine::Command::Kind::kAddChannel, .channel = rec->engine_channel.get()};
-  rec->engine->execute(cmd);
+  auto cmd = command(engine::Command::Kind::kAddChannel, *rec);
+  if (auto r = run_on_engine(*rec, cmd); !r) {
+    set_message(resp, ETIMEDOUT, r.error().message);
+    keep_until(std::move(rec), std::move(cmd), true);
+    return;
+  }
   fds_out[0] = rec->memory.memfd();
   fds_out[1] = rec->doorbell.app_fd();
   resp.channel_id = id;

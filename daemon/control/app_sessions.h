@@ -75,6 +75,15 @@ class AppSessions {
   void start_connect(const std::shared_ptr<Session>& s, const channel::CtlRequest& req);
   void attach(Session& s, channel::CtlResponse& resp, int* fds_out);
   void remove_channel(uint32_t id);
+  // Runs `cmd` on `rec`'s engine within engine::kCommandDeadline. On an error the engine
+  // may still run it, and read the channel: `rec` must then outlive it (keep_until).
+  Result<void> run_on_engine(Record& rec, std::shared_ptr<engine::Command> cmd);
+  static std::shared_ptr<engine::Command> command(engine::Command::Kind kind, Record& rec);
+  // Keeps a record whose channel an engine may still read until that engine has answered
+  // `cmd` (the last command about it); `remove_after`: then take the channel off the
+  // engine too (an attach it answered too late).
+  void keep_until(std::unique_ptr<Record> rec, std::shared_ptr<engine::Command> cmd, bool remove_after);
+  void sweep_kept();
   Record* owned(Session& s, uint32_t id, channel::CtlResponse& resp);
 
   const ChannelsConfig config_;
@@ -93,6 +102,12 @@ class AppSessions {
   std::unordered_map<uid_t, uint32_t> connections_of_;  // open sessions per user
   std::atomic<uint64_t> connections_refused_{0};
   bool logged_hugetlb_ = false;
+  struct Kept {
+    std::unique_ptr<Record> rec;
+    std::shared_ptr<engine::Command> cmd;
+    bool remove_after = false;
+  };
+  std::vector<Kept> kept_;  // records of channels an engine that did not answer in time may still read
 };
 
 }  // namespace machnet::control

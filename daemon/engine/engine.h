@@ -40,6 +40,11 @@
 
 namespace machnet::engine {
 
+// How long the control thread waits for an engine's answer to a command (they come between
+// bursts, in microseconds): past it the request fails, naming the engine, and the control
+// thread goes on serving everyone else.
+inline constexpr std::chrono::milliseconds kCommandDeadline{1000};
+
 struct Command {
   enum class Kind { kAddChannel, kRemoveChannel, kListen, kConnect, kCloseFlow, kFlows, kArp };
   Kind kind;
