@@ -10,8 +10,8 @@
   answers stop draining (write deadline), so `machnetctl status` keeps answering within 1 s
   and the hostile sessions are gone within seconds.
 
-Runs one daemon in mode "none" (no DPDK). Per-user caps on application connections (a
-hostile user holding every slot) are not covered yet: see docs/security.md."""
+Runs one daemon in mode "none" (no DPDK). The per-user cap on application connections (a
+hostile user holding every slot) is tested in test_user_limits.py."""
 
 import json
 import os
