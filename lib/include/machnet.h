@@ -129,9 +129,11 @@ int machnet_sendmmsg(const void *channel, const MachnetMsgHdr_t *msghdrs, int vl
  * to tell them apart), or -1 with errno EMSGSIZE when the message is longer than len
  * (the message stays queued, nothing is cut: call again with a larger buffer), EINVAL,
  * EPROTO (the daemon handed over a malformed message; it is discarded). When a flow of
- * this channel failed, -1 once with errno ECONNRESET (reset by the peer) or ETIMEDOUT (the
- * peer stopped answering), and *flow names the flow (a peer's orderly close is not an
- * error and is not reported); -1 with EPIPE once for each message sent on a flow that was
+ * this channel failed, -1 once with errno ECONNRESET (reset: by the peer, or by this daemon
+ * because the peer broke the message framing or left a message half-sent while others
+ * waited for this channel's room; `machnetctl flows` says which) or ETIMEDOUT (the peer
+ * stopped answering), and *flow names the flow (a peer's orderly close is not an error and
+ * is not reported); -1 with EPIPE once for each message sent on a flow that was
  * closed already (machnet_close_flow), so it was not sent. When the daemon stops (SIGTERM:
  * systemctl stop/restart), -1 once per flow with ENETDOWN (every message machnet_send
  * accepted on it was delivered) or ECONNABORTED (the daemon's [daemon] stop_drain_ms ran
