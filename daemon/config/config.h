@@ -82,6 +82,7 @@ struct TransportConfig {
   uint32_t rto_max_us = 200000;
   uint32_t give_up_ms = 30000;  // survives VM pauses and live migration blackouts
   uint32_t keepalive_ms = 15000;  // 0: never
+  uint32_t idle_timeout_ms = 0;   // 0: never
   uint32_t connect_timeout_ms = 2000;
 };
 

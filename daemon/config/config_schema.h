@@ -125,6 +125,7 @@ void visit(V& v, C& c) {
   v.integer("rto_max_us", c.transport.rto_max_us, 10u, 60000000u);
   v.integer("give_up_ms", c.transport.give_up_ms, 100u, 3600000u);
   v.integer("keepalive_ms", c.transport.keepalive_ms, 0u, 3600000u);
+  v.integer("idle_timeout_ms", c.transport.idle_timeout_ms, 0u, 86400000u);
   v.integer("connect_timeout_ms", c.transport.connect_timeout_ms, 10u, 600000u);
 
   v.section("limits");

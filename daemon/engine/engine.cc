@@ -62,6 +62,7 @@ transport::FlowParams flow_params(const TransportConfig& transport, uint32_t max
   p.initial_rto_us = std::clamp<uint32_t>(10'000, transport.rto_min_us, transport.rto_max_us);
   p.give_up_us = uint64_t{transport.give_up_ms} * 1000;
   p.keepalive_us = uint64_t{transport.keepalive_ms} * 1000;
+  p.idle_timeout_us = uint64_t{transport.idle_timeout_ms} * 1000;
   p.connect_timeout_us = transport.connect_timeout_ms * 1000;
   p.max_message_bytes = max_message_bytes;
   p.mss = static_cast<uint32_t>(net::payload_per_packet(transport.mtu));

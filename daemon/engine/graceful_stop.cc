@@ -124,7 +124,8 @@ int Engine::stop_errno_st(const RemoteFlow& f, FlowError why) const {
     case FlowError::kPeerReset:
     case FlowError::kProtocolError:
     case FlowError::kStalled: return ECONNRESET;
-    case FlowError::kRetransmitLimit: return ETIMEDOUT;
+    case FlowError::kRetransmitLimit:
+    case FlowError::kIdleTimeout: return ETIMEDOUT;
     case FlowError::kLocalAbort: return ECONNABORTED;
     default: return 0;
   }

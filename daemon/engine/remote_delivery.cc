@@ -26,12 +26,14 @@ int connect_errno(FlowError why) {
 }
 
 // What machnet_recv reports when an established flow fails under the application.
-int ended_errno(FlowError why) { return why == FlowError::kRetransmitLimit ? ETIMEDOUT : ECONNRESET; }
+int ended_errno(FlowError why) {
+  return why == FlowError::kRetransmitLimit || why == FlowError::kIdleTimeout ? ETIMEDOUT : ECONNRESET;
+}
 
 // Ends the application hears of and `machnetctl flows` keeps showing for a while.
 bool is_failure(FlowError why) {
   return why == FlowError::kPeerReset || why == FlowError::kRetransmitLimit || why == FlowError::kStalled ||
-         why == FlowError::kProtocolError;
+         why == FlowError::kProtocolError || why == FlowError::kIdleTimeout;
 }
 
 }  // namespace

@@ -30,6 +30,7 @@ const char* to_string(FlowError e) {
     case FlowError::kPeerClosed: return "closed by the peer";
     case FlowError::kLocalClose: return "closed";
     case FlowError::kLocalAbort: return "aborted: the application went away";
+    case FlowError::kIdleTimeout: return "reset: no message either way for [transport] idle_timeout_ms";
     case FlowError::kStalled:
       return "reset: the peer left a message half-sent while other flows waited for room ([limits] reassembly_timeout_ms)";
   }
@@ -73,7 +74,7 @@ void Flow::accept(const MachnetHeader& syn, uint64_t now_us) {
   peer_window_ts_ = syn.tsval;
   state_ = FlowState::kEstablished;
   send_control(net::kFlagSynAck | net::kFlagAck, now_us);
-  last_rx_us_ = now_us;
+  last_rx_us_ = last_msg_us_ = now_us;
   keepalive(now_us);
   io_.on_established();
 }
@@ -359,6 +360,7 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
     state_ = FlowState::kEstablished;
     wheel_.cancel(timer_);
     ack_pending_ = true;
+    last_msg_us_ = now_us;
     keepalive(now_us);
     io_.on_established();
     return false;
@@ -406,6 +408,7 @@ void Flow::process_ack(const MachnetHeader& h, uint64_t now_us) {
       if ((seg.flags & net::kFlagLast) && seg.msg) {
         ++stats_.tx_msgs;
         stats_.tx_bytes += seg.msg->len;
+        last_msg_us_ = now_us;
         io_.tx_done(seg.msg);
       }
       if (seg.flags & net::kFlagFin) fin_acked = true;
@@ -745,6 +748,7 @@ Flow::Consumed Flow::consume(const RxSegment& seg) {
   if (seg.flags & net::kFlagLast) {
     in_message_ = false;
     io_.rx_end();
+    last_msg_us_ = last_rx_us_;  // (the time of the packet that came, or of the latest before a wait for room)
     ++stats_.rx_msgs;
     stats_.rx_bytes += message_len_;
   }
@@ -804,20 +808,31 @@ void Flow::on_timer(uint64_t now_us) {
   if (!timer_.armed()) keepalive(now_us);  // nothing left in flight
 }
 
-// Keepalive (the RTO owns the timer while anything is in flight): after keepalive_us of
-// silence from the peer, an empty message with an already acknowledged sequence number
-// (seq = snd_una - 1, taken as a duplicate) makes the peer's flow answer with an ACK;
-// asked again every second, and the flow is reset after give_up_us of that.
+// Keepalive and the idle timeout (the RTO owns the timer while anything is in flight):
+// after keepalive_us of silence from the peer, an empty message with an already
+// acknowledged sequence number (seq = snd_una - 1, taken as a duplicate) makes the peer's
+// flow answer with an ACK; asked again every second, and the flow is reset after
+// give_up_us of that. After idle_timeout_us without a message either way, the flow is
+// reset whether its peer answers or not.
 void Flow::keepalive(uint64_t now_us) {
   // Closing too: after our FIN was acknowledged we wait for the peer's, and a peer that
   // vanished meanwhile must not leave the flow half-open for ever.
-  if (params_.keepalive_us == 0 || (state_ != FlowState::kEstablished && state_ != FlowState::kClosing)) return;
+  if (state_ != FlowState::kEstablished && state_ != FlowState::kClosing) return;
+  uint64_t idle_at = UINT64_MAX;
+  if (params_.idle_timeout_us != 0 && state_ == FlowState::kEstablished && queued_ == 0) {
+    idle_at = last_msg_us_ + params_.idle_timeout_us;
+    if (now_us >= idle_at) return abort(FlowError::kIdleTimeout, true);
+  }
+  if (params_.keepalive_us == 0) {
+    if (idle_at != UINT64_MAX) arm_timer(idle_at);
+    return;
+  }
   const uint64_t quiet = now_us - last_rx_us_;
-  if (quiet < params_.keepalive_us) return arm_timer(last_rx_us_ + params_.keepalive_us);
+  if (quiet < params_.keepalive_us) return arm_timer(std::min(idle_at, last_rx_us_ + params_.keepalive_us));
   if (quiet >= params_.keepalive_us + params_.give_up_us) return abort(FlowError::kRetransmitLimit, true);
   MachnetHeader h = header(net::kFlagData | net::kFlagFirst | net::kFlagLast, snd_una_ - 1, now_us);
   if (io_.transmit(h, nullptr, 0, 0)) ++stats_.tx_packets, ++stats_.keepalive_probes;
-  arm_timer(now_us + std::min<uint64_t>(params_.keepalive_us, 1'000'000));
+  arm_timer(std::min(idle_at, now_us + std::min<uint64_t>(params_.keepalive_us, 1'000'000)));
 }
 
 void Flow::on_retransmit_timeout(uint64_t now_us) {

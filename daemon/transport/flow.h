@@ -43,6 +43,10 @@ struct FlowParams {
   // and is reset when give_up_us more pass without an answer: a peer that vanished while
   // the flow was idle (half-open) is noticed. 0: never.
   uint64_t keepalive_us = 15'000'000;
+  // An established flow that carried no message either way (none delivered to the
+  // application, none of its own acknowledged) for this long is reset, both applications
+  // told. 0: never (a flow whose peer answers keepalives lives as long as its owners).
+  uint64_t idle_timeout_us = 0;
   uint32_t connect_timeout_us = 2'000'000;
   uint32_t rx_window = kMaxWindow;  // reorder buffer, packets
   uint32_t max_message_bytes = 8u << 20;  // a longer message from the peer is dropped
@@ -236,6 +240,7 @@ class Flow {
   uint32_t timeouts_in_row_ = 0;
   uint64_t give_up_at_us_ = 0;  // set at the first timeout of a run
   uint64_t last_rx_us_ = 0;     // the peer's latest packet, for keepalive
+  uint64_t last_msg_us_ = 0;    // the latest message delivered or acknowledged, for idle_timeout_us
   std::array<TxSegment, kMaxWindow> tx_ring_{};  // index: seq % kMaxWindow
   TxMessage* queue_head_ = nullptr;  // queued, not yet wholly segmented
   TxMessage* queue_tail_ = nullptr;

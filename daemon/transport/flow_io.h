@@ -30,6 +30,7 @@ enum class FlowError : uint8_t {
   kLocalClose,       // this side closed it
   kLocalAbort,       // this side aborted it (its application went away)
   kStalled,          // the peer left a message half-sent while others waited for its room
+  kIdleTimeout,      // no message either way for [transport] idle_timeout_ms
 };
 const char* to_string(FlowError e);
 

@@ -273,6 +273,31 @@ TEST(Transport, KeepaliveKeepsAnIdleFlowAndNoticesAVanishedPeer) {
   EXPECT_GE(w.end[0]->closed_at_us, down_at + p.give_up_us);
 }
 
+// [transport] idle_timeout_ms: a flow whose peer answers every keepalive is still reset once
+// no message went either way for the idle timeout; both ends hear of it.
+TEST(Transport, IdleTimeoutResetsAFlowThatCarriesNoMessages) {
+  FlowParams p = params();
+  p.keepalive_us = 500'000;
+  p.idle_timeout_us = 3'000'000;
+  Workload work;
+  work.messages = 20;
+  SimWire w(p, Impairments{}, work, 23);
+  expect_all_delivered(w, w.run(10'000'000));
+  const uint64_t done_at = w.now_us;  // the last message went at or before this
+  w.step(2'000'000);
+  for (auto& e : w.end) {
+    EXPECT_FALSE(e->closed.has_value()) << "end " << e->index << " reset before the idle timeout";
+    EXPECT_GE(e->flow->stats().keepalive_probes, 2u) << "the peer answered keepalives meanwhile";
+  }
+  w.step(2'000'000);
+  for (auto& e : w.end) {
+    ASSERT_TRUE(e->closed.has_value()) << "end " << e->index << " still open after the idle timeout";
+    EXPECT_TRUE(*e->closed == FlowError::kIdleTimeout || *e->closed == FlowError::kPeerReset) << to_string(*e->closed);
+    EXPECT_LE(e->closed_at_us, done_at + p.idle_timeout_us + 10'000);
+  }
+  EXPECT_TRUE(*w.end[0]->closed == FlowError::kIdleTimeout || *w.end[1]->closed == FlowError::kIdleTimeout);
+}
+
 // An empty message is a message: delivered as one, in order, and the flow goes on.
 TEST(Transport, EmptyMessagesAreDeliveredInOrder) {
   Workload work;
