@@ -367,7 +367,7 @@ int run_punch(const Args& a) {
 // Everything the threads share with the daemon is read and written with relaxed atomics (the
 // races with the daemon are the point; races among our own threads are not undefined
 // behaviour). The driver trusts nothing it reads back: every index is checked before use.
-// It does so in epochs of about 2 s, each on a fresh channel (see run_race). Prints "racing"
+// It does so in epochs of about 1 s, each on a fresh channel (see run_race). Prints "racing"
 // when the threads start and, when the last epoch ends, one JSON line of counts; then stays
 // attached until killed so that the test can read the channels' counters.
 namespace race {
@@ -463,28 +463,17 @@ void scrambler(Shared& s, uint64_t seed) {
       BufferDesc* d = s.v.desc(b);
       const unsigned what = rng() % 100;
       Kind kind;
-      if (what < 22) st(d->next, hostile_index(rng, g, b)), kind = kNext;
-      else if (what < 38) st(d->len, hostile_length(rng, g)), kind = kLen;
-      else if (what < 54) st(d->msg_len, hostile_length(rng, g)), kind = kMsgLen;
-      else if (what < 60) st16(d->flags, static_cast<uint16_t>(rng())), kind = kFlags;
-      else if (what < 66) {
+      if (what < 28) st(d->next, hostile_index(rng, g, b)), kind = kNext;
+      else if (what < 48) st(d->len, hostile_length(rng, g)), kind = kLen;
+      else if (what < 68) st(d->msg_len, hostile_length(rng, g)), kind = kMsgLen;
+      else if (what < 76) st16(d->flags, static_cast<uint16_t>(rng())), kind = kFlags;
+      else if (what < 88) {
         // A flow of ours with one field off, or anything.
         const CtlFlow& f = s.flows[rng() % 2];
         st(d->src_ip, rng() % 2 ? f.src_ip : static_cast<uint32_t>(rng()));
         st16(d->src_port, rng() % 2 ? f.src_port : static_cast<uint16_t>(rng()));
         st16(d->dst_port, rng() % 2 ? f.dst_port : static_cast<uint16_t>(rng()));
         kind = kFlow;
-      } else if (what < 76) {
-        // Both sides' indices of every ring; the owner's next publication writes its own
-        // value back, so the channel limps on instead of dying at once.
-        Ring& r = *rings[rng() % 4];
-        uint32_t& idx = rng() % 2 ? r.h->producer : r.h->consumer;
-        st(idx, hostile_ring_index(rng, ld(idx), r.n));
-        kind = kRingIndex;
-      } else if (what < 88) {
-        Ring& r = *rings[rng() % 4];
-        st(r.slot(static_cast<uint32_t>(rng())), hostile_index(rng, g, b));
-        kind = kSlot;
       } else if (what < 96) {
         uint32_t* words[] = {&hdr->app_waiting, &hdr->engine_sleeping, &hdr->daemon_stopping, &hdr->channel_id,
                              &hdr->buffer_count, &hdr->to_daemon.slots};
@@ -496,6 +485,21 @@ void scrambler(Shared& s, uint64_t seed) {
         kind = kStats;
       }
       s.writes[kind].fetch_add(1, std::memory_order_relaxed);
+    }
+    // Ring indices and slots, far less often: a buffer the daemon could not hand back
+    // through a ring it found corrupt stays with it for good (as it should), so at the rate
+    // of the fields above the channel would run dry within milliseconds. Both sides' indices
+    // of every ring; the owner's next publication writes its own value back.
+    if (rng() % 8 == 0) {
+      Ring& r = *rings[rng() % 4];
+      uint32_t& idx = rng() % 2 ? r.h->producer : r.h->consumer;
+      st(idx, hostile_ring_index(rng, ld(idx), r.n));
+      s.writes[kRingIndex].fetch_add(1, std::memory_order_relaxed);
+    }
+    if (rng() % 8 == 0) {
+      Ring& r = *rings[rng() % 4];
+      st(r.slot(static_cast<uint32_t>(rng())), hostile_index(rng, g, rng() % g.buffer_count));
+      s.writes[kSlot].fetch_add(1, std::memory_order_relaxed);
     }
     std::this_thread::sleep_for(std::chrono::microseconds(50));  // pacing: leave CPU to the victims
   }
@@ -547,29 +551,50 @@ void submitter(Shared& s, uint64_t seed) {
   std::mt19937_64 rng(seed);
   const ChannelGeometry& g = s.v.geometry();
   std::vector<uint32_t> held;
+  std::vector<uint8_t> out(g.app_pool_count, 1);  // 1: the daemon has it (all, at attach)
   uint32_t free_cons = 0, td_prod = 0;
   uint64_t seq = 0;
   while (!s.stop.load(std::memory_order_relaxed)) {
-    // Take what app_free offers; an impossible producer index means "nothing" this round.
+    // Take what app_free offers. A producer index that offers more than the daemon can owe
+    // us (the pool less what we hold) was scrambled: "nothing" this round. Taking it would
+    // put our consumer index ahead of the daemon's producer, after which the daemon rightly
+    // refuses that ring for good and the channel has no buffers left to race with.
+    // An index moved by one or two passes that test, so most entries must also name a buffer
+    // we gave away (`out`); stale slots from the ring's previous lap do not.
+    const uint32_t owed = g.app_pool_count - std::min<uint32_t>(g.app_pool_count, static_cast<uint32_t>(held.size()));
     const uint32_t avail = ld_acq(s.app_free.h->producer) - free_cons;
-    if (avail <= s.app_free.n) {
+    uint32_t named_out = 0;
+    for (uint32_t i = 0; avail <= owed && i < avail; ++i) {
+      const uint32_t b = ld(s.app_free.slot(free_cons + i)) - g.app_pool_first;
+      named_out += b < g.app_pool_count && out[b];
+    }
+    if (avail <= owed && named_out * 2 >= avail) {  // a few scrambled slots are just skipped
       for (uint32_t i = 0; i < avail; ++i) {
         const uint32_t b = ld(s.app_free.slot(free_cons + i));
-        if (b - g.app_pool_first < g.app_pool_count) held.push_back(b);
+        if (b - g.app_pool_first < g.app_pool_count && out[b - g.app_pool_first]) {
+          out[b - g.app_pool_first] = 0;
+          held.push_back(b);
+        }
       }
       free_cons += avail;
-      st_rel(s.app_free.h->consumer, free_cons);
     }
+    st_rel(s.app_free.h->consumer, free_cons);  // also repairs a scrambled index of ours
     const uint32_t want = 1 + static_cast<uint32_t>(rng() % 3);
     if (held.size() < want) {
       s.starved.fetch_add(1, std::memory_order_relaxed);
+      st_rel(s.to_daemon.h->producer, td_prod);  // repair a scrambled index of ours
       std::this_thread::sleep_for(std::chrono::microseconds(100));
       continue;
     }
     // The daemon's consumer index may be scrambled too, and it publishes it again only when
     // it takes something: an impossible value is taken as "all consumed" (at worst we
     // overwrite entries it has not read, which only hurts this channel).
-    const uint32_t used = td_prod - ld_acq(s.to_daemon.h->consumer);
+    // And a producer index we published while it was scrambled to be further on makes the
+    // daemon consume past our real one; from then on it sees our index behind its own (an
+    // impossible ring) until we catch up: catch up at once by skipping to its index.
+    const uint32_t td_cons = ld_acq(s.to_daemon.h->consumer);
+    if (static_cast<int32_t>(td_cons - td_prod) > 0 && td_cons - td_prod <= s.to_daemon.n) td_prod = td_cons;
+    const uint32_t used = td_prod - td_cons;
     if (used == s.to_daemon.n) {
       s.ring_full.fetch_add(1, std::memory_order_relaxed);
       st_rel(s.to_daemon.h->producer, td_prod);  // repair a scrambled index of ours
@@ -579,7 +604,10 @@ void submitter(Shared& s, uint64_t seed) {
     const uint32_t len = (want - 1) * g.buffer_size + 1 + static_cast<uint32_t>(rng() % g.buffer_size);
     const CtlFlow& f = s.flows[seq % 2];
     uint32_t idx[3];
-    for (uint32_t k = 0; k < want; ++k) idx[k] = held[held.size() - 1 - k];
+    for (uint32_t k = 0; k < want; ++k) {
+      idx[k] = held[held.size() - 1 - k];
+      out[idx[k] - g.app_pool_first] = 1;
+    }
     held.resize(held.size() - want);
     for (uint32_t k = 0; k < want; ++k) {
       BufferDesc* d = s.v.desc(idx[k]);
@@ -610,10 +638,21 @@ void receiver(Shared& s, uint64_t seed) {
   std::mt19937_64 rng(seed);
   const ChannelGeometry& g = s.v.geometry();
   uint32_t app_cons = 0, free_prod = 0;
+  uint64_t taken = 0;
   std::vector<uint32_t> back;
   while (!s.stop.load(std::memory_order_relaxed)) {
-    const uint32_t avail = ld_acq(s.to_app.h->producer) - app_cons;
-    if (avail == 0 || avail > s.to_app.n) {
+    // More entries than messages we sent ourselves and have not taken yet: a scrambled
+    // producer index (see the submitter); wait for the daemon to publish its own again.
+    const uint64_t owed = s.submitted.load(std::memory_order_relaxed) - std::min(taken, s.submitted.load(std::memory_order_relaxed));
+    // Resynchronise as the submitter does: our consumer index ahead of the daemon's producer
+    // (we took stale entries under a scrambled index) would make it refuse the ring for good,
+    // and so would its consumer index ahead of our producer on daemon_free.
+    const uint32_t app_prod = ld_acq(s.to_app.h->producer);
+    if (static_cast<int32_t>(app_cons - app_prod) > 0 && app_cons - app_prod <= s.to_app.n) app_cons = app_prod;
+    const uint32_t free_cons = ld_acq(s.daemon_free.h->consumer);
+    if (static_cast<int32_t>(free_cons - free_prod) > 0 && free_cons - free_prod <= s.daemon_free.n) free_prod = free_cons;
+    const uint32_t avail = app_prod - app_cons;
+    if (avail == 0 || avail > s.to_app.n || avail > owed + 64) {
       st_rel(s.to_app.h->consumer, app_cons);  // repair scrambled indices of ours
       st_rel(s.daemon_free.h->producer, free_prod);
       std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -632,6 +671,7 @@ void receiver(Shared& s, uint64_t seed) {
       }
     }
     app_cons += avail;
+    taken += avail;
     st_rel(s.to_app.h->consumer, app_cons);
     s.received.fetch_add(avail, std::memory_order_relaxed);
     // daemon_free holds a whole pool; returns beyond its room wait for the next round. An
@@ -654,9 +694,9 @@ int run_race(const Args& a) {
   const int fd = connect_app_socket();
   // A channel whose rings were scrambled loses buffers for good (the daemon keeps what it
   // could not hand back through a corrupt ring, as it should), so after a while the app has
-  // nothing left to send. The race therefore runs in epochs of about 2 s, each on a fresh
+  // nothing left to send. The race therefore runs in epochs of about 1 s, each on a fresh
   // channel of this app; the old ones stay attached, broken, until the app is killed.
-  const uint64_t epochs = std::max<uint64_t>(1, a.seconds / 2);
+  const uint64_t epochs = std::max<uint64_t>(1, a.seconds);
   const auto epoch_len = std::chrono::milliseconds(a.seconds * 1000 / epochs);
   std::vector<std::unique_ptr<race::Shared>> done;
   const auto start = std::chrono::steady_clock::now();
@@ -700,6 +740,10 @@ int run_race(const Args& a) {
     std::vector<std::thread> threads;
     threads.emplace_back(race::submitter, std::ref(s), splitmix(seed + 1));
     threads.emplace_back(race::receiver, std::ref(s), splitmix(seed + 2));
+    // The rewriting starts once the first message is out: a producer index scrambled before
+    // the submitter's first look at app_free would leave it without buffers for good.
+    const auto first_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    while (s.submitted.load() == 0 && std::chrono::steady_clock::now() < first_deadline) std::this_thread::yield();
     threads.emplace_back(race::flipper, std::ref(s), splitmix(seed + 3));
     threads.emplace_back(race::scrambler, std::ref(s), splitmix(seed + 4));
     threads.emplace_back(race::scrambler, std::ref(s), splitmix(seed + 5));

@@ -97,7 +97,7 @@ class ChannelRaceTest(TempDirTest):
         for field, n in race["by_field"].items():
             self.assertGreater(n, 0, f"no {field} rewrites: {race}")
 
-        # Only the hostile channels' counters moved (it races on a fresh channel every 2 s).
+        # Only the hostile channels' counters moved (it races on a fresh channel every second).
         self.assertIsNone(self.d.proc.poll(), f"machnetd died:\n{self.d.read_log()[-3000:]}")
         chans = self.channels()
         bad = [c for c in chans if c["pid"] == hostile.proc.pid]
@@ -107,7 +107,10 @@ class ChannelRaceTest(TempDirTest):
         for reason in EXPECTED_DROPS:
             self.assertGreater(drops[reason], 0, f"{reason} never counted on the hostile channels: {bad}")
         for c in bad:
-            self.assertGreater(c["msgs_in"], 0, f"none of a hostile channel's own messages got through: {c}")
+            self.assertGreater(c["drops_total"], 0, f"a hostile channel with no drops: {c}")
+        # Some of its own messages got through the checks while it raced (it was not just
+        # refused wholesale), and it received some back.
+        self.assertGreater(sum(c["msgs_in"] for c in bad), 0, bad)
         others = [c for c in chans if c["pid"] != hostile.proc.pid]
         self.assertEqual([c["pid"] for c in others], [server.proc.pid], "the client's channel outlived it")
         srv = others[0]
