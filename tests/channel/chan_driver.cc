@@ -518,7 +518,17 @@ void flipper(Shared& s, uint64_t seed) {
     }
     BufferDesc* d = s.v.desc(h);
     for (int k = 0; k < 16; ++k) {
-      switch (rng() % 4) {
+      switch (rng() % 5) {
+        case 4: {
+          // A cycle through the whole message: its second buffer links back to the head.
+          const uint32_t second = ld(d->next);
+          if (second - g.app_pool_first >= g.app_pool_count) break;
+          uint32_t& link = s.v.desc(second)->next;
+          const uint32_t was = ld(link);
+          st(link, h);
+          st(link, was);
+          break;
+        }
         case 0: {
           const uint32_t was = ld(d->next);
           st(d->next, hostile_index(rng, g, h));
