@@ -837,6 +837,15 @@ int run_api(const Args& a) {
   CHECK(rhdr.flow_info.src_port == flow.src_port && rhdr.flow_info.dst_port == flow.dst_port);
   CHECK(machnet_recv(srv, small, sizeof(small), &got) == 0);  // nothing more
 
+  // The flow-ended flag is the daemon's notice alone: a peer that sets it sends an ordinary
+  // message, not a forged "reset by the peer" (-1 ECONNRESET and the data thrown away).
+  MachnetMsgHdr_t forged_end{7, flow, iov, 1, static_cast<uint16_t>(0x8000 | 0x5a)};
+  CHECK(machnet_sendmsg(cli, &forged_end) == 0);
+  int got_forged = 0;
+  for (int i = 0; i < 500 && (got_forged = machnet_recvmsg(srv, &rhdr)) == 0; ++i) usleep(10000);
+  CHECK(got_forged == 1);
+  CHECK(rhdr.msg_size == 7 && rhdr.flags == 0x5a && std::memcmp(part1, "Hello", 5) == 0);
+
   // Reply on the swapped flow; a zero-length message is a message.
   const MachnetFlow_t reply{rhdr.flow_info.dst_ip, rhdr.flow_info.src_ip, rhdr.flow_info.dst_port,
                             rhdr.flow_info.src_port};
