@@ -65,7 +65,8 @@ class ChannelRaceTest(TempDirTest):
         self.assertIsNotNone(self.channel_of(hostile.proc.pid))
         self.assertIsNotNone(self.channel_of(client.proc.pid))
         # While the race runs the daemon answers, and quickly (polled every half second:
-        # waiting on the client's exit, not sleeping).
+        # waiting on the client's exit, not sleeping). `channels` also reads the hostile
+        # channel's ring indices from its memory, while they are being rewritten.
         slowest = 0.0
         while True:
             try:
@@ -77,6 +78,9 @@ class ChannelRaceTest(TempDirTest):
             status, took = self.timed_status()
             self.assertEqual(status["state"], "running")
             slowest = max(slowest, took)
+            for c in self.channels():
+                for ring in ("to_daemon", "to_app"):
+                    self.assertLessEqual(c[ring]["used"], c[ring]["slots"], c)
         self.assertLess(slowest, 1.0, "status took over a second during the race")
         self.assertEqual(client.proc.returncode, 0, client.text()[-3000:])
         done = re.search(r"^done (\d+) messages (\d+) bytes [\d.]+ s drops (\d+) max_ack_gap_ms ([\d.]+)",
