@@ -9,7 +9,10 @@ the daemon is walking a message it just took. Meanwhile a victim pair on the sam
 Asserts: every victim message arrives once, in order, with exact bytes, and no ack waits more
 than 1 s; the daemon keeps answering `status` within 1 s; the hostile channel's drop counters
 moved and no other channel's did; when the hostile app dies its channel is reclaimed; SIGTERM
-still stops the daemon within 5 s, cleanly (in the sanitizer build: no ASan/UBSan report)."""
+still stops the daemon within 5 s, cleanly (in the sanitizer build: no ASan/UBSan report).
+
+The same race beside a flow across two daemons (af_packet over a veth pair, root only): the
+flow's every byte checked both ways by flow_check while the hostile app races on daemon A."""
 
 import json
 import os
@@ -19,6 +22,7 @@ import subprocess
 import time
 
 from machnet_testlib import Proc, TempDirTest, main, wait_for
+from machnet_topology import A_IP, B_IP, TwoDaemonTest
 
 DRIVER = os.environ["CHAN_DRIVER"]
 NONE_MODE = '[nic]\nmode = "none"\n'
@@ -140,6 +144,48 @@ class ChannelRaceTest(TempDirTest):
         self.assertEqual(self.d.proc.returncode, 0, log[-3000:])
         self.assertLess(time.monotonic() - stopping, 5)
         self.assertNotRegex(log, r"ERROR: \w+Sanitizer|runtime error:", log[-5000:])
+
+
+class ChannelRaceAcrossTest(TwoDaemonTest):
+    def test_race_beside_a_flow_across_two_daemons(self):
+        topo = self.topology()
+        a, b = self.start_pair(topo)
+        server = self.flow_server(b, topo.ns_b, B_IP)
+        hostile = Proc(self, "race", [DRIVER, "race", "--ip", A_IP, "--port", 7400, "--seconds", RACE_SECONDS,
+                                      "--seed", SEED], self.app_env(a), topo.ns_a)
+        hostile.wait_line(r"^racing", 20)
+        # Clients one after another for as long as the race runs, each flow's every byte
+        # checked in the echo, in order (flow_client fails the test otherwise).
+        rounds = messages = 0
+        while not re.search(r"(?m)^done", hostile.text()):
+            self.assertLess(rounds, 200, "the race never ended")
+            summary = self.flow_client(a, topo.ns_a, A_IP, B_IP, count=5000, seed=SEED + rounds, max_size=65536,
+                                       timeout_s=60, name=f"client-{rounds}")
+            messages += summary["messages"]
+            rounds += 1
+        print(f"across: {rounds} flows, {messages} messages")
+        self.assert_server_clean(server)
+        race = json.loads(hostile.wait_line(r"^done (\{.*\})$", RACE_SECONDS + 30).group(1))
+        print(f"race across (seed {SEED}): {json.dumps(race)}")
+        self.assertGreater(race["submitted"], 1000, race)
+        chans = a.ctl_json("channels")["channels"]
+        self.assertTrue(chans, "no channels on daemon A")
+        self.assertTrue(all(c["pid"] == hostile.proc.pid for c in chans), chans)  # the client's went
+        self.assertGreater(sum(c["drops_total"] for c in chans), 0, chans)
+        srv = [c for c in b.ctl_json("channels")["channels"] if c["pid"] == server.proc.pid]
+        self.assertEqual(len(srv), 1)
+        self.assertEqual(srv[0]["drops_total"], 0, srv)
+        asked = time.monotonic()
+        self.assertEqual(a.ctl_json("status")["state"], "running")
+        self.assertLess(time.monotonic() - asked, 1.0, "status took over a second")
+        hostile.kill()
+        wait_for(lambda: a.ctl_json("status")["channels"] == 0, 10, "the hostile channels reclaimed")
+        a.proc.send_signal(signal.SIGTERM)
+        try:
+            a.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.fail(f"SIGTERM did not stop daemon A within 5 s:\n{a.read_log()[-3000:]}")
+        self.assertEqual(a.proc.returncode, 0, a.read_log()[-3000:])
 
 
 if __name__ == "__main__":
