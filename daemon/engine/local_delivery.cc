@@ -121,7 +121,11 @@ Engine::Outcome Engine::deliver_local_st(EngineChannel& src, const FlowEntry& e,
   }
   BufferDesc* h = dst->view.desc(out[0]);
   h->msg_len = m.msg_len;
-  h->flags = m.flags;
+  // kMsgFlowEnded is the daemon's own notice (notify_flow_ended_st), never the sender's: an
+  // app that set it in its message made the receiver's machnet_recv fail with a forged
+  // ECONNRESET and drop the data (found writing the channel race fuzzer, issue 15). Remote
+  // messages carry no flags at all (remote_flow.cc).
+  h->flags = static_cast<uint16_t>(m.flags & ~channel::kMsgFlowEnded);
   h->reserved = 0;
   h->src_ip = m.src_ip;  // the flow as it travelled: src = the sender
   h->dst_ip = m.dst_ip;
