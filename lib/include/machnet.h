@@ -62,7 +62,9 @@ typedef struct MachnetMsgHdr {
   MachnetFlow_t flow_info; /* send: the flow to send on; recv: the flow as travelled */
   MachnetIovec_t *msg_iov; /* caller-owned array of msg_iovlen iovecs */
   size_t msg_iovlen;
-  uint16_t flags;          /* carried to the receiver unchanged */
+  uint16_t flags;          /* between applications of one daemon carried to the receiver
+                              (bit 0x8000, the daemon's own, cleared); across machines not
+                              carried: the receiver sees 0 */
 } MachnetMsgHdr_t;
 
 /*
