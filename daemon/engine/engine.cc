@@ -20,6 +20,7 @@
 
 #include "channel/doorbell_socket.h"
 #include "engine/tuning.h"
+#include "transport/configured_params.h"
 
 namespace machnet::engine {
 namespace {
@@ -48,27 +49,6 @@ inline void cpu_relax() {
 #endif
 }
 
-transport::FlowParams flow_params(const TransportConfig& transport, uint32_t max_message_bytes) {
-  transport::FlowParams p;
-  p.cc.algorithm =
-      transport.congestion_control == CongestionControl::kFixed ? transport::CcAlgorithm::kFixed : transport::CcAlgorithm::kSwift;
-  p.cc.initial_window = transport.initial_window;
-  p.cc.min_window = transport.min_window;
-  p.cc.max_window = transport.max_window;
-  p.cc.target_delay_us = transport.target_delay_us;
-  p.cc.flow_scaling_range_us = transport.flow_scaling_range_us;
-  p.rto_min_us = transport.rto_min_us;
-  p.rto_max_us = transport.rto_max_us;
-  p.initial_rto_us = std::clamp<uint32_t>(10'000, transport.rto_min_us, transport.rto_max_us);
-  p.give_up_us = uint64_t{transport.give_up_ms} * 1000;
-  p.keepalive_us = uint64_t{transport.keepalive_ms} * 1000;
-  p.idle_timeout_us = uint64_t{transport.idle_timeout_ms} * 1000;
-  p.connect_timeout_us = transport.connect_timeout_ms * 1000;
-  p.max_message_bytes = max_message_bytes;
-  p.mss = static_cast<uint32_t>(net::payload_per_packet(transport.mtu));
-  return p;
-}
-
 }  // namespace
 
 Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& config,
@@ -82,7 +62,7 @@ Engine::Engine(uint32_t id, int core, EngineShared& shared, const EngineConfig& 
       max_message_bytes_(max_message_bytes),
       local_ip_(local_ip),
       limits_(limits),
-      flow_params_(flow_params(transport, max_message_bytes)),
+      flow_params_(transport::configured_params(transport, max_message_bytes)),
       wheel_(monotonic_ns() / 1000),
       flow_context_{nullptr, tx_records_, *this, wheel_, flow_params_, &held_, &now_us_},
       port_uses_(65536, 0),

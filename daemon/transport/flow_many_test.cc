@@ -15,33 +15,15 @@
 #include <cstdio>
 #include <numeric>
 
-#include "config/config.h"
-#include "net/wire_format.h"
+#include "transport/configured_params.h"
 #include "transport/testing/many_flow_wire.h"
 
 namespace machnet::transport::sim {
 namespace {
 
-// The shipped [transport] defaults (config/machnet.toml equals Config{}, which
-// config_loader_test checks), mapped as the engine's flow_params() maps them.
-FlowParams shipped() {
-  const TransportConfig t;
-  FlowParams p;
-  p.cc.algorithm = CcAlgorithm::kSwift;
-  p.cc.initial_window = t.initial_window;
-  p.cc.min_window = t.min_window;
-  p.cc.max_window = t.max_window;
-  p.cc.target_delay_us = t.target_delay_us;
-  p.cc.flow_scaling_range_us = t.flow_scaling_range_us;
-  p.rto_min_us = t.rto_min_us;
-  p.rto_max_us = t.rto_max_us;
-  p.initial_rto_us = std::clamp<uint32_t>(10'000, t.rto_min_us, t.rto_max_us);
-  p.give_up_us = uint64_t{t.give_up_ms} * 1000;
-  p.keepalive_us = uint64_t{t.keepalive_ms} * 1000;
-  p.connect_timeout_us = t.connect_timeout_ms * 1000;
-  p.mss = static_cast<uint32_t>(net::payload_per_packet(t.mtu));
-  return p;
-}
+// The shipped [transport] and [channels] defaults (config/machnet.toml equals Config{},
+// which config_loader_test checks), as the engine maps them.
+FlowParams shipped() { return configured_params(TransportConfig{}, ChannelsConfig{}.max_message_bytes); }
 
 // The engine's flow_params() does not copy flow_scaling_range_us from the config yet
 // (daemon/engine is another branch's); until it does, machnetd runs on CcParams' default,
