@@ -27,43 +27,15 @@
 #include <string.h>
 #include <time.h>
 
-enum { kExitOk = 0, kExitFail = 1, kExitUsage = 2, kExitConnect = 3 };
+#include "tool_common.h"
+
 enum { kMaxSize = 64 << 10 };
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void pause_us(long us) {
-  struct timespec ts = {0, us * 1000};
-  nanosleep(&ts, NULL);
-}
 
 /* Sizes from 1 B to 64 KiB, several segments for most, so much is in flight at the close. */
 static uint32_t size_of(uint64_t i) { return 1 + (uint32_t)((i * 2654435761u) % kMaxSize); }
 
 static void fill(uint8_t *out, uint64_t i, uint32_t len) {
   for (uint32_t k = 0; k < len; ++k) out[k] = (uint8_t)(i * 131 + k * 7 + (k >> 8));
-}
-
-static void *attach_or_die(void) {
-  void *channel = machnet_init() == 0 ? machnet_attach() : NULL;
-  if (!channel) {
-    fprintf(stderr, "close_check: attach: %s\n", machnet_last_error());
-    exit(kExitConnect);
-  }
-  return channel;
-}
-
-static const char *errno_name(int e) {
-  switch (e) {
-    case ECONNRESET: return "ECONNRESET";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EPIPE: return "EPIPE";
-    default: return strerror(e);
-  }
 }
 
 /* Receives for `seconds`; returns how many receives failed (each printed). */
@@ -84,7 +56,7 @@ static long drain_for(void *channel, uint8_t *buf, double seconds, long *extra_m
 }
 
 static int run_sender(const char *local_ip, const char *remote_ip, long port, long count, double linger_s) {
-  void *channel = attach_or_die();
+  void *channel = attach_or_die("close_check");
   MachnetFlow_t flow;
   if (machnet_connect(channel, local_ip, remote_ip, (uint16_t)port, &flow) != 0) {
     fprintf(stderr, "close_check: connect: %s\n", machnet_last_error());
@@ -97,7 +69,7 @@ static int run_sender(const char *local_ip, const char *remote_ip, long port, lo
     const uint32_t len = size_of((uint64_t)sent);
     fill(buf, (uint64_t)sent, len);
     if (machnet_send(channel, flow, buf, len) == 0) ++sent;
-    else if (errno == ENOBUFS || errno == EAGAIN) pause_us(50);
+    else if (errno == ENOBUFS || errno == EAGAIN) sleep_s(50e-6);
     else break;
   }
   const int close_rc = machnet_close_flow(channel, flow);  /* at once: most is still queued */
@@ -112,7 +84,7 @@ static int run_sender(const char *local_ip, const char *remote_ip, long port, lo
 }
 
 static int run_receiver(const char *local_ip, long port, long count, double linger_s) {
-  void *channel = attach_or_die();
+  void *channel = attach_or_die("close_check");
   if (machnet_listen(channel, local_ip, (uint16_t)port) != 0) {
     fprintf(stderr, "close_check: listen: %s\n", machnet_last_error());
     return kExitConnect;

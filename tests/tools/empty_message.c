@@ -28,39 +28,16 @@
 #include <string.h>
 #include <time.h>
 
-enum { kExitOk = 0, kExitFail = 1, kExitUsage = 2, kExitConnect = 3 };
+#include "tool_common.h"
+
 enum { kCap = 4096 };
 
 static const uint32_t kRound[] = {0, 1, 0, 0, 3000};
 enum { kPerRound = sizeof(kRound) / sizeof(kRound[0]) };
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void pause_us(long us) {
-  struct timespec ts = {0, us * 1000};
-  nanosleep(&ts, NULL);
-}
-
 /* The bytes of message i: its index in the first byte, then a simple pattern. */
 static void fill(uint8_t *out, uint64_t i, uint32_t len) {
   for (uint32_t k = 0; k < len; ++k) out[k] = (uint8_t)(k == 0 ? i : i * 31 + k * 7);
-}
-
-static void *attach_or_die(void) {
-  if (machnet_init() != 0) {
-    fprintf(stderr, "empty_message: machnet_init: %s\n", machnet_last_error());
-    exit(kExitConnect);
-  }
-  void *channel = machnet_attach();
-  if (!channel) {
-    fprintf(stderr, "empty_message: machnet_attach: %s\n", machnet_last_error());
-    exit(kExitConnect);
-  }
-  return channel;
 }
 
 /* machnet_recvmsg into buf: 1 with *len and *flow set, 0 nothing yet, -1 error. */
@@ -83,12 +60,12 @@ static int send_retrying(void *channel, MachnetFlow_t flow, const uint8_t *buf, 
     /* A 0-byte message needs no buffer: pass NULL, as the API allows. */
     if (machnet_send(channel, flow, len ? buf : NULL, len) == 0) return 0;
     if (errno != ENOBUFS && errno != EAGAIN) return -1;
-    pause_us(20);
+    sleep_s(20e-6);
   }
 }
 
 static int run_server(const char *ip, long port) {
-  void *channel = attach_or_die();
+  void *channel = attach_or_die("empty_message");
   if (machnet_listen(channel, ip, (uint16_t)port) != 0) {
     fprintf(stderr, "empty_message: machnet_listen %s:%ld: %s\n", ip, port, machnet_last_error());
     return kExitConnect;
@@ -101,7 +78,7 @@ static int run_server(const char *ip, long port) {
     MachnetFlow_t flow = {0, 0, 0, 0};
     int r = receive(channel, buf, &len, &flow);
     if (r == 0) {
-      pause_us(20);
+      sleep_s(20e-6);
       continue;
     }
     if (r < 0) {
@@ -121,7 +98,7 @@ static int run_server(const char *ip, long port) {
 
 static int run_client(const char *local_ip, const char *remote_ip, long port, long rounds, double timeout_s,
                       double linger_s) {
-  void *channel = attach_or_die();
+  void *channel = attach_or_die("empty_message");
   MachnetFlow_t flow;
   if (machnet_connect(channel, local_ip, remote_ip, (uint16_t)port, &flow) != 0) {
     printf("{\"role\":\"client\",\"ok\":false,\"echoes\":0,\"empty_echoes\":0,\"error\":\"connect: %s\"}\n",
@@ -165,7 +142,7 @@ static int run_client(const char *local_ip, const char *remote_ip, long port, lo
                  (unsigned long long)i, len, (unsigned long long)echoes);
         break;
       }
-      pause_us(20);
+      sleep_s(20e-6);
     }
   }
   printf("{\"role\":\"client\",\"ok\":%s,\"echoes\":%llu,\"empty_echoes\":%llu,\"src_port\":%u,\"error\":\"%s\"}\n",

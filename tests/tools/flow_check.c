@@ -46,7 +46,8 @@
 #include <string.h>
 #include <time.h>
 
-enum { kExitOk = 0, kExitFail = 1, kExitUsage = 2, kExitConnect = 3 };
+#include "tool_common.h"
+
 
 enum { kMaxClientFlows = 64 };
 
@@ -68,23 +69,6 @@ typedef struct Options {
   double linger_s;
   long flows;
 } Options;
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_s(double s) {
-  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
-static const char *errno_name(int e) {
-  const char *name = strerrorname_np(e);
-  return name ? name : "unknown";
-}
 
 /* A JSON string body: the message with quotes, backslashes and control characters escaped. */
 static void json_escape(char *out, size_t cap, const char *in) {
@@ -204,23 +188,10 @@ static int parse_options(int argc, char **argv, Options *o) {
   return 0;
 }
 
-static void *attach_or_die(void) {
-  if (machnet_init() != 0) {
-    fprintf(stderr, "flow_check: machnet_init: %s (%s)\n", machnet_last_error(), errno_name(errno));
-    exit(kExitConnect);
-  }
-  void *channel = machnet_attach();
-  if (!channel) {
-    fprintf(stderr, "flow_check: machnet_attach: %s (%s)\n", machnet_last_error(), errno_name(errno));
-    exit(kExitConnect);
-  }
-  return channel;
-}
-
 /* ------------------------------------------------------------------------------------ */
 
 static int run_connect(const Options *o) {
-  void *channel = attach_or_die();
+  void *channel = attach_or_die("flow_check");
   MachnetFlow_t flow;
   double t0 = now_s();
   int rc = machnet_connect(channel, o->local_ip, o->remote_ip, (uint16_t)o->port, &flow);
@@ -250,7 +221,7 @@ static int same_flow(MachnetFlow_t a, MachnetFlow_t b) {
 }
 
 static int run_server(const Options *o) {
-  void *channel = attach_or_die();
+  void *channel = attach_or_die("flow_check");
   if (machnet_listen(channel, o->local_ip, (uint16_t)o->port) != 0) {
     fprintf(stderr, "flow_check: machnet_listen %s:%ld: %s (%s)\n", o->local_ip, o->port, machnet_last_error(),
             errno_name(errno));
@@ -435,7 +406,7 @@ static int run_client(const Options *o) {
   }
   plan_sizes(&r);
 
-  void *channel = attach_or_die();
+  void *channel = attach_or_die("flow_check");
   MachnetFlow_t flows[kMaxClientFlows];
   uint64_t echoes[kMaxClientFlows] = {0}; /* per flow: echoes checked */
   const uint64_t nflows = (uint64_t)o->flows;

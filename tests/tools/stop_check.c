@@ -26,29 +26,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "tool_common.h"
+
 typedef struct Options {
   const char *mode, *local_ip, *remote_ip;
   long port, size, count, pause_after;
   double wait_s, idle_s, pause_s;
 } Options;
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_s(double s) {
-  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
-static const char *errno_name(int e) {
-  if (e == 0) return "";
-  const char *name = strerrorname_np(e);
-  return name ? name : "unknown";
-}
 
 static int parse(int argc, char **argv, Options *o) {
   memset(o, 0, sizeof(*o));
@@ -77,17 +61,8 @@ static int parse(int argc, char **argv, Options *o) {
   return 0;
 }
 
-static void *attach(void) {
-  void *ch = machnet_init() == 0 ? machnet_attach() : NULL;
-  if (!ch) {
-    fprintf(stderr, "stop_check: attach: %s (%s)\n", machnet_last_error(), errno_name(errno));
-    exit(3);
-  }
-  return ch;
-}
-
 static int run_send(const Options *o) {
-  void *ch = attach();
+  void *ch = attach_or_die("stop_check");
   MachnetFlow_t flow;
   if (machnet_connect(ch, o->local_ip, o->remote_ip, (uint16_t)o->port, &flow) != 0) {
     fprintf(stderr, "stop_check: connect: %s (%s)\n", machnet_last_error(), errno_name(errno));
@@ -136,7 +111,7 @@ static int run_send(const Options *o) {
 }
 
 static int run_recv(const Options *o) {
-  void *ch = attach();
+  void *ch = attach_or_die("stop_check");
   if (machnet_listen(ch, o->local_ip, (uint16_t)o->port) != 0) {
     fprintf(stderr, "stop_check: listen: %s (%s)\n", machnet_last_error(), errno_name(errno));
     return 3;
