@@ -44,13 +44,6 @@ class ChannelRaceTest(TempDirTest):
         self.n_apps += 1
         return Proc(self, f"app-{self.n_apps}", [DRIVER] + [str(a) for a in args], self.env)
 
-    def channels(self):
-        return self.d.ctl_json("channels")["channels"]
-
-    def channel_of(self, pid):
-        found = [c for c in self.channels() if c["pid"] == pid]
-        return found[0] if found else None
-
     def timed_status(self):
         """`machnetctl status`: the answer and how long it took."""
         asked = time.monotonic()
@@ -66,8 +59,8 @@ class ChannelRaceTest(TempDirTest):
         client = self.app("client", "--port", 7000, "--until-seconds", RACE_SECONDS, "--seed", SEED,
                           "--max-size", 65536)
         client.wait_line(r"^acked", 10)
-        self.assertIsNotNone(self.channel_of(hostile.proc.pid))
-        self.assertIsNotNone(self.channel_of(client.proc.pid))
+        self.assertIsNotNone(self.d.channel_of(hostile.proc.pid))
+        self.assertIsNotNone(self.d.channel_of(client.proc.pid))
         # While the race runs the daemon answers, and quickly (polled every half second:
         # waiting on the client's exit, not sleeping). `channels` also reads the hostile
         # channel's ring indices from its memory, while they are being rewritten.
@@ -82,7 +75,7 @@ class ChannelRaceTest(TempDirTest):
             status, took = self.timed_status()
             self.assertEqual(status["state"], "running")
             slowest = max(slowest, took)
-            for c in self.channels():
+            for c in self.d.channels():
                 for ring in ("to_daemon", "to_app"):
                     self.assertLessEqual(c[ring]["used"], c[ring]["slots"], c)
         self.assertLess(slowest, 1.0, "status took over a second during the race")
@@ -107,7 +100,7 @@ class ChannelRaceTest(TempDirTest):
 
         # Only the hostile channels' counters moved (it races on a fresh channel every second).
         self.assertIsNone(self.d.proc.poll(), f"machnetd died:\n{self.d.read_log()[-3000:]}")
-        chans = self.channels()
+        chans = self.d.channels()
         bad = [c for c in chans if c["pid"] == hostile.proc.pid]
         self.assertEqual(len(bad), race["channels"], chans)
         drops = {reason: sum(c["drops"][reason] for c in bad) for reason in bad[0]["drops"]}
@@ -133,7 +126,7 @@ class ChannelRaceTest(TempDirTest):
         # Its death frees its channels; the daemon still stops on SIGTERM within 5 s.
         hostile.kill()
         wait_for(lambda: self.d.ctl_json("status")["channels"] == 1, 10, "the hostile channels reclaimed")
-        self.assertIsNone(self.channel_of(hostile.proc.pid))
+        self.assertIsNone(self.d.channel_of(hostile.proc.pid))
         stopping = time.monotonic()
         self.d.proc.send_signal(signal.SIGTERM)
         try:
@@ -168,11 +161,11 @@ class ChannelRaceAcrossTest(TwoDaemonTest):
         race = json.loads(hostile.wait_line(r"^done (\{.*\})$", RACE_SECONDS + 30).group(1))
         print(f"race across (seed {SEED}): {json.dumps(race)}")
         self.assertGreater(race["submitted"], 1000, race)
-        chans = a.ctl_json("channels")["channels"]
+        chans = a.channels()
         self.assertTrue(chans, "no channels on daemon A")
         self.assertTrue(all(c["pid"] == hostile.proc.pid for c in chans), chans)  # the client's went
         self.assertGreater(sum(c["drops_total"] for c in chans), 0, chans)
-        srv = [c for c in b.ctl_json("channels")["channels"] if c["pid"] == server.proc.pid]
+        srv = [c for c in b.channels() if c["pid"] == server.proc.pid]
         self.assertEqual(len(srv), 1)
         self.assertEqual(srv[0]["drops_total"], 0, srv)
         asked = time.monotonic()

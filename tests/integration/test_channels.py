@@ -38,13 +38,6 @@ class ChannelTest(TempDirTest):
     def app(self, *args):
         return App(self, [DRIVER] + [str(a) for a in args], self.env)
 
-    def channels(self):
-        return self.d.ctl_json("channels")["channels"]
-
-    def channel_of(self, pid):
-        found = [c for c in self.channels() if c["pid"] == pid]
-        return found[0] if found else None
-
     def assert_daemon_alive(self):
         self.assertIsNone(self.d.proc.poll(), f"machnetd died:\n{self.d.read_log()}")
         self.assertEqual(self.d.ctl_json("status")["state"], "running")
@@ -68,7 +61,7 @@ class ChannelTest(TempDirTest):
         self.assertEqual(client.finish(600), 0, client.text()[-2000:])
         self.assertRegex(client.text(), r"done 100000 messages")
         self.assertIsNone(server.proc.poll(), server.text())
-        server_ch = self.channel_of(server.proc.pid)
+        server_ch = self.d.channel_of(server.proc.pid)
         self.assertEqual(server_ch["msgs_out"], 100000)
         self.assertEqual(server_ch["msgs_in"], 100000)  # one ack each
         self.assertEqual(server_ch["drops_total"], 0)
@@ -87,15 +80,15 @@ class ChannelTest(TempDirTest):
             self.assertEqual(client.finish(120), 0, client.text()[-2000:])
             rounds += 1
         self.assert_daemon_alive()
-        bad = self.channel_of(hostile.proc.pid)
+        bad = self.d.channel_of(hostile.proc.pid)
         self.assertIsNotNone(bad)
         self.assertGreater(bad["drops_total"], 0, bad)
-        server_ch = self.channel_of(server.proc.pid)
+        server_ch = self.d.channel_of(server.proc.pid)
         self.assertEqual(server_ch["drops_total"], 0, server_ch)
         self.assertEqual(server_ch["msgs_out"], 3000 * rounds)
         # Its death frees the channel like any other.
         hostile.kill()
-        wait_for(lambda: self.channel_of(hostile.proc.pid) is None, 10, "hostile channel freed")
+        wait_for(lambda: self.d.channel_of(hostile.proc.pid) is None, 10, "hostile channel freed")
 
     def test_hostile_doorbell_does_not_freeze_the_engine(self):
         """Issue 15, row 1: an app makes its doorbell blocking, fills it and makes the daemon
@@ -128,12 +121,12 @@ class ChannelTest(TempDirTest):
         server.wait_line(r"^listening", 10)
         victim = self.app("client", "--port", 7000, "--count", 10**9, "--max-size", 1 << 20)
         victim.wait_line(r"^acked", 30)
-        self.assertIsNotNone(self.channel_of(victim.proc.pid))
-        before = len(self.channels())
+        self.assertIsNotNone(self.d.channel_of(victim.proc.pid))
+        before = len(self.d.channels())
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait()
-        wait_for(lambda: self.channel_of(victim.proc.pid) is None, 10, "the killed app's channel freed")
-        self.assertEqual(len(self.channels()), before - 1)
+        wait_for(lambda: self.d.channel_of(victim.proc.pid) is None, 10, "the killed app's channel freed")
+        self.assertEqual(len(self.d.channels()), before - 1)
         self.assertEqual(self.d.ctl_json("status")["channels"], before - 1)
         # The server keeps working for the next client.
         client = self.app("client", "--port", 7000, "--count", 2000, "--max-size", 65536)
@@ -144,7 +137,7 @@ class ChannelTest(TempDirTest):
         api = self.app("api", "--port", 7100)
         self.assertEqual(api.finish(60), 0, api.text())
         self.assertIn("api ok", api.text())
-        wait_for(lambda: not self.channels(), 10, "the api driver's channels freed after detach")
+        wait_for(lambda: not self.d.channels(), 10, "the api driver's channels freed after detach")
         self.assert_daemon_alive()
 
     def test_channel_limit(self):
@@ -158,7 +151,7 @@ class ChannelTest(TempDirTest):
     def test_channels_table(self):
         server = self.app("server", "--port", 7001)
         server.wait_line(r"^listening", 10)
-        ch = self.channel_of(server.proc.pid)
+        ch = self.d.channel_of(server.proc.pid)
         self.assertEqual(ch["uid"], os.getuid())
         self.assertEqual(ch["command"], "chan_driver")
         self.assertEqual(ch["listening"], [7001])

@@ -20,16 +20,10 @@ import socket
 import subprocess
 import time
 
-from machnet_testlib import TempDirTest, main, wait_for
+from machnet_testlib import TempDirTest, cpu_seconds, main, wait_for
 
 NONE_MODE = '[nic]\nmode = "none"\n'
 FLOW_CHECK = os.environ.get("FLOW_CHECK", "flow_check")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class HostileClientsTest(TempDirTest):

@@ -94,7 +94,7 @@ class HugepagesTest(TempDirTest):
         hostile = app("punch", "--seconds", 3)
         hostile.wait_line(r"^punched", 30)
         self.assertIsNone(d.proc.poll(), f"machnetd died:\n{d.read_log()[-3000:]}")
-        rows = {c["pid"]: c for c in d.ctl_json("channels")["channels"]}
+        rows = {c["pid"]: c for c in d.channels()}
         bad = rows[hostile.proc.pid]
         self.assertTrue(bad["hugetlb"], "the attack needs a hugetlb channel")
         self.assertGreater(bad["memory_faults"], 0, bad)
@@ -102,7 +102,7 @@ class HugepagesTest(TempDirTest):
         self.assertEqual(client.finish(120), 0, client.text()[-2000:])
         self.assertEqual(rows[server.proc.pid]["memory_faults"], 0)
         hostile.kill()
-        wait_for(lambda: all(c["pid"] != hostile.proc.pid for c in d.ctl_json("channels")["channels"]), 10,
+        wait_for(lambda: all(c["pid"] != hostile.proc.pid for c in d.channels()), 10,
                  "the hostile channel freed")
         self.assertEqual(d.stop(), 0, d.read_log()[-3000:])
 

@@ -20,7 +20,7 @@ import os
 import textwrap
 import time
 
-from machnet_testlib import main, wait_for
+from machnet_testlib import cpu_used_over, main, wait_for
 from machnet_topology import A_IP, B_IP, FLOW_CHECK, FLOW_PORT, WIRE_ATTACK, Proc, TwoDaemonTest
 
 MAX_FLOWS = 200
@@ -36,12 +36,6 @@ LIMITS = textwrap.dedent(f"""\
     half_open_timeout_ms = {HALF_OPEN_MS}
     """)
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class SynFloodTest(TwoDaemonTest):
     def setUp(self):
         super().setUp()
@@ -56,10 +50,7 @@ class SynFloodTest(TwoDaemonTest):
                     dict(os.environ), self.topo.ns_b)
 
     def idle_cpu(self, seconds=2.0):
-        pid = self.a.proc.pid
-        c0 = cpu_seconds(pid)
-        time.sleep(seconds)
-        return cpu_seconds(pid) - c0
+        return cpu_used_over(self.a.proc.pid, seconds)
 
     def live_flows(self):
         return [f for f in self.flows(self.a) if f.get("state") != "reset"]

@@ -22,7 +22,7 @@ Needs root; skips otherwise."""
 import os
 import time
 
-from machnet_testlib import main, wait_for
+from machnet_testlib import cpu_used_over, main, wait_for
 from machnet_topology import A_IP, B_IP, FLOW_CHECK, FLOW_PORT, WIRE_ATTACK, Proc, TwoDaemonTest
 
 ATTACKER_IP = "10.77.0.66"
@@ -30,12 +30,6 @@ REASSEMBLY_TIMEOUT_S = 2.0  # config/machnet.toml [limits] reassembly_timeout_ms
 # The listening channel's receive room with the shipped [channels]: 2048 buffers of 4 KiB.
 # One buffer less, so the message fits and leaves room for no victim message.
 ROOM_HOG = 2047 * 4096
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class WireHogTest(TwoDaemonTest):
@@ -102,9 +96,7 @@ class WireHogTest(TwoDaemonTest):
         self.assertEqual([e.get("error") for e in errors], ["recv failed: ECONNRESET"], errors)
 
     def test_gaps_never_filled_hold_at_most_their_share_of_buffers(self):
-        baseline = cpu_seconds(self.a.proc.pid)
-        time.sleep(2)
-        baseline = cpu_seconds(self.a.proc.pid) - baseline
+        baseline = cpu_used_over(self.a.proc.pid, 2)
 
         victim = self.victim(3000, window=8)
         wait_for(lambda: [f for f in self.flows(self.a) if f["remote_ip"] == B_IP], 20, "the victim's flow on A")
@@ -128,9 +120,7 @@ class WireHogTest(TwoDaemonTest):
         self.assert_server_clean(self.server)
 
         # The idle daemon, holding the attacker's flows and buffers, costs what it did before.
-        c0 = cpu_seconds(self.a.proc.pid)
-        time.sleep(2)
-        loaded = cpu_seconds(self.a.proc.pid) - c0
+        loaded = cpu_used_over(self.a.proc.pid, 2)
         print(f"idle CPU over 2 s: {baseline:.3f} s before, {loaded:.3f} s holding {len(self.attacker_flows())} "
               f"gap flows")
         self.assertLess(loaded, 2 * baseline + 0.15, "the engine spins after the attack")

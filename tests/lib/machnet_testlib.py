@@ -25,6 +25,20 @@ SOURCE_ROOT = os.environ.get("MACHNET_SOURCE_ROOT", os.path.join(os.path.dirname
 BUILD_ROOT = os.environ.get("MACHNET_BUILD_ROOT", os.path.join(SOURCE_ROOT, "build"))
 
 
+def cpu_seconds(pid):
+    """User + system CPU time a process (all its threads) used so far, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_used_over(pid, seconds):
+    """CPU seconds the process uses while the caller sleeps `seconds` (an idle cost)."""
+    c0 = cpu_seconds(pid)
+    time.sleep(seconds)
+    return cpu_seconds(pid) - c0
+
+
 def wait_for(predicate, timeout, what, interval=0.01):
     """Polls `predicate` until it returns a truthy value; fails the test after `timeout` s."""
     deadline = time.monotonic() + timeout
@@ -167,6 +181,14 @@ class Daemon:
         if result.returncode != 0:
             raise AssertionError(f"machnetctl --json {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return json.loads(result.stdout)
+
+    def channels(self):
+        """The rows of `machnetctl channels`."""
+        return self.ctl_json("channels")["channels"]
+
+    def channel_of(self, pid):
+        """The channel row of the application with this pid, or None."""
+        return next((c for c in self.channels() if c["pid"] == pid), None)
 
     def signal(self, sig):
         self.proc.send_signal(sig)
