@@ -285,7 +285,12 @@ void Engine::run_st() {
     }
     const uint64_t now = monotonic_ns();
     if (idle_since == 0) idle_since = now;
-    if (now - idle_since < spin_ns) {
+    // Nothing to do: keep polling for a moment without giving the core away, unless an
+    // application has messages it has not read yet (then it needs the core now). On a
+    // small VM the application beside us has nothing to do either until the port brings
+    // the next packet, and every yield to it there costs two context switches for nothing:
+    // they were most of the CPU of a 1 KB request-reply (docs/PERFORMANCE.md, issue 13).
+    if (now - idle_since < spin_ns && !apps_have_unread_st()) {
       cpu_relax();
       continue;
     }

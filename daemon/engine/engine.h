@@ -194,6 +194,7 @@ class Engine final : public PortSink, public FlowEvents {
   Outcome deliver_local_st(EngineChannel& src, const FlowEntry& e, const shm::CheckedMessage& m,
                            const uint32_t* idx, const uint32_t* len);
   void ring_doorbells_st();
+  bool apps_have_unread_st();
   void wake_blocked_st(EngineChannel& ch);
 
   // [limits] on flows from the wire (flow_limits.cc).

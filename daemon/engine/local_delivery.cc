@@ -151,10 +151,21 @@ void Engine::ring_doorbells_st() {
   for (EngineChannel* ch : channels_) {
     if (!ch->ring_doorbell) continue;
     ch->ring_doorbell = false;
+    ch->handed_unread = true;
     if (!fenced) std::atomic_thread_fence(std::memory_order_seq_cst), fenced = true;
     std::atomic_ref<uint32_t> waiting(ch->view.header()->app_waiting);
     if (waiting.load(std::memory_order_relaxed) != 0 && waiting.exchange(0) != 0) channel::doorbell_ring(ch->doorbell_fd);
   }
+}
+
+// Whether an application has messages we handed it and has not read yet: it needs the core.
+bool Engine::apps_have_unread_st() {
+  for (EngineChannel* ch : channels_) {
+    if (!ch->handed_unread) continue;
+    if (!ch->to_app.drained()) return true;
+    ch->handed_unread = false;
+  }
+  return false;
 }
 
 // The application read and gave buffers back: flows that waited for room go on, in the

@@ -39,6 +39,25 @@ TEST(SpscRing, EmptyThenFullThenEmpty) {
   EXPECT_EQ(p.free_space(), 8u);
 }
 
+// The engine keeps the core while every application has read what it was handed: drained()
+// must say "not yet" until the consumer took the last entry, whatever the producer cached.
+TEST(SpscRing, DrainedOnlyWhenTheConsumerTookEverything) {
+  RingMemory m(8);
+  RingProducer p(m.base, 8, 0);
+  RingConsumer c(m.base, 8, 0);
+  EXPECT_TRUE(p.drained());
+  ASSERT_TRUE(p.enqueue(1));
+  ASSERT_TRUE(p.enqueue(2));
+  EXPECT_FALSE(p.drained());
+  uint32_t out;
+  ASSERT_TRUE(c.dequeue(&out));
+  EXPECT_FALSE(p.drained());
+  ASSERT_TRUE(c.dequeue(&out));
+  EXPECT_TRUE(p.drained());
+  ASSERT_TRUE(p.enqueue(3));
+  EXPECT_FALSE(p.drained());
+}
+
 TEST(SpscRing, WrapsAroundIndexOverflow) {
   // Start both indices just below 2^32 so the free-running counters overflow mid-test.
   RingMemory m(4);

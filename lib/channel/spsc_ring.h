@@ -78,7 +78,11 @@ class RingProducer {
   }
   bool enqueue(uint32_t item) { return enqueue_burst(&item, 1) == 1; }
 
-  // Entries the consumer has not taken yet, as far as we know (for occupancy displays).
+  // Has the consumer taken everything we published? Re-reads its index.
+  bool drained() {
+    cons_cache_ = ring_detail::load_acquire(cons_);
+    return cons_cache_ == prod_shadow_;
+  }
   uint32_t size() const { return size_; }
   bool corrupt() const { return corrupt_; }
   void clear_corrupt() { corrupt_ = false; }

@@ -86,10 +86,9 @@ int send_iov(lib::Channel* c, const MachnetFlow_t& flow, const MachnetIovec_t* i
 int peek_message(lib::Channel* c, BufferDesc* head_out) {
   if (c->to_app.available(1) == 0) return 0;
   uint32_t count = 0;
-  c->chain.resize(c->view.geometry().max_chain);
   const bool ok = ch::walk_chain(c->view, c->to_app.peek(0), [c](uint32_t i) { return c->view.in_daemon_pool(i); },
                                  c->chain.data(), &count, head_out);
-  c->chain.resize(ok ? count : 0);
+  c->chain_len = ok ? count : 0;
   if (ok) return 1;
   // Trusting the daemon is reasonable, but a malformed message must not take the app down.
   c->to_app.advance(1);
@@ -98,7 +97,7 @@ int peek_message(lib::Channel* c, BufferDesc* head_out) {
 
 void release_message(lib::Channel* c) {
   c->to_app.advance(1);
-  c->daemon_free.enqueue_burst(c->chain.data(), static_cast<uint32_t>(c->chain.size()));
+  c->daemon_free.enqueue_burst(c->chain.data(), c->chain_len);
 }
 
 // 1 received, 0 nothing, -1 error.
@@ -126,7 +125,7 @@ int recv_iov(lib::Channel* c, const MachnetIovec_t* iov, size_t iovcnt, size_t c
     return lib::fail(EMSGSIZE, "message of " + std::to_string(head.msg_len) + " bytes does not fit the " +
                                    std::to_string(cap) + "-byte receive buffer; it stays queued");
   ch::IoCursor dst{reinterpret_cast<const ch::IoPiece*>(iov), iovcnt};
-  ch::copy_chain_out(c->view, c->chain.data(), static_cast<uint32_t>(c->chain.size()), dst);
+  ch::copy_chain_out(c->view, c->chain.data(), c->chain_len, dst);
   if (flow) *flow = MachnetFlow_t{head.src_ip, head.dst_ip, head.src_port, head.dst_port};
   if (size) *size = head.msg_len;
   if (flags) *flags = head.flags;
@@ -196,7 +195,7 @@ void* machnet_attach(void) {
   c->app_free = ch::RingConsumer(c->view.ring(g.app_free), g.app_free.slots, cons(g.app_free));
   c->daemon_free = ch::RingProducer(c->view.ring(g.daemon_free), g.daemon_free.slots, prod(g.daemon_free));
   c->stash.reserve(g.app_pool_count);
-  c->chain.reserve(g.max_chain);
+  c->chain.resize(g.max_chain);  // once: resizing per message cleared max_chain entries each time
   return c;
 }
 

@@ -35,7 +35,8 @@ struct Channel {
   channel::RingConsumer app_free;
   channel::RingProducer daemon_free;
   std::vector<uint32_t> stash;  // app-pool buffers taken from app_free, not yet filled
-  std::vector<uint32_t> chain;  // scratch for receiving
+  std::vector<uint32_t> chain;  // scratch for receiving: max_chain entries, sized once at attach
+  uint32_t chain_len = 0;       // entries of `chain` the message being received uses
   // The pollable descriptor (machnet_channel_fd, doorbell.cc). Off until the application asks
   // for the descriptor, so busy-polling applications never make the daemon ring.
   bool fd_mode = false;
