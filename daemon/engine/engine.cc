@@ -273,26 +273,40 @@ void Engine::run_st() {
   // each by its default 50 us of timer slack.
   if (adaptive) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   uint64_t idle_since = 0, last_work = 0;
+  bool spinning = false;  // this idle spell is a spin (SpinPolicy said so) that has not ended
   uint64_t sleep_ns = kFirstSleepNs;
   while (!stop_.load(std::memory_order_relaxed)) {
     const bool work = poll_once_st();
 
     if (work) {
+      if (spinning) spin_policy_.caught();
+      spinning = false;
       idle_since = 0;
       last_work = now_ns_;
       sleep_ns = kFirstSleepNs;
       continue;
     }
     const uint64_t now = monotonic_ns();
-    if (idle_since == 0) idle_since = now;
+    if (idle_since == 0) {
+      idle_since = now;
+      spinning = spin_ns > 0 && spin_policy_.start_spell();
+    }
     // Nothing to do: keep polling for a moment without giving the core away, unless an
     // application has messages it has not read yet (then it needs the core now). On a
     // small VM the application beside us has nothing to do either until the port brings
     // the next packet, and every yield to it there costs two context switches for nothing:
     // they were most of the CPU of a 1 KB request-reply (docs/PERFORMANCE.md, issue 13).
-    if (now - idle_since < spin_ns && !apps_have_unread_st()) {
-      cpu_relax();
-      continue;
+    // SpinPolicy stops the spins where they keep running out (spin_policy.h).
+    if (spinning) {
+      if (now - idle_since >= spin_ns) {
+        spin_policy_.expired();
+        spinning = false;
+      } else if (apps_have_unread_st()) {
+        spinning = false;
+      } else {
+        cpu_relax();
+        continue;
+      }
     }
     // Busy polling never sleeps, but a loop that keeps finding nothing lets any runnable
     // thread have the core first. On a dedicated core sched_yield returns at once (nothing

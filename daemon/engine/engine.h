@@ -32,6 +32,7 @@
 #include "engine/port_io.h"
 #include "engine/remote_flow.h"
 #include "engine/rss.h"
+#include "engine/spin_policy.h"
 #include "engine/steering.h"
 #include "engine/tx_record_pool.h"
 #include "engine/user_ports.h"
@@ -234,6 +235,7 @@ class Engine final : public PortSink, public FlowEvents {
   const LimitsConfig limits_;
   SpscQueue<Command*, 64> commands_;
   uint64_t now_ns_ = 0;  // one timestamp per loop iteration
+  SpinPolicy spin_policy_;  // whether idle spells begin with a spin (run_st)
   uint64_t now_us_ = 0;
   std::atomic<bool> stop_{false};
   // Graceful stop: asked by the control thread, done when the engine says so.
