@@ -136,6 +136,9 @@ struct EngineRow {
   // Frames of flows between two channels served by different engines of this daemon (they
   // go engine to engine instead of the wire).
   uint64_t loopback = 0;
+  // Idle spells that began with a spin ([engine] adaptive_spin_us) and caught the next
+  // work, or ran out; the engine stops spinning while they mostly run out.
+  uint64_t spins_caught = 0, spins_expired = 0;
 };
 
 // Adds the counters of one queue's PortIo into the port's total.

@@ -274,7 +274,9 @@ void to_json(json& j, const EngineRow& e) {
        {"steered_in", e.steered_in},
        {"steered_out", e.steered_out},
        {"steer_drops", e.steer_drops},
-       {"loopback", e.loopback}};
+       {"loopback", e.loopback},
+       {"spins_caught", e.spins_caught},
+       {"spins_expired", e.spins_expired}};
 }
 
 void from_json(const json& j, EngineRow& e) {
@@ -291,6 +293,8 @@ void from_json(const json& j, EngineRow& e) {
   read(j, "steered_out", e.steered_out);
   read(j, "steer_drops", e.steer_drops);
   read(j, "loopback", e.loopback);
+  read(j, "spins_caught", e.spins_caught);
+  read(j, "spins_expired", e.spins_expired);
 }
 
 }  // namespace machnet::admin

@@ -98,7 +98,8 @@ std::string engines_text(const nlohmann::json& engines) {
   return each.empty() ? std::to_string(engines.size()) : fmt::format("{} ({})", engines.size(), each);
 }
 
-// One row per engine: where it runs, what it serves, how hard it polls, what it handed over.
+// One row per engine: where it runs, what it serves, how hard it polls, what it handed over,
+// and how its idle spins ended (caught the next work / ran out).
 void print_engines(std::ostream& out, const nlohmann::json& engines) {
   if (!engines.is_array() || engines.empty()) return;
   std::vector<std::vector<std::string>> rows;
@@ -106,9 +107,10 @@ void print_engines(std::ostream& out, const nlohmann::json& engines) {
     rows.push_back({std::to_string(e.id), e.core < 0 ? "any" : std::to_string(e.core), std::to_string(e.queue),
                     std::to_string(e.flows), std::to_string(e.channels), fmt::format("{:.0f}", e.loops_per_s),
                     fmt::format("{:.0f}%", 100 * e.busy_fraction), std::to_string(e.steered_in),
-                    std::to_string(e.steered_out), std::to_string(e.steer_drops)});
+                    std::to_string(e.steered_out), std::to_string(e.steer_drops),
+                    fmt::format("{}/{}", e.spins_caught, e.spins_expired)});
   print_table(out, {"ENGINE", "CORE", "QUEUE", "FLOWS", "CHANNELS", "LOOPS/S", "BUSY", "STEERED IN", "STEERED OUT",
-                    "STEER DROPS"},
+                    "STEER DROPS", "SPINS CAUGHT/OUT"},
               rows);
 }
 

@@ -51,11 +51,12 @@ TEST(Status, EnginesFromRowsOrFromAnOlderDaemonsNumber) {
                                                                 "engines":[{"id":0,"core":-1}]})"));
   EXPECT_NE(text.find("Engines: 1 (0 on any core)\n"), std::string::npos) << text;
   const std::string two = render(print_status, json::parse(R"({"engines":[
-    {"id":0,"core":2,"queue":0,"flows":5,"channels":2,"loops_per_s":1234.4,"busy_fraction":0.25,"steered_in":9},
+    {"id":0,"core":2,"queue":0,"flows":5,"channels":2,"loops_per_s":1234.4,"busy_fraction":0.25,"steered_in":9,
+     "spins_caught":70,"spins_expired":7},
     {"id":1,"core":3,"queue":1,"flows":1,"channels":1,"steered_out":9}]})"));
-  EXPECT_NE(two.find("ENGINE  CORE  QUEUE  FLOWS  CHANNELS  LOOPS/S  BUSY  STEERED IN  STEERED OUT  STEER DROPS\n"
-                     "0       2     0      5      2         1234     25%   9           0            0\n"
-                     "1       3     1      1      1         0        0%    0           9            0\n"),
+  EXPECT_NE(two.find("ENGINE  CORE  QUEUE  FLOWS  CHANNELS  LOOPS/S  BUSY  STEERED IN  STEERED OUT  STEER DROPS  SPINS CAUGHT/OUT\n"
+                     "0       2     0      5      2         1234     25%   9           0            0            70/7\n"
+                     "1       3     1      1      1         0        0%    0           9            0            0/0\n"),
             std::string::npos)
       << two;
 }

@@ -344,6 +344,8 @@ std::vector<admin::EngineRow> Daemon::engine_rows() const {
     r.steered_out = get(k.steered_out);
     r.steer_drops = get(k.steer_drops);
     r.loopback = get(k.loopback);
+    r.spins_caught = get(k.spins_caught);
+    r.spins_expired = get(k.spins_expired);
     // Loops per second since the previous look (since start the first time): how hard the
     // engine polls now, which the lifetime average hides.
     auto& [at, loops] = loop_samples_[i];

@@ -279,7 +279,10 @@ void Engine::run_st() {
     const bool work = poll_once_st();
 
     if (work) {
-      if (spinning) spin_policy_.caught();
+      if (spinning) {
+        spin_policy_.caught();
+        bump(counters_.spins_caught);
+      }
       spinning = false;
       idle_since = 0;
       last_work = now_ns_;
@@ -300,6 +303,7 @@ void Engine::run_st() {
     if (spinning) {
       if (now - idle_since >= spin_ns) {
         spin_policy_.expired();
+        bump(counters_.spins_expired);
         spinning = false;
       } else if (apps_have_unread_st()) {
         spinning = false;

@@ -77,6 +77,8 @@ struct EngineCounters {
   std::atomic<uint64_t> loops{0}, busy_loops{0};
   std::atomic<uint64_t> steered_out{0}, steered_in{0}, steer_drops{0};
   std::atomic<uint64_t> loopback{0};  // frames of flows between two engines of this daemon
+  // Idle spells that began with a spin (spin_policy.h): the next work came within it, or not.
+  std::atomic<uint64_t> spins_caught{0}, spins_expired{0};
   std::atomic<uint32_t> flows{0}, channels{0};
   // [limits] hit (flow_limits.cc): SYNs dropped at each flow cap, half-open flows reset.
   std::atomic<uint64_t> syn_engine_cap{0}, syn_remote_ip_cap{0}, half_open_timeouts{0};

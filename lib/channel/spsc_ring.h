@@ -83,7 +83,7 @@ class RingProducer {
     cons_cache_ = ring_detail::load_acquire(cons_);
     return cons_cache_ == prod_shadow_;
   }
-  uint32_t size() const { return size_; }
+  uint32_t size() const { return size_; }  // slots in the ring
   bool corrupt() const { return corrupt_; }
   void clear_corrupt() { corrupt_ = false; }
   bool valid() const { return prod_ != nullptr; }
