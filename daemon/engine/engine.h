@@ -237,8 +237,8 @@ class Engine final : public PortSink, public FlowEvents {
   const LimitsConfig limits_;
   SpscQueue<Command*, 64> commands_;
   uint64_t now_ns_ = 0;  // one timestamp per loop iteration
-  SpinPolicy spin_policy_;  // whether idle spells begin with a spin (run_st)
   uint64_t now_us_ = 0;
+  SpinPolicy spin_policy_;  // whether idle spells begin with a spin (run_st)
   std::atomic<bool> stop_{false};
   // Graceful stop: asked by the control thread, done when the engine says so.
   std::atomic<bool> stop_requested_{false}, stop_done_{false};

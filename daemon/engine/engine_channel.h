@@ -96,7 +96,6 @@ struct EngineChannel {
   const int doorbell_fd;              // our end of the doorbell socketpair (shm/doorbell.h)
   bool doorbell_watched = false;      // in the engine's epoll set (until the app's end closes)
   bool ring_doorbell = false;         // delivered this iteration
-  bool handed_unread = false;         // delivered since the application last drained to_app
   uint64_t hold_since_ns = 0;         // when the head message started waiting (0: not waiting)
   bool stats_dirty = true;
   uint32_t rx_reserved_slots = 0;  // to_app slots promised to messages being reassembled

@@ -151,7 +151,6 @@ void Engine::ring_doorbells_st() {
   for (EngineChannel* ch : channels_) {
     if (!ch->ring_doorbell) continue;
     ch->ring_doorbell = false;
-    ch->handed_unread = true;
     if (!fenced) std::atomic_thread_fence(std::memory_order_seq_cst), fenced = true;
     std::atomic_ref<uint32_t> waiting(ch->view.header()->app_waiting);
     if (waiting.load(std::memory_order_relaxed) != 0 && waiting.exchange(0) != 0) channel::doorbell_ring(ch->doorbell_fd);
@@ -160,11 +159,8 @@ void Engine::ring_doorbells_st() {
 
 // Whether an application has messages we handed it and has not read yet: it needs the core.
 bool Engine::apps_have_unread_st() {
-  for (EngineChannel* ch : channels_) {
-    if (!ch->handed_unread) continue;
+  for (EngineChannel* ch : channels_)
     if (!ch->to_app.drained()) return true;
-    ch->handed_unread = false;
-  }
   return false;
 }
 

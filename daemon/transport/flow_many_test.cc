@@ -25,9 +25,8 @@ namespace {
 // which config_loader_test checks), as the engine maps them.
 FlowParams shipped() { return configured_params(TransportConfig{}, ChannelsConfig{}.max_message_bytes); }
 
-// The engine's flow_params() does not copy flow_scaling_range_us from the config yet
-// (daemon/engine is another branch's); until it does, machnetd runs on CcParams' default,
-// which must therefore be the shipped one.
+// Flows made without the config (the transport's own tests and simulations) run on
+// CcParams' default, which must therefore be the shipped one.
 TEST(ManyFlowsDefaults, TheTransportDefaultForFlowScalingIsTheShippedOne) {
   EXPECT_EQ(CcParams{}.flow_scaling_range_us, TransportConfig{}.flow_scaling_range_us);
 }
