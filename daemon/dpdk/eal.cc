@@ -4,6 +4,7 @@
 #include <rte_errno.h>
 #include <sched.h>
 
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -119,11 +120,22 @@ Result<EalInfo> init_eal(const Config& config) {
   std::string joined;
   for (const auto& a : info.arguments) joined += (joined.empty() ? "" : " ") + a;
   spdlog::info("DPDK EAL: {}", joined);
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  const bool have_allowed = sched_getaffinity(0, sizeof(allowed), &allowed) == 0;
   if (rte_eal_init(static_cast<int>(argv.size() - 1), argv.data()) < 0) {
     return make_error(fmt::format("DPDK EAL initialisation failed: {} (arguments: {}); check [nic] vdev/pci "
                                   "and [dpdk] memory_mb, hugepages and eal_args",
                                   rte_strerror(rte_errno), joined));
   }
+  // The EAL bound this thread to its main lcore (`-l`, the first CPU we may use), and every
+  // thread started from here on would inherit that: the control thread and each engine not
+  // pinned by [engine] cores. Two daemons with the shipped `cores = []` then shared CPU 0
+  // while the other CPUs idled (issue 13). Nothing of ours needs the main lcore's binding
+  // (lcore ids live in thread-local storage), so this thread gets back what it had.
+  if (have_allowed && sched_setaffinity(0, sizeof(allowed), &allowed) != 0)
+    spdlog::warn("cannot undo the EAL's binding to CPU {} ({}): unpinned engines stay on it", info.arguments[2],
+                 std::strerror(errno));
   g_eal_initialised = true;
   return info;
 }

@@ -14,17 +14,36 @@ not own their flow must reach the owner through the steering rings.
   byte-exact; on the same engine they stay a local copy;
 - more cores than the port has queues, or a CPU that does not exist: a clear refusal naming
   [engine] cores;
+- where each engine thread may run: a pinned engine on its core only; the shipped one
+  unpinned engine (`cores = []`) on every CPU the daemon may use, not on the CPU that DPDK's
+  EAL bound the main thread to (both daemons' engines used to share CPU 0);
 - a daemon with two engines stops cleanly on SIGTERM, and after kill -9 a new one starts on
   the same port and serves flows again.
 
 Needs root; skips otherwise."""
 
+import os
 import signal
 
 from machnet_testlib import main, wait_for
 from machnet_topology import (A_IP, B_IP, FLOW_CHECK, FLOW_PORT, Proc, TwoDaemonTest, af_packet_vdev, port_toml)
 
 TWO_ENGINES = "[engine]\ncores = [0, 1]\n"
+
+
+def engine_cpus(d):
+    """{engine thread name: the CPUs it may run on} of daemon `d`, from /proc."""
+    out = {}
+    task_dir = f"/proc/{d.proc.pid}/task"
+    for tid in os.listdir(task_dir):
+        try:
+            with open(f"{task_dir}/{tid}/comm") as f:
+                name = f.read().strip()
+            if name.startswith("machnet-eng"):
+                out[name] = os.sched_getaffinity(int(tid))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that just ended
+    return out
 
 
 def two_queue_vdev(iface):
@@ -75,6 +94,7 @@ class EnginesTest(TwoDaemonTest):
         for d in (a, b):
             engines = d.ctl_json("status")["engines"]
             self.assertEqual([(e["id"], e["core"], e["queue"]) for e in engines], [(0, 0, 0), (1, 1, 1)], engines)
+            self.assertEqual(engine_cpus(d), {"machnet-eng0": {0}, "machnet-eng1": {1}})
         seen = {}
 
         def check():
@@ -100,6 +120,10 @@ class EnginesTest(TwoDaemonTest):
     def test_one_engine_one_queue_still_carries_the_same_load(self):
         topo = self.topology()
         a, b = self.start_with(topo, af_packet_vdev, "")
+        # Unpinned means every CPU we gave the daemon (it inherits ours), not the one the EAL
+        # bound its main thread to.
+        for d in (a, b):
+            self.assertEqual(engine_cpus(d), {"machnet-eng0": os.sched_getaffinity(0)}, d.name)
         seen = {}
 
         def check():
