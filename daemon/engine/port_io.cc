@@ -145,7 +145,7 @@ bool PortIo::to_self(const rte_mbuf* m) const {
   return dst == me_.ip.value;
 }
 
-void PortIo::finish_machnet_frame(rte_mbuf* m, uint32_t payload_len) {
+void PortIo::finish_machnet_frame(rte_mbuf* m, uint32_t payload_len, uint16_t payload_sum) {
   m->data_len = m->pkt_len = static_cast<uint32_t>(net::kFrameOverhead + payload_len);
   if (tx_checksum_ == net::TxChecksum::kOffload) {
     m->l2_len = net::kEthernetHeaderSize;
@@ -153,7 +153,7 @@ void PortIo::finish_machnet_frame(rte_mbuf* m, uint32_t payload_len) {
     m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
   } else {
     m->ol_flags = 0;
-    net::finish_udp_checksum(rte_pktmbuf_mtod(m, uint8_t*));
+    net::finish_udp_checksum(rte_pktmbuf_mtod(m, uint8_t*), payload_sum);
   }
 }
 

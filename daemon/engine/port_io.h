@@ -71,8 +71,10 @@ class PortIo {
   void flush_tx_st();
   net::TxChecksum tx_checksum() const { return tx_checksum_; }
   // Prepares an mbuf holding a frame written by net::write_machnet_headers for sending:
-  // lengths, and the checksum offload flags or the software UDP checksum.
-  void finish_machnet_frame(rte_mbuf* m, uint32_t payload_len);
+  // lengths, and the checksum offload flags or the software UDP checksum. payload_sum is
+  // the payload's one's-complement sum (net::copy_and_sum as it was copied in; 0 for no
+  // payload); with offload it is not needed.
+  void finish_machnet_frame(rte_mbuf* m, uint32_t payload_len, uint16_t payload_sum);
 
   // The MAC of `ip`, or nullopt while it is being resolved (a request goes out now if none
   // is under way; the sink hears of the outcome).

@@ -189,7 +189,7 @@ void Engine::send_reset_st(const net::MachnetPacketInfo& p) {
   h.conn_id = p.header.conn_id;
   h.seq = p.header.ack;
   net::write_machnet_headers(rte_pktmbuf_mtod(m, uint8_t*), a, h, 0, port_->tx_checksum());
-  port_->finish_machnet_frame(m, 0);
+  port_->finish_machnet_frame(m, 0, 0);
   port_->queue_tx_st(m);
 }
 

@@ -7,6 +7,7 @@
 
 #include "channel/channel_layout.h"
 #include "engine/port_io.h"
+#include "net/checksum.h"
 
 namespace machnet::engine {
 
@@ -36,12 +37,20 @@ bool RemoteFlow::transmit(const net::MachnetHeader& h, const transport::TxMessag
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   net::write_machnet_headers(frame, addr, h, len, port.tx_checksum());
   const auto* rec = len > 0 ? static_cast<const TxRecord*>(msg->cookie) : nullptr;
+  // Without checksum offload the payload is summed as it is copied: one pass, not two.
+  const bool sum = port.tx_checksum() == net::TxChecksum::kSoftware;
+  uint64_t payload_sum = 0;
+  auto copy = [sum, &payload_sum](uint8_t* to, const uint8_t* from, uint32_t n, uint32_t at) {
+    if (sum) payload_sum += net::sum_at(net::copy_and_sum(to, from, n), at);
+    else std::memcpy(to, from, n);
+  };
   if (rec && rec->channel == nullptr) {
-    std::memcpy(frame + net::kFrameOverhead, rec->bytes.data() + offset, len);
+    copy(frame + net::kFrameOverhead, rec->bytes.data() + offset, len, 0);
   } else if (rec) {
     // Copy [offset, offset + len) of the message out of the sender's buffers.
     const channel::ChannelView& v = rec->channel->view;
-    uint8_t* out = frame + net::kFrameOverhead;
+    uint8_t* const payload = frame + net::kFrameOverhead;
+    uint8_t* out = payload;
     uint32_t k = 0, skip = offset;
     const uint32_t bs = v.geometry().buffer_size;
     if (rec->uniform) {  // full buffers first (what libmachnet writes): jump straight there
@@ -51,12 +60,12 @@ bool RemoteFlow::transmit(const net::MachnetHeader& h, const transport::TxMessag
     while (skip >= rec->len[k]) skip -= rec->len[k++];
     for (uint32_t left = len; left > 0; ++k, skip = 0) {
       const uint32_t c = std::min(left, rec->len[k] - skip);
-      std::memcpy(out, v.data(rec->idx[k]) + skip, c);
+      copy(out, v.data(rec->idx[k]) + skip, c, static_cast<uint32_t>(out - payload));
       out += c;
       left -= c;
     }
   }
-  port.finish_machnet_frame(m, len);
+  port.finish_machnet_frame(m, len, net::fold_sum(payload_sum));
   port.queue_tx_st(m);
   return true;
 }

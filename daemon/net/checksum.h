@@ -9,7 +9,11 @@
 // once: the same 16-bit result, 1 KB in ~65 ns instead of ~200 ns on this machine.
 #pragma once
 
+#include <rte_byteorder.h>
 #include <rte_ip.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <cstddef>
 #include <cstdint>
@@ -50,6 +54,43 @@ inline uint16_t raw_sum(const void* buf, size_t len) {
   uint32_t tail = 0;
   std::memcpy(&tail, p, len);
   return fold_sum(sum + tail);
+}
+
+// Copies len bytes from src to dst and returns their sum as raw_sum(src, len) does: one
+// pass over a payload where a copy and then a sum took two (the transmit path copies every
+// payload byte out of the channel's buffers and then summed it again from the mbuf). SSE2
+// (every x86-64) adds the 32-bit words, widened, into 64-bit lanes while they are in
+// registers for the store; elsewhere it is the copy, then the sum.
+inline uint16_t copy_and_sum(void* dst, const void* src, size_t len) {
+  auto* d = static_cast<uint8_t*>(dst);
+  const auto* s = static_cast<const uint8_t*>(src);
+  uint64_t sum = 0;
+#if defined(__SSE2__)
+  const __m128i zero = _mm_setzero_si128();
+  __m128i a = zero, b = zero, c = zero, e = zero;  // independent chains
+  for (; len >= 32; len -= 32, s += 32, d += 32) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d), x);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 16), y);
+    a = _mm_add_epi64(a, _mm_unpacklo_epi32(x, zero));
+    b = _mm_add_epi64(b, _mm_unpackhi_epi32(x, zero));
+    c = _mm_add_epi64(c, _mm_unpacklo_epi32(y, zero));
+    e = _mm_add_epi64(e, _mm_unpackhi_epi32(y, zero));
+  }
+  uint64_t lanes[2];
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes), _mm_add_epi64(_mm_add_epi64(a, b), _mm_add_epi64(c, e)));
+  sum = fold_sum(lanes[0]) + uint64_t{fold_sum(lanes[1])};
+#endif
+  // What is left starts at an offset that is a multiple of 32: it adds as it stands.
+  std::memcpy(d, s, len);
+  return fold_sum(sum + raw_sum(s, len));
+}
+
+// The sum of a piece that starts `offset` bytes into the range being summed: a piece at an
+// odd offset adds with its bytes swapped (RFC 1071 2(B)).
+inline uint16_t sum_at(uint16_t piece_sum, size_t offset) {
+  return (offset & 1) != 0 ? rte_bswap16(piece_sum) : piece_sum;
 }
 
 // The one's-complement sum over the IPv4 pseudo-header and a UDP datagram of udp_len bytes

@@ -6,6 +6,8 @@
 #include <rte_ip.h>
 #include <rte_udp.h>
 
+#include <algorithm>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -54,6 +56,39 @@ TEST(Checksum, UdpFieldMatchesDpdkAndVerifies) {
     frame[sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + payload / 2] ^= 0x10;
     EXPECT_FALSE(udp_checksum_verifies(ip, udp, udp_len)) << payload;
   }
+}
+
+TEST(Checksum, CopyAndSumCopiesAndSumsAsTheTwoPassesDo) {
+  std::mt19937 rng(13);
+  std::vector<uint8_t> src(2100), dst(2100);
+  for (int round = 0; round < 3; ++round) {
+    for (auto& b : src) b = round == 2 ? 0xff : static_cast<uint8_t>(rng());
+    for (size_t offset = 0; offset < 4; ++offset)
+      for (size_t len = 0; len <= 2048; ++len) {
+        std::fill(dst.begin(), dst.end(), 0x5a);
+        ASSERT_EQ(copy_and_sum(dst.data() + (offset ^ 1), src.data() + offset, len), raw_sum(src.data() + offset, len))
+            << "offset " << offset << " len " << len << " round " << round;
+        ASSERT_EQ(std::memcmp(dst.data() + (offset ^ 1), src.data() + offset, len), 0) << "len " << len;
+        ASSERT_EQ(dst[(offset ^ 1) + len], 0x5a) << "wrote past the end, len " << len;
+      }
+  }
+}
+
+TEST(Checksum, PiecesAtOddOffsetsAddUpToTheWhole) {
+  // The transmit path sums a payload piece by piece (one per channel buffer), and the
+  // pieces may start at odd offsets.
+  std::mt19937 rng(17);
+  std::vector<uint8_t> src(1500), dst(1500);
+  for (auto& b : src) b = static_cast<uint8_t>(rng());
+  for (size_t cut1 : {0u, 1u, 7u, 32u, 333u, 1000u})
+    for (size_t cut2 : {1u, 2u, 65u, 499u}) {
+      const size_t a = cut1, b = std::min<size_t>(cut1 + cut2, src.size());
+      uint64_t sum = sum_at(copy_and_sum(dst.data(), src.data(), a), 0);
+      sum += sum_at(copy_and_sum(dst.data() + a, src.data() + a, b - a), a);
+      sum += sum_at(copy_and_sum(dst.data() + b, src.data() + b, src.size() - b), b);
+      EXPECT_EQ(fold_sum(sum), raw_sum(src.data(), src.size())) << cut1 << " " << cut2;
+      EXPECT_EQ(dst, src);
+    }
 }
 
 }  // namespace

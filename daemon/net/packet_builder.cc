@@ -85,6 +85,17 @@ void finish_udp_checksum(uint8_t* frame) {
   udp->dgram_cksum = udp_checksum(ip, udp, rte_be_to_cpu_16(ip->total_length) - kIpv4HeaderSize);
 }
 
+void finish_udp_checksum(uint8_t* frame, uint16_t payload_sum) {
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + kEthernetHeaderSize);
+  auto* udp = reinterpret_cast<rte_udp_hdr*>(frame + kEthernetHeaderSize + kIpv4HeaderSize);
+  constexpr size_t kHeaders = kUdpHeaderSize + kMachnetHeaderSize;  // the payload follows them
+  udp->dgram_cksum = 0;
+  const uint16_t sum = fold_sum(uint64_t{raw_sum(udp, kHeaders)} + sum_at(payload_sum, kHeaders) +
+                                rte_ipv4_phdr_cksum(ip, 0));
+  const uint16_t field = static_cast<uint16_t>(~sum);
+  udp->dgram_cksum = field == 0 ? 0xffff : field;
+}
+
 uint32_t build_arp_request(uint8_t* frame, const MacAddress& my_mac, Ipv4Address my_ip, Ipv4Address target_ip) {
   return build_arp(frame, RTE_ARP_OP_REQUEST, kBroadcast, my_mac, my_ip, MacAddress{}, target_ip);
 }

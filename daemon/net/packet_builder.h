@@ -32,6 +32,9 @@ void write_machnet_headers(uint8_t* frame, const FlowAddress& flow, const Machne
 
 // Computes the UDP checksum of a frame written by write_machnet_headers (headers + payload).
 void finish_udp_checksum(uint8_t* frame);
+// The same, given the payload's sum (copy_and_sum, as the payload was copied in): only the
+// headers are read again.
+void finish_udp_checksum(uint8_t* frame, uint16_t payload_sum);
 
 inline constexpr uint32_t kArpFrameSize = 60;  // 42 bytes of ARP, padded to Ethernet's minimum
 

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "net/checksum.h"
 #include "net/packet_builder.h"
 
 namespace machnet::net {
@@ -47,6 +48,20 @@ Frame machnet_frame(uint32_t payload_len, uint8_t flags = kFlagData | kFlagFirst
   finish_udp_checksum(f.bytes);
   f.len = kFrameOverhead + payload_len;
   return f;
+}
+
+TEST(PacketParser, ChecksumFromThePayloadSumIsTheFullPassOne) {
+  // The transmit path sums the payload as it copies it in and hands finish_udp_checksum
+  // that sum: the field must be the one the full pass computes, and verify.
+  for (uint32_t n : {0u, 1u, 31u, 32u, 33u, 100u, 1024u, 1423u, 1424u}) {
+    Frame f = machnet_frame(n);
+    uint16_t full, from_sum;
+    std::memcpy(&full, f.bytes + kEthernetHeaderSize + kIpv4HeaderSize + 6, 2);
+    finish_udp_checksum(f.bytes, raw_sum(f.bytes + kFrameOverhead, n));
+    std::memcpy(&from_sum, f.bytes + kEthernetHeaderSize + kIpv4HeaderSize + 6, 2);
+    EXPECT_EQ(from_sum, full) << n;
+    EXPECT_EQ(parse_frame(f.bytes, f.len, kMe).kind, FrameKind::kMachnet) << n;
+  }
 }
 
 TEST(PacketParser, MachnetFrameRoundTrips) {
