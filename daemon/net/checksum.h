@@ -6,7 +6,8 @@
 // engine's cycles with 1 KB messages over memif. The one's-complement sum does not care
 // how the words are grouped (RFC 1071 2(B)), so we add 32-bit words into four independent
 // 64-bit accumulators (no carry to propagate until the end: 2^32 words fit) and fold
-// once: the same 16-bit result, 1 KB in ~65 ns instead of ~200 ns on this machine.
+// once: the same 16-bit result, 1 KB in ~65 ns instead of ~200 ns on this machine. On
+// x86-64 SSE2 does the same eight words at a time.
 #pragma once
 
 #include <rte_byteorder.h>
@@ -35,6 +36,24 @@ inline uint16_t fold_sum(uint64_t sum) {
 inline uint16_t raw_sum(const void* buf, size_t len) {
   const auto* p = static_cast<const uint8_t*>(buf);
   uint64_t a = 0, b = 0, c = 0, d = 0;  // independent chains the CPU adds in parallel
+#if defined(__SSE2__)
+  // Eight words a step, widened to 64-bit lanes: twice the scalar loop's bytes per cycle
+  // on data the PMD has just written into the cache (every received byte is summed here).
+  const __m128i zero = _mm_setzero_si128();
+  __m128i va = zero, vb = zero, vc = zero, vd = zero;
+  for (; len >= 32; len -= 32, p += 32) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
+    va = _mm_add_epi64(va, _mm_unpacklo_epi32(x, zero));
+    vb = _mm_add_epi64(vb, _mm_unpackhi_epi32(x, zero));
+    vc = _mm_add_epi64(vc, _mm_unpacklo_epi32(y, zero));
+    vd = _mm_add_epi64(vd, _mm_unpackhi_epi32(y, zero));
+  }
+  uint64_t lanes[2];
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes), _mm_add_epi64(_mm_add_epi64(va, vb), _mm_add_epi64(vc, vd)));
+  a = fold_sum(lanes[0]);
+  b = fold_sum(lanes[1]);
+#endif
   for (; len >= 16; len -= 16, p += 16) {
     uint32_t w[4];
     std::memcpy(w, p, sizeof(w));
