@@ -31,28 +31,42 @@ inline uint16_t fold_sum(uint64_t sum) {
   return static_cast<uint16_t>(sum);
 }
 
+#if defined(__SSE2__)
+// 32-byte steps of a one's-complement sum: the eight 32-bit words of each step, widened,
+// go into four 64-bit-lane accumulators (independent chains the CPU adds in parallel).
+class Sse2Sum {
+ public:
+  void add(__m128i x, __m128i y) {
+    a_ = _mm_add_epi64(a_, _mm_unpacklo_epi32(x, zero_));
+    b_ = _mm_add_epi64(b_, _mm_unpackhi_epi32(x, zero_));
+    c_ = _mm_add_epi64(c_, _mm_unpacklo_epi32(y, zero_));
+    d_ = _mm_add_epi64(d_, _mm_unpackhi_epi32(y, zero_));
+  }
+  uint64_t total() const {  // not folded; fold_sum takes it
+    uint64_t lanes[2];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes), _mm_add_epi64(_mm_add_epi64(a_, b_), _mm_add_epi64(c_, d_)));
+    return uint64_t{fold_sum(lanes[0])} + fold_sum(lanes[1]);
+  }
+
+ private:
+  const __m128i zero_ = _mm_setzero_si128();
+  __m128i a_ = zero_, b_ = zero_, c_ = zero_, d_ = zero_;
+};
+
+inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+#endif
+
 // The one's-complement sum of len bytes at buf, folded to 16 bits, in host byte order:
 // the value rte_raw_cksum(buf, len) returns.
 inline uint16_t raw_sum(const void* buf, size_t len) {
   const auto* p = static_cast<const uint8_t*>(buf);
   uint64_t a = 0, b = 0, c = 0, d = 0;  // independent chains the CPU adds in parallel
 #if defined(__SSE2__)
-  // Eight words a step, widened to 64-bit lanes: twice the scalar loop's bytes per cycle
-  // on data the PMD has just written into the cache (every received byte is summed here).
-  const __m128i zero = _mm_setzero_si128();
-  __m128i va = zero, vb = zero, vc = zero, vd = zero;
-  for (; len >= 32; len -= 32, p += 32) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
-    va = _mm_add_epi64(va, _mm_unpacklo_epi32(x, zero));
-    vb = _mm_add_epi64(vb, _mm_unpackhi_epi32(x, zero));
-    vc = _mm_add_epi64(vc, _mm_unpacklo_epi32(y, zero));
-    vd = _mm_add_epi64(vd, _mm_unpackhi_epi32(y, zero));
-  }
-  uint64_t lanes[2];
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes), _mm_add_epi64(_mm_add_epi64(va, vb), _mm_add_epi64(vc, vd)));
-  a = fold_sum(lanes[0]);
-  b = fold_sum(lanes[1]);
+  // Eight words a step: twice the scalar loop's bytes per cycle on data the PMD has just
+  // written into the cache (every received byte is summed here).
+  Sse2Sum wide;
+  for (; len >= 32; len -= 32, p += 32) wide.add(load16(p), load16(p + 16));
+  a = wide.total();
 #endif
   for (; len >= 16; len -= 16, p += 16) {
     uint32_t w[4];
@@ -85,21 +99,14 @@ inline uint16_t copy_and_sum(void* dst, const void* src, size_t len) {
   const auto* s = static_cast<const uint8_t*>(src);
   uint64_t sum = 0;
 #if defined(__SSE2__)
-  const __m128i zero = _mm_setzero_si128();
-  __m128i a = zero, b = zero, c = zero, e = zero;  // independent chains
+  Sse2Sum wide;
   for (; len >= 32; len -= 32, s += 32, d += 32) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
-    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16));
+    const __m128i x = load16(s), y = load16(s + 16);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d), x);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 16), y);
-    a = _mm_add_epi64(a, _mm_unpacklo_epi32(x, zero));
-    b = _mm_add_epi64(b, _mm_unpackhi_epi32(x, zero));
-    c = _mm_add_epi64(c, _mm_unpacklo_epi32(y, zero));
-    e = _mm_add_epi64(e, _mm_unpackhi_epi32(y, zero));
+    wide.add(x, y);
   }
-  uint64_t lanes[2];
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes), _mm_add_epi64(_mm_add_epi64(a, b), _mm_add_epi64(c, e)));
-  sum = fold_sum(lanes[0]) + uint64_t{fold_sum(lanes[1])};
+  sum = wide.total();
 #endif
   // What is left starts at an offset that is a multiple of 32: it adds as it stands.
   std::memcpy(d, s, len);
