@@ -172,6 +172,7 @@ bool Engine::poll_once_st() {
     if (stop_phase_ <= StopPhase::kDraining) work |= take_from_app_st(*ch);
   }
   if (port_) {
+    if (!held_acks_.empty()) release_held_acks_st();
     work |= !dirty_.empty();
     pump_flows_st();
     port_->flush_tx_st();
@@ -402,6 +403,6 @@ void Engine::unwatch_doorbell_st(EngineChannel& ch) {
 
 // A count kept as flows are pumped and end (set_awaiting_st), not a walk over every flow:
 // an idle loop must cost the same with ten flows or ten thousand.
-bool Engine::awaiting_acks_st() const { return awaiting_ > 0; }
+bool Engine::awaiting_acks_st() const { return awaiting_ > 0 || !held_acks_.empty(); }
 
 }  // namespace machnet::engine

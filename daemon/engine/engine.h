@@ -222,6 +222,9 @@ class Engine final : public PortSink, public FlowEvents {
   void send_reset_st(const net::MachnetPacketInfo& p);
   void mark_dirty_st(RemoteFlow& f);
   void pump_flows_st();
+  // Pure ACKs a flow holds for its reply to carry (FlowParams::ack_delay_us): those due go
+  // out with this iteration's pump.
+  void release_held_acks_st();
   void reap_flows_st();
   void check_arp_waiters_st();
   void fail_arp_waiter_st(RemoteFlow& f, int err, std::string reason);
@@ -269,6 +272,7 @@ class Engine final : public PortSink, public FlowEvents {
   uint16_t next_ephemeral_ = kFirstEphemeral;
   static constexpr uint16_t kFirstEphemeral = 49152;
   std::vector<RemoteFlow*> dirty_, dirty_next_;
+  std::vector<RemoteFlow*> held_acks_;  // flows holding a pure ACK (release_held_acks_st)
   std::vector<std::unique_ptr<RemoteFlow>> ended_;
   std::vector<RemoteFlow*> arp_waiters_;
   std::vector<RemoteFlow*> waking_;  // scratch of wake_blocked_st

@@ -237,6 +237,10 @@ void Engine::pump_flows_st() {
     if (f->ended) continue;
     set_awaiting_st(*f, f->flow.inflight() > 0 || f->flow.queued_messages() > 0);
     if (f->flow.wants_pump()) dirty_next_.push_back(f);
+    if (f->flow.ack_due_us() != 0 && !f->in_held_acks) {
+      f->in_held_acks = true;
+      held_acks_.push_back(f);
+    }
   }
   dirty_.clear();
   for (RemoteFlow* f : dirty_next_) mark_dirty_st(*f);
@@ -282,6 +286,20 @@ void Engine::flow_ended_st(RemoteFlow& f, FlowError why) {
   if (FlowEntry* e = flows_.find(f.key); e && e->remote.get() == &f) ended_.push_back(flows_.erase(f.key));
 }
 
+void Engine::release_held_acks_st() {
+  size_t keep = 0;
+  for (RemoteFlow* f : held_acks_) {
+    const uint64_t due = f->ended ? 0 : f->flow.ack_due_us();
+    if (due != 0 && now_us_ < due) {
+      held_acks_[keep++] = f;
+      continue;
+    }
+    f->in_held_acks = false;
+    if (due != 0) mark_dirty_st(*f);  // due now; 0: data carried it meanwhile
+  }
+  held_acks_.resize(keep);
+}
+
 void Engine::reap_flows_st() {
   if (ended_.empty()) return;
   for (auto& f : ended_) {
@@ -289,6 +307,7 @@ void Engine::reap_flows_st() {
     if (f->owner && f->blocked_listed) std::erase(f->owner->blocked_flows, f.get());
   }
   std::erase_if(dirty_, [](RemoteFlow* f) { return f->ended; });
+  std::erase_if(held_acks_, [](RemoteFlow* f) { return f->ended; });
   ended_.clear();
 }
 

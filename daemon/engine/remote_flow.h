@@ -90,6 +90,7 @@ class RemoteFlow final : public transport::FlowIo {
   Command* pending_connect = nullptr;  // machnet_connect waiting for the handshake
   uint64_t arp_deadline_us = 0;        // nonzero while waiting for the peer's MAC
   bool dirty = false;                  // queued for pump() this iteration
+  bool in_held_acks = false;           // in Engine::held_acks_
   bool blocked_listed = false;         // in owner->blocked_flows
   bool ended = false;                  // closed; reaped at the end of the iteration
   bool stop_drained = false;           // the daemon is stopping and all it accepted was acknowledged

@@ -218,7 +218,7 @@ bool Flow::can_send_new() const {
 
 bool Flow::wants_pump() const {
   if (state_ != FlowState::kEstablished && state_ != FlowState::kClosing) return false;
-  return ack_pending_ || (lost_ > 0 && pipe() < cc_.window()) || can_send_new();
+  return (ack_pending_ && ack_due_us_ == 0) || (lost_ > 0 && pipe() < cc_.window()) || can_send_new();
 }
 
 bool Flow::next_segment(TxSegment& seg) {
@@ -256,7 +256,8 @@ bool Flow::transmit_segment(uint32_t seq, uint64_t now_us) {
   seg.sent_us = now_us;
   seg.order = tx_order_++;
   ++stats_.tx_packets;
-  ack_pending_ = false;  // the segment carried the ACK
+  ack_pending_ = false;  // the segment carried the ACK (a held one too)
+  ack_due_us_ = 0;
   return true;
 }
 
@@ -301,13 +302,14 @@ void Flow::pump(uint64_t now_us) {
   // New data restarts the tail-loss probe timer (RFC 8985 7.2): a probe is due only when
   // the flow has gone quiet.
   if (sent_new) schedule_loss_probe(now_us);
-  if (ack_pending_) send_ack(now_us);
+  if (ack_pending_ && now_us >= ack_due_us_) send_ack(now_us);
 }
 
 void Flow::send_ack(uint64_t now_us) {
   const MachnetHeader h = header(net::kFlagAck, snd_nxt_, now_us);
   if (io_.transmit(h, nullptr, 0, 0)) {
     ack_pending_ = false;
+    ack_due_us_ = 0;
     ++stats_.tx_packets;
   }
 }
@@ -359,7 +361,7 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
     if (h.tsecr != 0 && seq_ge(h.tsecr, syn_tsval_)) rtt_.sample(static_cast<uint32_t>(now_us) - h.tsecr);
     state_ = FlowState::kEstablished;
     wheel_.cancel(timer_);
-    ack_pending_ = true;
+    ack_now();
     last_msg_us_ = now_us;
     keepalive(now_us);
     io_.on_established();
@@ -373,13 +375,13 @@ bool Flow::receive(const MachnetHeader& h, const uint8_t* data, uint32_t len, vo
     return false;
   }
   if (h.flags & net::kFlagSynAck) {  // our ACK of it was lost
-    ack_pending_ = true;
+    ack_now();
     return false;
   }
   process_ack(h, now_us);
   if (state_ == FlowState::kClosed || state_ == FlowState::kTimeWait) return false;
   bool kept = false;
-  if (h.flags & (net::kFlagData | net::kFlagFin)) handle_data(h, data, len, handle, &kept);
+  if (h.flags & (net::kFlagData | net::kFlagFin)) handle_data(h, data, len, handle, &kept, now_us);
   after_peer_fin(now_us);
   if (state_ == FlowState::kTimeWait) return false;  // enter_time_wait() released every kept packet
   return kept;
@@ -626,8 +628,10 @@ void Flow::end_loss_probe(const MachnetHeader& h, uint64_t now_us) {
   }
 }
 
-void Flow::handle_data(const MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, bool* kept) {
-  ack_pending_ = true;
+void Flow::handle_data(const MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, bool* kept,
+                       uint64_t now_us) {
+  const uint64_t held_due = ack_due_us();  // an ACK already held keeps its deadline
+  ack_now();
   const int32_t d = seq_diff(h.seq, rcv_nxt_);
   if (d < 0) {
     ++stats_.rx_duplicates;
@@ -657,6 +661,11 @@ void Flow::handle_data(const MachnetHeader& h, const uint8_t* data, uint32_t len
     if (c == Consumed::kTaken) {
       ++rcv_nxt_;
       drain_reorder_buffer();
+      // A message completed, in order, nothing held behind it: its ACK may wait a moment
+      // for the reply to carry it (FlowParams::ack_delay_us).
+      if (params_.ack_delay_us != 0 && held_ == 0 && !rx_blocked_ && state_ == FlowState::kEstablished &&
+          (h.flags & (net::kFlagLast | net::kFlagFin)) == net::kFlagLast)
+        ack_due_us_ = held_due != 0 ? held_due : now_us + params_.ack_delay_us;
       return;
     }
     // No room at the application: keep it in its slot until there is (on_rx_room).

@@ -35,6 +35,12 @@ struct FlowParams {
   // PTO = max(2 SRTT, tlp_min_us), never later than the RTO. The floor keeps a tiny SRTT
   // from probing faster than the engine's timer wheel (32 us ticks) or a peer's poll loop.
   uint32_t tlp_min_us = 50;
+  // The pure ACK of a segment that completed a message may wait this long for data of our
+  // own to carry it (the application's reply, in request-reply): one packet per message
+  // each way instead of two. Anything else is acknowledged at once: a message's other
+  // segments, a gap, a duplicate, a FIN. 0: never wait. Well under tlp_min_us, so the
+  // peer's loss probe does not fire for an ACK we hold.
+  uint32_t ack_delay_us = 0;
   // Retransmitting this long with no ACK resets the flow. A duration, not a count of
   // timeouts: with the RTO capped at rto_max_us, a count gave up after ~1 s of silence,
   // shorter than a VM pause.
@@ -116,8 +122,11 @@ class Flow {
   // A SYN with another conn_id arrived on our ports: acknowledge what we have (RFC 5961's
   // challenge ACK) with the next pump. Established and closing flows only.
   void challenge_ack() {
-    if (state_ == FlowState::kEstablished || state_ == FlowState::kClosing) ack_pending_ = true;
+    if (state_ == FlowState::kEstablished || state_ == FlowState::kClosing) ack_now();
   }
+  // When the pure ACK we hold back (FlowParams::ack_delay_us) is due; 0 when none is held.
+  // wants_pump() does not count a held ACK: the owner pumps the flow again by then.
+  uint64_t ack_due_us() const { return ack_pending_ ? ack_due_us_ : 0; }
 
   // The receiving application made room: deliver what waited and, when the window we
   // advertise grew enough to matter (or was closed), tell the peer at once. The owner calls
@@ -199,7 +208,8 @@ class Flow {
   Consumed consume(const RxSegment& seg);
   void reset_for_protocol_error();
   void drain_reorder_buffer();
-  void handle_data(const net::MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, bool* kept);
+  void handle_data(const net::MachnetHeader& h, const uint8_t* data, uint32_t len, void* handle, bool* kept,
+                   uint64_t now_us);
   uint16_t advertised_window();
   void send_ack(uint64_t now_us);
   void send_control(uint8_t flags, uint64_t now_us);
@@ -275,6 +285,11 @@ class Flow {
   uint32_t message_len_ = 0;
   uint32_t ts_recent_ = 0;  // the peer's tsval to echo
   bool ack_pending_ = false;
+  uint64_t ack_due_us_ = 0;  // with ack_pending_: held until then (0: send with the next pump)
+  void ack_now() {
+    ack_pending_ = true;
+    ack_due_us_ = 0;
+  }
   bool rx_blocked_ = false;  // a message waits for room at the receiver
   uint32_t adv_window_ = 0;  // the window we advertised last ...
   uint32_t adv_edge_ = 0;    // ... and its right edge (rcv_nxt_ then + adv_window_)

@@ -134,7 +134,7 @@ class EnginesTest(TwoDaemonTest):
         for d in (a, b):
             self.assertEqual(seen[d.name], ({0}, 64))
             self.assertEqual(len(d.ctl_json("status")["engines"]), 1)
-            # The shipped adaptive_spin_us (5) starts idle spells with a spin while spins pay
+            # The shipped adaptive_spin_us (15) starts idle spells with a spin while spins pay
             # (engine/spin_policy.h): after this much traffic some spells were spins, and
             # stats says how they ended.
             engine = d.ctl_json("stats")["engines"][0]

@@ -94,6 +94,7 @@ void Endpoint::run_app() {
   if (!flow || flow->state() != FlowState::kEstablished) return;
   while (next_to_send < plan.size() && unacked_msgs < wire_.work.in_flight) {
     if (wire_.work.rpc && next_to_send >= next_expected + (index == 0 ? 1 : 0)) break;
+    if (wire_.work.rpc && index == 1 && now() < last_rx_at_us + wire_.work.reply_after_us) break;
     const uint32_t len = plan[next_to_send];
     sent_at.push_back(now());
     auto* bytes = new std::vector<uint8_t>(len);
@@ -222,6 +223,9 @@ void SimWire::step(uint64_t us) {
     }
     uint64_t next = now_us + 20;
     if (!queue_.empty()) next = std::min(next, std::max(queue_.top()->at_us, now_us + 1));
+    // The server's answer is due (Workload::reply_after_us): wake for it, not 20 us later.
+    const uint64_t answer_at = end[1]->last_rx_at_us + work.reply_after_us;
+    if (work.rpc && work.reply_after_us != 0 && answer_at > now_us) next = std::min(next, answer_at);
     now_us = std::min(next, until);
   }
 }

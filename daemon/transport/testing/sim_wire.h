@@ -55,6 +55,9 @@ struct Workload {
   // once it has request k (in_flight still bounds each end). End 0 records each request's
   // completion time (Endpoint::rpc_us).
   bool rpc = false;
+  // With rpc: end 1 answers this long after the request reached it (an application's
+  // think time: its engine has pumped the flow before the application runs).
+  uint32_t reply_after_us = 0;
 };
 
 struct Packet {
