@@ -401,8 +401,8 @@ void Engine::unwatch_doorbell_st(EngineChannel& ch) {
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, ch.doorbell_fd, nullptr);
 }
 
-// A count kept as flows are pumped and end (set_awaiting_st), not a walk over every flow:
-// an idle loop must cost the same with ten flows or ten thousand.
+// A count kept as flows are pumped and end (set_awaiting_st), and the list of held ACKs,
+// not a walk over every flow: an idle loop must cost the same with ten flows or ten thousand.
 bool Engine::awaiting_acks_st() const { return awaiting_ > 0 || !held_acks_.empty(); }
 
 }  // namespace machnet::engine

@@ -125,11 +125,16 @@ inline uint16_t udp_sum(const rte_ipv4_hdr* ip, const void* udp, uint32_t udp_le
   return fold_sum(uint64_t{raw_sum(udp, udp_len)} + rte_ipv4_phdr_cksum(ip, 0));
 }
 
-// The UDP checksum field for a datagram whose checksum field is zero: never 0, which in
-// UDP means "no checksum".
-inline uint16_t udp_checksum(const rte_ipv4_hdr* ip, const void* udp, uint32_t udp_len) {
-  const uint16_t field = static_cast<uint16_t>(~udp_sum(ip, udp, udp_len));
+// The UDP checksum field for a datagram whose sum (udp_sum, taken with the field zero) is
+// `sum`: its complement, never 0, which in UDP means "no checksum".
+inline uint16_t udp_checksum_field(uint16_t sum) {
+  const uint16_t field = static_cast<uint16_t>(~sum);
   return field == 0 ? 0xffff : field;
+}
+
+// The UDP checksum field for a datagram whose checksum field is zero.
+inline uint16_t udp_checksum(const rte_ipv4_hdr* ip, const void* udp, uint32_t udp_len) {
+  return udp_checksum_field(udp_sum(ip, udp, udp_len));
 }
 
 // True when a received datagram's checksum (in place) verifies: the sum must be all ones.

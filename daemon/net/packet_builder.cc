@@ -79,10 +79,9 @@ void write_machnet_headers(uint8_t* frame, const FlowAddress& flow, const Machne
 }
 
 void finish_udp_checksum(uint8_t* frame) {
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + kEthernetHeaderSize);
-  auto* udp = reinterpret_cast<rte_udp_hdr*>(frame + kEthernetHeaderSize + kIpv4HeaderSize);
-  udp->dgram_cksum = 0;
-  udp->dgram_cksum = udp_checksum(ip, udp, rte_be_to_cpu_16(ip->total_length) - kIpv4HeaderSize);
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(frame + kEthernetHeaderSize);
+  const uint32_t payload_len = rte_be_to_cpu_16(ip->total_length) - (kIpv4HeaderSize + kUdpHeaderSize + kMachnetHeaderSize);
+  finish_udp_checksum(frame, raw_sum(frame + kFrameOverhead, payload_len));
 }
 
 void finish_udp_checksum(uint8_t* frame, uint16_t payload_sum) {
@@ -90,10 +89,8 @@ void finish_udp_checksum(uint8_t* frame, uint16_t payload_sum) {
   auto* udp = reinterpret_cast<rte_udp_hdr*>(frame + kEthernetHeaderSize + kIpv4HeaderSize);
   constexpr size_t kHeaders = kUdpHeaderSize + kMachnetHeaderSize;  // the payload follows them
   udp->dgram_cksum = 0;
-  const uint16_t sum = fold_sum(uint64_t{raw_sum(udp, kHeaders)} + sum_at(payload_sum, kHeaders) +
-                                rte_ipv4_phdr_cksum(ip, 0));
-  const uint16_t field = static_cast<uint16_t>(~sum);
-  udp->dgram_cksum = field == 0 ? 0xffff : field;
+  udp->dgram_cksum = udp_checksum_field(
+      fold_sum(uint64_t{raw_sum(udp, kHeaders)} + sum_at(payload_sum, kHeaders) + rte_ipv4_phdr_cksum(ip, 0)));
 }
 
 uint32_t build_arp_request(uint8_t* frame, const MacAddress& my_mac, Ipv4Address my_ip, Ipv4Address target_ip) {

@@ -55,8 +55,11 @@ TEST(PacketParser, ChecksumFromThePayloadSumIsTheFullPassOne) {
   // that sum: the field must be the one the full pass computes, and verify.
   for (uint32_t n : {0u, 1u, 31u, 32u, 33u, 100u, 1024u, 1423u, 1424u}) {
     Frame f = machnet_frame(n);
-    uint16_t full, from_sum;
-    std::memcpy(&full, f.bytes + kEthernetHeaderSize + kIpv4HeaderSize + 6, 2);
+    auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(f.bytes + kEthernetHeaderSize);
+    uint8_t* udp = f.bytes + kEthernetHeaderSize + kIpv4HeaderSize;
+    uint16_t from_sum;
+    std::memset(udp + 6, 0, 2);  // the field zero, as the whole-datagram pass takes it
+    const uint16_t full = udp_checksum(ip, udp, static_cast<uint32_t>(kUdpHeaderSize + kMachnetHeaderSize + n));
     finish_udp_checksum(f.bytes, raw_sum(f.bytes + kFrameOverhead, n));
     std::memcpy(&from_sum, f.bytes + kEthernetHeaderSize + kIpv4HeaderSize + 6, 2);
     EXPECT_EQ(from_sum, full) << n;
