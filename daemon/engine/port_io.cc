@@ -1,6 +1,7 @@
 #include "engine/port_io.h"
 
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 
 namespace machnet::engine {
 
@@ -66,6 +67,15 @@ admin::ArpSnapshot PortIo::arp_snapshot_st(uint64_t now_us) const {
   return out;
 }
 
+namespace {
+// Asks for every cache line of a received frame. Issued for the next frame while this one
+// is handled, so the payload copy into the channel does not start with a miss on each line.
+inline void prefetch_frame(const rte_mbuf* m) {
+  const auto* p = rte_pktmbuf_mtod(m, const uint8_t*);
+  for (uint32_t off = 0; off < m->data_len; off += RTE_CACHE_LINE_SIZE) rte_prefetch0(p + off);
+}
+}  // namespace
+
 bool PortIo::poll_st(uint64_t now_us) {
   now_us_ = now_us;
   if (faults_.active() && faults_.holding()) {
@@ -78,6 +88,7 @@ bool PortIo::poll_st(uint64_t now_us) {
   if (n > 0) add(counters_.rx_frames, n);
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < n; ++i) {
+    if (i + 1 < n) prefetch_frame(rx[i + 1]);
     bytes += rx[i]->pkt_len;
     if (faults_.active() && faults_.drop_rx()) {
       rte_pktmbuf_free(rx[i]);
