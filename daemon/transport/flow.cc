@@ -661,10 +661,14 @@ void Flow::handle_data(const MachnetHeader& h, const uint8_t* data, uint32_t len
     if (c == Consumed::kTaken) {
       ++rcv_nxt_;
       drain_reorder_buffer();
-      // A message completed, in order, nothing held behind it: its ACK may wait a moment
-      // for the reply to carry it (FlowParams::ack_delay_us).
+      // A one-packet message, in order, nothing held behind it: its ACK may wait a moment
+      // for the reply to carry it (FlowParams::ack_delay_us). Not a longer message's last
+      // packet: its pure ACK is one among many, and its reply takes longer to write (an
+      // application copying megabytes can keep a daemon that shares its core off the CPU
+      // for longer than the sender's RTO, which then fires spuriously).
+      constexpr uint8_t kWhole = net::kFlagFirst | net::kFlagLast;
       if (params_.ack_delay_us != 0 && held_ == 0 && !rx_blocked_ && state_ == FlowState::kEstablished &&
-          (h.flags & (net::kFlagLast | net::kFlagFin)) == net::kFlagLast)
+          (h.flags & (kWhole | net::kFlagFin)) == kWhole)
         ack_due_us_ = held_due != 0 ? held_due : now_us + params_.ack_delay_us;
       return;
     }
