@@ -69,7 +69,8 @@ admin::ArpSnapshot PortIo::arp_snapshot_st(uint64_t now_us) const {
 
 namespace {
 // Asks for every cache line of a received frame. Issued for the next frame while this one
-// is handled, so the payload copy into the channel does not start with a miss on each line.
+// is handled, so that frame's checksum pass and copy into the channel do not stall on a
+// miss at each line (a NIC's DMA leaves the frame in memory, not in this core's cache).
 inline void prefetch_frame(const rte_mbuf* m) {
   const auto* p = rte_pktmbuf_mtod(m, const uint8_t*);
   for (uint32_t off = 0; off < m->data_len; off += RTE_CACHE_LINE_SIZE) rte_prefetch0(p + off);
