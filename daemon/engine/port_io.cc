@@ -71,9 +71,10 @@ namespace {
 // Asks for every cache line of a received frame. Issued for the next frame while this one
 // is handled, so that frame's checksum pass and copy into the channel do not stall on a
 // miss at each line (a NIC's DMA leaves the frame in memory, not in this core's cache).
+// Into L2, not L1: the frame being copied keeps L1 (engine_bench: faster with T1 than T0).
 inline void prefetch_frame(const rte_mbuf* m) {
   const auto* p = rte_pktmbuf_mtod(m, const uint8_t*);
-  for (uint32_t off = 0; off < m->data_len; off += RTE_CACHE_LINE_SIZE) rte_prefetch0(p + off);
+  for (uint32_t off = 0; off < m->data_len; off += RTE_CACHE_LINE_SIZE) rte_prefetch1(p + off);
 }
 }  // namespace
 
