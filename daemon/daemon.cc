@@ -420,10 +420,6 @@ Result<void> Daemon::start_port(const Config& c) {
   if (!c.nic.ip)
     return make_error(fmt::format("[nic] ip must be an address like \"10.0.0.4/24\" with mode = \"{}\"",
                                   to_string(c.nic.mode)));
-  // Before the EAL: a port that would drop every full-size frame is a configuration error,
-  // said at once, not a silent loss of every message over one segment.
-  if (c.nic.mode == NicMode::kVdev)
-    if (auto error = dpdk::check_vdev_frame_fits(c.nic.vdev, c.transport.mtu)) return make_error(*error);
   notifier_.status("Initialising DPDK");
   auto eal = dpdk::init_eal(c);
   if (!eal) return eal.error();
@@ -433,6 +429,11 @@ Result<void> Daemon::start_port(const Config& c) {
                                       engine::RssSteering::kKey.data(),
                                       static_cast<uint8_t>(engine::RssSteering::kKey.size()));
   if (!port) return port.error();
+  // A port that would drop every full-size frame is a configuration error, said at once, not
+  // a silent loss of every message over one segment. Checked against the MTU the port runs
+  // at: a configured MTU the port does not take was capped to what it does.
+  if (c.nic.mode == NicMode::kVdev)
+    if (auto error = dpdk::check_vdev_frame_fits(c.nic.vdev, (*port)->info().mtu)) return make_error(*error);
   port_ = std::move(*port);
   neighbours_ = std::make_unique<engine::Neighbours>();
   for (uint16_t q = 0; q < queues; ++q)

@@ -21,6 +21,13 @@ inline constexpr uint32_t kAfPacketDefaultFrameSize = 2048;  // DPDK's default f
 // or an unreadable framesz (the driver itself then refuses it).
 std::optional<uint32_t> vdev_max_rx_frame(std::string_view vdev);
 
+// The largest MTU a port accepts, by the rule rte_eth_dev_configure applies to rxmode.mtu:
+// at most max_mtu, and the MTU plus the port's layer-2 overhead at most max_rx_pktlen. The
+// overhead is max_rx_pktlen - max_mtu when the driver reports a max_mtu below it, else the
+// Ethernet header and CRC (18 bytes). net_memif and net_af_packet (DPDK 22.11) report no
+// max_mtu (UINT16_MAX) and frames of 1518 bytes: 1500, whatever the kernel interface allows.
+uint32_t port_max_mtu(uint32_t max_rx_pktlen, uint16_t max_mtu);
+
 // An error naming the keys to change when frames of `mtu` (IP MTU, 14 bytes of Ethernet on
 // top) do not fit what the vdev receives; nullopt when they fit or nothing is known.
 std::optional<std::string> check_vdev_frame_fits(std::string_view vdev, uint32_t mtu);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
 namespace machnet::dpdk {
 namespace {
 
@@ -28,6 +30,18 @@ TEST(FrameLimit, TooSmallAFrameForTheMtuNamesBothKeys) {
                            "[nic] vdev", "[transport] mtu = 1456 or less"})
     EXPECT_NE(error->find(part), std::string::npos) << part << " in: " << *error;
   EXPECT_EQ(check_vdev_frame_fits("net_memif0,role=client,socket=/x", 9000), std::nullopt);
+}
+
+// What rte_eth_dev_configure accepts as rxmode.mtu (checked there as mtu + overhead <=
+// max_rx_pktlen and mtu <= max_mtu): asking for more made the daemon fail to start on memif
+// and af_packet with `[transport] mtu = 9000` ("configure ... failed: Invalid argument").
+TEST(FrameLimit, PortMaxMtuFollowsDpdksOwnRule) {
+  EXPECT_EQ(port_max_mtu(1518, UINT16_MAX), 1500u) << "memif and af_packet in DPDK 22.11";
+  EXPECT_EQ(port_max_mtu(9728, 9710), 9710u) << "a NIC that reports both: its own overhead";
+  EXPECT_EQ(port_max_mtu(16128, 9000), 9000u);
+  EXPECT_EQ(port_max_mtu(9018, UINT16_MAX), 9000u);
+  EXPECT_EQ(port_max_mtu(1500, 1500), 1482u) << "max_mtu not below the frame: Ethernet header and CRC";
+  EXPECT_EQ(port_max_mtu(10, UINT16_MAX), 0u);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "dpdk/port.h"
 
+#include "dpdk/frame_limit.h"
+
 #include <rte_errno.h>
 
 #include <algorithm>
@@ -58,8 +60,9 @@ Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbuf
     conf.rxmode.offloads |= rx_wanted;
     info.rx_checksum = true;
   }
-  // The MTU from the config, capped by what the port supports.
-  info.mtu = std::min<uint32_t>(mtu, dev.max_mtu ? dev.max_mtu : mtu);
+  // The MTU from the config, capped by what the port supports: configuring more fails with
+  // EINVAL and stops the start.
+  info.mtu = std::min(mtu, port_max_mtu(dev.max_rx_pktlen, dev.max_mtu));
   if (info.mtu < mtu) spdlog::warn("port {}: MTU {} capped to the port's maximum {}", info.name, mtu, info.mtu);
   conf.rxmode.mtu = info.mtu;
 

@@ -179,7 +179,7 @@ class PortTest(TempDirTest):
     def test_a_port_frame_smaller_than_the_mtu_is_refused_naming_the_keys(self):
         """Issue 14, item 12: framesz=1536 cannot receive a full frame of the shipped MTU 1500
         (af_packet's ring frame holds the kernel's header too). The daemon refuses to start,
-        before DPDK, and names both keys and the values that would work."""
+        before any traffic, and names both keys and the values that would work."""
         d = self.daemon(self.port_toml(frames="blocksz=12288,framesz=1536,framecnt=512"), netns=self.topo.daemon_ns)
         d.start(wait_ready=False)
         self.assertEqual(d.proc.wait(60), 1)
@@ -202,6 +202,18 @@ class PortTest(TempDirTest):
         self.assertNotEqual(cut.returncode, 0, "a frame one byte over the computed limit was answered: "
                                                "the limit is too low")
         self.assertGreaterEqual(d.ctl_json("stats")["port"]["drops"]["bad_ip_header"], 1)
+
+    def test_an_mtu_beyond_the_port_is_capped_not_fatal(self):
+        """[transport] mtu = 9000 (the key under test) on a port that takes at most 1500:
+        net_af_packet in DPDK 22.11 reports frames of 1518 bytes, whatever framesz and the
+        interface allow. The daemon used to pass 9000 to DPDK and fail to start ("configure
+        ... failed: Invalid argument"), or, with this framesz, to refuse 9000 as too long for
+        it; it now runs at the port's MTU, which the frame fits, and says so."""
+        d = self.daemon(self.port_toml(extra="[transport]\nmtu = 9000\n"), netns=self.topo.daemon_ns).start(timeout=60)
+        self.assertEqual(d.ctl_json("status")["port"]["mtu"], 1500)
+        self.assertIn("MTU 9000 capped to the port's maximum 1500", d.read_log())
+        ok = self.topo.in_kernel("ping", "-c", "2", "-W", "2", DAEMON_IP, check=False)
+        self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
 
     def test_missing_interface_fails_clearly(self):
         d = self.daemon(self.port_toml(iface="nosuchif0"), netns=self.topo.daemon_ns)
