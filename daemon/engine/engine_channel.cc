@@ -18,17 +18,13 @@ void EngineChannel::return_to_app_st(const uint32_t* idx, uint32_t n) {
   const uint32_t k = app_free.enqueue_burst(idx, n);
   const uint32_t first = view.geometry().app_pool_first;
   for (uint32_t i = 0; i < k; ++i) app_owned[idx[i] - first] = 1;
-  if (k < n) [[unlikely]] {
-    count_drop_st(channel::kDropBadRingIndex);
-    app_free.clear_corrupt();
-  }
+  if (k < n && app_free.newly_corrupt()) [[unlikely]] count_drop_st(channel::kDropBadRingIndex);
 }
 
 uint32_t EngineChannel::reclaim_st() {
   const uint32_t n = daemon_free.available(kReclaimBurst);
   if (daemon_free.corrupt()) [[unlikely]] {
-    count_drop_st(channel::kDropBadRingIndex);
-    daemon_free.clear_corrupt();
+    if (daemon_free.newly_corrupt()) count_drop_st(channel::kDropBadRingIndex);
     return 0;
   }
   const uint32_t k = n < kReclaimBurst ? n : kReclaimBurst;

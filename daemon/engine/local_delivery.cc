@@ -22,8 +22,7 @@ using channel::kNoBuffer;
 bool Engine::take_from_app_st(EngineChannel& ch) {
   const uint32_t n = ch.to_daemon.available(kBurst);
   if (ch.to_daemon.corrupt()) [[unlikely]] {
-    ch.count_drop_st(channel::kDropBadRingIndex);
-    ch.to_daemon.clear_corrupt();
+    if (ch.to_daemon.newly_corrupt()) ch.count_drop_st(channel::kDropBadRingIndex);
     return false;
   }
   const uint32_t burst = n < kBurst ? n : kBurst;
@@ -79,8 +78,7 @@ Engine::Outcome Engine::deliver_local_st(EngineChannel& src, const FlowEntry& e,
   const bool ring_ok = dst->to_app_has_slot();
   if (dst->to_app.corrupt()) [[unlikely]] {
     // The receiver broke its own ring: it cannot take anything, do not make the sender wait.
-    dst->to_app.clear_corrupt();
-    dst->count_drop_st(channel::kDropBadRingIndex);
+    if (dst->to_app.newly_corrupt()) dst->count_drop_st(channel::kDropBadRingIndex);
     src.count_drop_st(channel::kDropReceiverFull);
     src.return_to_app_st(idx, m.count);
     return Outcome::kDropped;

@@ -172,8 +172,7 @@ void RemoteFlow::rx_end() {
     // was reserved in rx_begin. The buffers come back; the message is counted as dropped.
     for (uint32_t b : rx_bufs_) ch.lent[b - g.daemon_pool_first] = 0;
     ch.stash.insert(ch.stash.end(), rx_bufs_.begin(), rx_bufs_.end());
-    ch.to_app.clear_corrupt();
-    ch.count_drop_st(channel::kDropBadRingIndex);
+    if (ch.to_app.newly_corrupt()) ch.count_drop_st(channel::kDropBadRingIndex);
     rx_open_ = false;
     rx_bufs_.clear();
     return;

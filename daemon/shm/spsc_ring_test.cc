@@ -132,9 +132,41 @@ TEST(SpscRing, CorruptProducerIndexIsReportedNotUsed) {
   EXPECT_EQ(c.dequeue_burst(out, 16), 0u);
   EXPECT_TRUE(c.corrupt());
   m.header()->producer = 0xffffffffu;  // "behind" the consumer
-  c.clear_corrupt();
   EXPECT_EQ(c.available(), 0u);
   EXPECT_TRUE(c.corrupt());
+  m.header()->producer = 3;  // back in range: used again
+  EXPECT_EQ(c.available(), 3u);
+  EXPECT_FALSE(c.corrupt());
+}
+
+// The engine polls every ring in every loop: a bad index left in place must be counted once,
+// not hundreds of thousands of times a second; going bad again is a new episode.
+TEST(SpscRing, CorruptionIsReportedOncePerEpisode) {
+  RingMemory m(16);
+  RingConsumer c(m.base, 16, 0);
+  RingProducer p(m.base, 16, 0);
+  m.header()->producer = 1000;
+  int reports = 0;
+  for (int loop = 0; loop < 100; ++loop) {
+    EXPECT_EQ(c.available(), 0u);
+    reports += c.newly_corrupt();
+  }
+  EXPECT_EQ(reports, 1);
+  m.header()->producer = 0;
+  EXPECT_EQ(c.available(), 0u);
+  EXPECT_FALSE(c.newly_corrupt());
+  m.header()->producer = 1000;
+  EXPECT_EQ(c.available(), 0u);
+  EXPECT_TRUE(c.newly_corrupt()) << "a second episode is reported again";
+  EXPECT_FALSE(c.newly_corrupt());
+
+  m.header()->consumer = 500;  // the producer's side of the same ring
+  reports = 0;
+  for (int loop = 0; loop < 100; ++loop) {
+    EXPECT_EQ(p.free_space(), 0u);
+    reports += p.newly_corrupt();
+  }
+  EXPECT_EQ(reports, 1);
 }
 
 TEST(SpscRing, CorruptConsumerIndexIsReportedNotUsed) {

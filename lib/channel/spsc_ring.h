@@ -4,8 +4,9 @@
 // caches the other side's index, re-reading it from shared memory only when the cached
 // value says the ring looks full (producer) or empty (consumer). Because the other side may
 // be a hostile application, an opposite index that is more than `slots` away from ours is
-// reported as corruption instead of being used: the ring then behaves as full/empty and
-// corrupt() tells the caller to count it.
+// reported as corruption instead of being used: the ring then behaves as full/empty for as
+// long as the index stays bad (corrupt()), and newly_corrupt() says so once per episode, so
+// that a caller polling the ring in every loop counts one bad index once, not per loop.
 #pragma once
 
 #include <atomic>
@@ -20,6 +21,27 @@ inline uint32_t load_acquire(uint32_t* p) { return std::atomic_ref<uint32_t>(*p)
 inline uint32_t load_relaxed(uint32_t* p) { return std::atomic_ref<uint32_t>(*p).load(std::memory_order_relaxed); }
 inline void store_release(uint32_t* p, uint32_t v) { std::atomic_ref<uint32_t>(*p).store(v, std::memory_order_release); }
 inline void store_relaxed(uint32_t* p, uint32_t v) { std::atomic_ref<uint32_t>(*p).store(v, std::memory_order_relaxed); }
+
+// Whether the other side's index is bad now (as of the last time it was read), and whether
+// that has been reported since it turned bad. An index that comes back into range ends the
+// episode; going bad again starts a new one.
+class CorruptionEpisode {
+ public:
+  void seen(bool bad) {
+    if (!bad) reported_ = false;
+    bad_ = bad;
+  }
+  bool corrupt() const { return bad_; }
+  bool take_new() {
+    if (!bad_ || reported_) return false;
+    reported_ = true;
+    return true;
+  }
+
+ private:
+  bool bad_ = false;
+  bool reported_ = false;
+};
 }  // namespace ring_detail
 
 // Formats a ring in fresh memory: both indices at `initial` (the number of entries the
@@ -53,11 +75,8 @@ class RingProducer {
     if (size_ - used >= want && used <= size_) return size_ - used;
     cons_cache_ = ring_detail::load_acquire(cons_);
     used = prod_shadow_ - cons_cache_;
-    if (used > size_) [[unlikely]] {
-      corrupt_ = true;
-      return 0;
-    }
-    return size_ - used;
+    episode_.seen(used > size_);
+    return used > size_ ? 0 : size_ - used;
   }
 
   // Enqueues up to n entries; returns how many went in. Publishes once per burst.
@@ -84,8 +103,8 @@ class RingProducer {
     return cons_cache_ == prod_shadow_;
   }
   uint32_t size() const { return size_; }  // slots in the ring
-  bool corrupt() const { return corrupt_; }
-  void clear_corrupt() { corrupt_ = false; }
+  bool corrupt() const { return episode_.corrupt(); }
+  bool newly_corrupt() { return episode_.take_new(); }
   bool valid() const { return prod_ != nullptr; }
 
  private:
@@ -96,7 +115,7 @@ class RingProducer {
   uint32_t mask_ = 0;
   uint32_t prod_shadow_ = 0;
   uint32_t cons_cache_ = 0;
-  bool corrupt_ = false;
+  ring_detail::CorruptionEpisode episode_;
 };
 
 class RingConsumer {
@@ -117,10 +136,8 @@ class RingConsumer {
     if (avail >= want && avail <= size_) return avail;
     const uint32_t prod = ring_detail::load_acquire(prod_);
     avail = prod - cons_shadow_;
-    if (avail > size_) [[unlikely]] {
-      corrupt_ = true;
-      return 0;
-    }
+    episode_.seen(avail > size_);
+    if (avail > size_) [[unlikely]] return 0;
     prod_cache_ = prod;
     return avail;
   }
@@ -146,8 +163,8 @@ class RingConsumer {
   bool dequeue(uint32_t* out) { return dequeue_burst(out, 1) == 1; }
 
   uint32_t size() const { return size_; }
-  bool corrupt() const { return corrupt_; }
-  void clear_corrupt() { corrupt_ = false; }
+  bool corrupt() const { return episode_.corrupt(); }
+  bool newly_corrupt() { return episode_.take_new(); }
   bool valid() const { return prod_ != nullptr; }
 
  private:
@@ -158,7 +175,7 @@ class RingConsumer {
   uint32_t mask_ = 0;
   uint32_t cons_shadow_ = 0;
   uint32_t prod_cache_ = 0;
-  bool corrupt_ = false;
+  ring_detail::CorruptionEpisode episode_;
 };
 
 // Entries in a ring as seen from outside (for `machnetctl channels`): clamped to [0, slots]
