@@ -23,6 +23,9 @@
 #                [--big]                     (the 8 MiB row: --sizes 8388608 --windows 1, one maximum-size
 #                                             message at a time each way; later --sizes/--windows override.
 #                                             Gbit/s is per direction: the reply carries as much again)
+#                [--no-hugepages]            (daemons with [dpdk] hugepages = "off"; by default the run
+#                                             provides 2 MiB hugepages as an operator would, and as
+#                                             ../shared/peer/run-peer.sh does for upstream)
 #
 # Links (rows), each set up once, then every size x window runs against one server:
 #   kernel-udp/tcp  bench/kernel_rr between netns P-a (10.77.0.1) and P-b (10.77.0.2), veth
@@ -46,6 +49,14 @@
 # /proc/PID/stat before and after each run for daemons and the server; the client reports
 # its own getrusage): "daemon" = both daemons, "apps" = client + server. Kernel rows have no
 # daemon, and their softirq work is not charged to any process: compare their CPU with care.
+#
+# DPDK memory: every daemon keeps the shipped [dpdk] settings (hugepages = "auto", memory_mb
+# = 512). Unless --no-hugepages, the run first makes 2 MiB hugepages available as an operator
+# (or Debian's dpdk.service) would: it raises vm.nr_hugepages to what two daemons need when
+# fewer are free and mounts hugetlbfs when nothing is mounted, and undoes both on exit.
+# Upstream's script does the same for its daemons; without it ours ran on 4 KiB pages
+# against upstream on 2 MiB pages (docs/PERFORMANCE.md). When the pages cannot be had, the
+# run says so and goes on without them.
 #
 # Builds nothing beyond calling scripts/setup.sh when the build directory is missing
 # (MACHNET_BUILD_DIR, default build/), and rr with --rust. Needs root (namespaces). Every
@@ -73,6 +84,7 @@ peer=0
 peer_run_dir=""
 rounds=1
 pin=none
+hugepages=1
 peer_dir="${PEER_DIR:-$(cd "$(dirname "$0")/.." && pwd)/../shared/peer}"
 while (($#)); do
   case "$1" in
@@ -93,6 +105,7 @@ while (($#)); do
     --rounds) rounds=$2; shift 2 ;;
     --big) sizes=8388608; windows=1; shift ;;
     --pin) pin=$2; shift 2 ;;
+    --no-hugepages) hugepages=0; shift ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;  # the comment block above
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -156,12 +169,44 @@ stop_all() {
 cleanup() {
   stop_all
   ((topology_up)) && scripts/topology.sh down --prefix "$prefix" >/dev/null 2>&1
+  hugepages_restore
   # Daemon logs, configs and server output, for the post-mortem of a failed row.
   mkdir -p "$OUT/logs" && cp "$work"/*.log "$work"/*.out "$work"/*.toml "$work"/*.json "$OUT/logs/" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Hugepages for the daemons (see the header): what two daemons of the shipped memory_mb take,
+# plus a margin for DPDK's own allocations.
+hp_orig=""    # vm.nr_hugepages before we raised it ("" = untouched)
+hp_mount=""   # the hugetlbfs mount we made ("" = none)
+hp_state="off (--no-hugepages)"
+hugepages_prepare() {
+  ((hugepages)) || return 0
+  local want=$((2 * 512 / 2 + 64)) free
+  free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+  if ((free < want)); then
+    hp_orig=$(cat /proc/sys/vm/nr_hugepages)
+    echo $((hp_orig + want - free)) >/proc/sys/vm/nr_hugepages 2>/dev/null || true
+    free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+  fi
+  if ! awk '$3 == "hugetlbfs" {found = 1} END {exit !found}' /proc/mounts; then
+    mkdir -p "$work/hugepages"
+    if mount -t hugetlbfs -o pagesize=2M nodev "$work/hugepages" 2>/dev/null; then hp_mount="$work/hugepages"; fi
+  fi
+  if ((free >= want)) && awk '$3 == "hugetlbfs" {found = 1} END {exit !found}' /proc/mounts; then
+    hp_state="2 MiB hugepages ($free free)"
+  else
+    hp_state="NO hugepages: only $free free of $want wanted, or hugetlbfs cannot be mounted; daemons run on 4 KiB pages"
+    echo "run.sh: warning: $hp_state" >&2
+  fi
+}
+hugepages_restore() {
+  if [[ -n $hp_mount ]]; then umount "$hp_mount" 2>/dev/null || true; fi
+  if [[ -n $hp_orig ]]; then echo "$hp_orig" >/proc/sys/vm/nr_hugepages 2>/dev/null || true; fi
+}
+hugepages_prepare
 
 cpu_ticks() {  # utime+stime of a live process, in clock ticks (0 if gone)
   awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0
@@ -177,8 +222,10 @@ on_cpu() {
 # until its admin socket answers. Returns 1 with the log's last lines in $work/NAME.why.
 start_daemon() {
   local name=$1 ns=$2 nic=$3 pid
-  printf '[daemon]\napp_socket = "%s"\nadmin_socket = "%s"\n%s\n[engine]\npolling = "%s"\n%b\n[dpdk]\nhugepages = "off"\nmemory_mb = 256\n%b\n' \
-    "$work/$name.sock" "$work/$name-ctl.sock" "$nic" "$polling" "$engine_toml" "$daemon_toml" >"$work/$name.toml"
+  local dpdk=""
+  ((hugepages)) || dpdk='[dpdk]\nhugepages = "off"\n'
+  printf '[daemon]\napp_socket = "%s"\nadmin_socket = "%s"\n%s\n[engine]\npolling = "%s"\n%b\n%b%b\n' \
+    "$work/$name.sock" "$work/$name-ctl.sock" "$nic" "$polling" "$engine_toml" "$dpdk" "$daemon_toml" >"$work/$name.toml"
   local side=${name##*-}  # NAME ends in -a or -b
   # shellcheck disable=SC2046 # on_cpu is empty or a command prefix
   if [[ -n "$ns" ]]; then
@@ -502,7 +549,7 @@ bench_link() {
 }
 
 echo "bench/run.sh: $(date -u +%FT%TZ), $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-echo "  $runs run(s) of ${duration}s per cell, placement --pin $pin, engines polling $polling, $engines engine(s) on veth links, $flows flow(s) per client; raw results: $OUT/runs.jsonl"
+echo "  $runs run(s) of ${duration}s per cell, placement --pin $pin, engines polling $polling, $engines engine(s) on veth links, $flows flow(s) per client; DPDK memory: $hp_state; raw results: $OUT/runs.jsonl"
 : >"$OUT/runs.jsonl"
 if ((peer)); then
   if [[ ! -x "$peer_dir/run-peer.sh" ]]; then
