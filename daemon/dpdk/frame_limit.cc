@@ -1,5 +1,7 @@
 #include "dpdk/frame_limit.h"
 
+#include <rte_ether.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -42,7 +44,7 @@ std::optional<uint32_t> vdev_max_rx_frame(std::string_view vdev) {
 }
 
 uint32_t port_max_mtu(uint32_t max_rx_pktlen, uint16_t max_mtu) {
-  constexpr uint32_t kOverhead = 14 + 4;  // RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN
+  constexpr uint32_t kOverhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;  // DPDK's default
   if (max_mtu != UINT16_MAX && max_rx_pktlen > max_mtu) return max_mtu;
   const uint32_t by_frame = max_rx_pktlen > kOverhead ? max_rx_pktlen - kOverhead : 0;
   return std::min<uint32_t>(max_mtu, by_frame);
