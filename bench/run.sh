@@ -177,25 +177,29 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Hugepages for the daemons (see the header): what two daemons of the shipped memory_mb take,
-# plus a margin for DPDK's own allocations.
+# Hugepages for the daemons (see the header): what two daemons of the shipped memory_mb (read
+# from config/machnet.toml, so that the two cannot drift apart) take in 2 MiB pages, plus a
+# margin for DPDK's own allocations.
 hp_orig=""    # vm.nr_hugepages before we raised it ("" = untouched)
 hp_mount=""   # the hugetlbfs mount we made ("" = none)
 hp_state="off (--no-hugepages)"
+hugetlbfs_mounted() { awk '$3 == "hugetlbfs" {found = 1} END {exit !found}' /proc/mounts; }
 hugepages_prepare() {
   ((hugepages)) || return 0
-  local want=$((2 * 512 / 2 + 64)) free
+  local shipped_mb want free
+  shipped_mb=$(awk -F' *= *' '$1 == "memory_mb" {print $2; exit}' config/machnet.toml)
+  want=$((2 * ${shipped_mb:?config/machnet.toml has no memory_mb} / 2 + 64))
   free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
   if ((free < want)); then
     hp_orig=$(cat /proc/sys/vm/nr_hugepages)
     echo $((hp_orig + want - free)) >/proc/sys/vm/nr_hugepages 2>/dev/null || true
     free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
   fi
-  if ! awk '$3 == "hugetlbfs" {found = 1} END {exit !found}' /proc/mounts; then
+  if ! hugetlbfs_mounted; then
     mkdir -p "$work/hugepages"
     if mount -t hugetlbfs -o pagesize=2M nodev "$work/hugepages" 2>/dev/null; then hp_mount="$work/hugepages"; fi
   fi
-  if ((free >= want)) && awk '$3 == "hugetlbfs" {found = 1} END {exit !found}' /proc/mounts; then
+  if ((free >= want)) && hugetlbfs_mounted; then
     hp_state="2 MiB hugepages ($free free)"
   else
     hp_state="NO hugepages: only $free free of $want wanted, or hugetlbfs cannot be mounted; daemons run on 4 KiB pages"
