@@ -56,21 +56,29 @@ HugepageState read_hugepage_state(const std::string& proc_root) {
   std::ifstream meminfo(proc_root + "/meminfo");
   while (std::getline(meminfo, line)) {
     if (line.rfind("HugePages_Free:", 0) == 0) state.free_pages = std::stoull(line.substr(15));
+    if (line.rfind("Hugepagesize:", 0) == 0) state.page_kb = std::stoull(line.substr(13));
   }
   return state;
 }
 
-Result<bool> decide_hugepages(Hugepages policy, const HugepageState& state) {
-  const bool available = state.mounted && state.free_pages > 0;
+Result<bool> decide_hugepages(Hugepages policy, const HugepageState& state, uint32_t memory_mb) {
+  const bool enough = state.mounted && state.free_mb() >= memory_mb;
   switch (policy) {
     case Hugepages::kOff: return false;
-    case Hugepages::kAuto: return available;
+    case Hugepages::kAuto: return enough;
     case Hugepages::kOn:
-      if (available) return true;
+      if (enough) return true;
+      if (!state.mounted)
+        return make_error(
+            "[dpdk] hugepages = \"on\" but no hugetlbfs is mounted: mount one, or reserve pages with "
+            "[dpdk] reserve_hugepages, or set [dpdk] hugepages = \"auto\" or \"off\"");
       return make_error(fmt::format(
-          "[dpdk] hugepages = \"on\" but {}: reserve pages (e.g. [dpdk] reserve_hugepages = 256) "
-          "or set [dpdk] hugepages = \"auto\" or \"off\"",
-          state.mounted ? "no hugepages are free" : "no hugetlbfs is mounted"));
+          "[dpdk] hugepages = \"on\" but {}: [dpdk] memory_mb = {} needs {} pages of {} kB; reserve pages "
+          "(e.g. [dpdk] reserve_hugepages = {}), lower memory_mb, or set [dpdk] hugepages = \"auto\" or \"off\"",
+          state.free_pages == 0 ? std::string("no hugepages are free")
+                                : fmt::format("only {} MB of hugepages are free", state.free_mb()),
+          memory_mb, (uint64_t{memory_mb} * 1024 + state.page_kb - 1) / state.page_kb, state.page_kb,
+          (uint64_t{memory_mb} * 1024 + 2047) / 2048));
   }
   return false;
 }
@@ -109,8 +117,13 @@ Result<EalInfo> init_eal(const Config& config) {
                    r->requested ? fmt::format(" (asked the kernel for {} more)", r->requested) : "",
                    r->mounted ? ", hugetlbfs mounted at /dev/hugepages" : "");
   }
-  auto huge = decide_hugepages(config.dpdk.hugepages, read_hugepage_state(config.testing.proc_root));
+  const auto state = read_hugepage_state(config.testing.proc_root);
+  auto huge = decide_hugepages(config.dpdk.hugepages, state, config.dpdk.memory_mb);
   if (!huge) return huge.error();
+  if (!*huge && config.dpdk.hugepages == Hugepages::kAuto && state.mounted && state.free_pages > 0)
+    spdlog::warn("hugepages: only {} MB free, [dpdk] memory_mb = {} needs more; running on normal pages "
+                 "(slower; reserve pages or lower memory_mb to use them)",
+                 state.free_mb(), config.dpdk.memory_mb);
   EalInfo info;
   info.hugepages = *huge;
   info.arguments = eal_arguments(config, info.hugepages, first_allowed_cpu(), instance_name(config.daemon.admin_socket));

@@ -12,16 +12,19 @@
 namespace machnet::dpdk {
 
 struct HugepageState {
-  bool mounted = false;   // a hugetlbfs is mounted
+  bool mounted = false;     // a hugetlbfs is mounted
   uint64_t free_pages = 0;  // HugePages_Free of the default size
+  uint64_t page_kb = 2048;  // Hugepagesize, the default size
+  uint64_t free_mb() const { return free_pages * page_kb / 1024; }
 };
 
 // What the host offers, from /proc/mounts and /proc/meminfo under `proc_root`.
 HugepageState read_hugepage_state(const std::string& proc_root = "/proc");
 
-// Whether DPDK gets hugepages: "on" needs them, "off" never, "auto" when mounted and free.
-// Fails for "on" without free hugepages, saying what to do.
-Result<bool> decide_hugepages(Hugepages policy, const HugepageState& state);
+// Whether DPDK gets hugepages for its `memory_mb`: "on" needs them, "off" never, "auto" when
+// a hugetlbfs is mounted and enough pages are free for all of `memory_mb` (the EAL takes it
+// all at start, and fails outright with fewer). Fails for "on" without, saying what to do.
+Result<bool> decide_hugepages(Hugepages policy, const HugepageState& state, uint32_t memory_mb);
 
 // The EAL argument vector for `config` (argv[0] included). Pure: unit-tested.
 // `main_cpu` is the CPU the EAL's main lcore is bound to; `instance` names the file prefix.

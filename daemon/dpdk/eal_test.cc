@@ -59,21 +59,47 @@ class HugepageTest : public ::testing::Test {
 
 TEST_F(HugepageTest, MountedAndFree) {
   write("mounts", "sysfs /sys sysfs rw 0 0\nhugetlbfs /dev/hugepages hugetlbfs rw,pagesize=2M 0 0\n");
-  write("meminfo", "MemTotal: 100 kB\nHugePages_Total:     512\nHugePages_Free:      300\n");
+  write("meminfo", "MemTotal: 100 kB\nHugePages_Total:     512\nHugePages_Free:      300\nHugepagesize:       2048 kB\n");
   const auto state = read_hugepage_state(root_);
   EXPECT_TRUE(state.mounted);
   EXPECT_EQ(state.free_pages, 300u);
-  EXPECT_TRUE(*decide_hugepages(Hugepages::kAuto, state));
-  EXPECT_TRUE(*decide_hugepages(Hugepages::kOn, state));
-  EXPECT_FALSE(*decide_hugepages(Hugepages::kOff, state));
+  EXPECT_EQ(state.free_mb(), 600u);
+  EXPECT_TRUE(*decide_hugepages(Hugepages::kAuto, state, 512));
+  EXPECT_TRUE(*decide_hugepages(Hugepages::kOn, state, 512));
+  EXPECT_FALSE(*decide_hugepages(Hugepages::kOff, state, 512));
+}
+
+// The EAL takes all of memory_mb at start and fails outright with fewer pages free
+// ("Not enough memory available! Requested: 512MB, available: 100MB"), so "auto" must not
+// pick hugepages that cannot hold it: a second daemon on a host whose pages the first took
+// would not start.
+TEST_F(HugepageTest, TooFewFreeForMemoryMb) {
+  write("mounts", "hugetlbfs /dev/hugepages hugetlbfs rw 0 0\n");
+  write("meminfo", "HugePages_Free:       50\nHugepagesize:       2048 kB\n");
+  const auto state = read_hugepage_state(root_);
+  EXPECT_FALSE(*decide_hugepages(Hugepages::kAuto, state, 512));
+  EXPECT_TRUE(*decide_hugepages(Hugepages::kAuto, state, 100));
+  const auto on = decide_hugepages(Hugepages::kOn, state, 512);
+  ASSERT_FALSE(on);
+  EXPECT_THAT(on.error().message, HasSubstr("only 100 MB of hugepages are free"));
+  EXPECT_THAT(on.error().message, HasSubstr("memory_mb = 512 needs 256 pages of 2048 kB"));
+}
+
+TEST_F(HugepageTest, GigabytePagesCountBySize) {
+  write("mounts", "hugetlbfs /dev/hugepages hugetlbfs rw,pagesize=1G 0 0\n");
+  write("meminfo", "HugePages_Free:        1\nHugepagesize:    1048576 kB\n");
+  const auto state = read_hugepage_state(root_);
+  EXPECT_EQ(state.free_mb(), 1024u);
+  EXPECT_TRUE(*decide_hugepages(Hugepages::kAuto, state, 512));
+  EXPECT_FALSE(*decide_hugepages(Hugepages::kAuto, state, 2048));
 }
 
 TEST_F(HugepageTest, NoneFree) {
   write("mounts", "hugetlbfs /dev/hugepages hugetlbfs rw 0 0\n");
   write("meminfo", "HugePages_Free:        0\n");
   const auto state = read_hugepage_state(root_);
-  EXPECT_FALSE(*decide_hugepages(Hugepages::kAuto, state));
-  const auto on = decide_hugepages(Hugepages::kOn, state);
+  EXPECT_FALSE(*decide_hugepages(Hugepages::kAuto, state, 512));
+  const auto on = decide_hugepages(Hugepages::kOn, state, 512);
   ASSERT_FALSE(on);
   EXPECT_THAT(on.error().message, HasSubstr("no hugepages are free"));
   EXPECT_THAT(on.error().message, HasSubstr("hugepages = \"auto\" or \"off\""));
@@ -84,8 +110,8 @@ TEST_F(HugepageTest, NotMounted) {
   write("meminfo", "HugePages_Free:      100\n");
   const auto state = read_hugepage_state(root_);
   EXPECT_FALSE(state.mounted);
-  EXPECT_FALSE(*decide_hugepages(Hugepages::kAuto, state));
-  EXPECT_THAT(decide_hugepages(Hugepages::kOn, state).error().message, HasSubstr("no hugetlbfs is mounted"));
+  EXPECT_FALSE(*decide_hugepages(Hugepages::kAuto, state, 512));
+  EXPECT_THAT(decide_hugepages(Hugepages::kOn, state, 512).error().message, HasSubstr("no hugetlbfs is mounted"));
 }
 
 }  // namespace
