@@ -6,7 +6,8 @@
 #
 # Default: scripts/setup.sh (dependencies and build), then scripts/topology.sh builds two
 # network namespaces joined by a veth pair, one machnetd in each drives its end through DPDK
-# net_af_packet (10.77.0.11 and 10.77.0.12, no hugepages needed), hello_world listens in
+# net_af_packet (10.77.0.11 and 10.77.0.12, the shipped [dpdk]: hugepages when enough are
+# free, normal pages otherwise), hello_world listens in
 # one namespace and the client in the other sends "Hello World!" across; the demo prints
 # what arrived; then msg_gen runs 1 KB request-reply for 3 s while `machnetctl flows`
 # shows the flow on both daemons. Everything it made (namespaces,
@@ -152,9 +153,6 @@ admin_socket = "$work/${side}ctl.sock"
 mode = "vdev"
 vdev = "net_af_packet0,iface=$prefix-${side}0,blocksz=4096,framesz=2048,framecnt=512"
 ip = "$ip/24"
-[dpdk]
-hugepages = "off"
-memory_mb = 256
 [cloud]
 provider = "none"
 EOF

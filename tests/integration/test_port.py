@@ -17,6 +17,15 @@ DAEMON_IP = "10.77.0.2"
 KERNEL_IP = "10.77.0.1"
 
 
+def hugepages_hold_mb(mb):
+    """Whether a hugetlbfs is mounted and the default-size pages free hold `mb` MiB."""
+    with open("/proc/mounts") as f:
+        mounted = any(line.split()[2] == "hugetlbfs" for line in f)
+    with open("/proc/meminfo") as f:
+        info = {line.split(":")[0]: int(line.split()[1]) for line in f if line.startswith("Huge")}
+    return mounted and info.get("HugePages_Free", 0) * info.get("Hugepagesize", 2048) >= mb * 1024
+
+
 def sh(*cmd, check=True):
     return subprocess.run(list(cmd), capture_output=True, text=True, timeout=30, check=check)
 
@@ -74,21 +83,20 @@ class PortTest(TempDirTest):
             mode = "vdev"
             vdev = "net_af_packet0,iface={iface},{frames}"
             ip = {ip}
-            [dpdk]
-            hugepages = "off"
-            memory_mb = 256
             """) + textwrap.dedent(extra)
 
     def start_daemon(self):
         return self.daemon(self.port_toml(), netns=self.topo.daemon_ns).start(timeout=60)
 
     def test_status_describes_the_port(self):
+        expect_hugepages = hugepages_hold_mb(512)  # read before the daemon takes any
         d = self.start_daemon()
         port = d.ctl_json("status")["port"]
         self.assertEqual(port["name"], "net_af_packet0")
         self.assertEqual(port["driver"], "net_af_packet")
         self.assertEqual(port["ip"], f"{DAEMON_IP}/24")
-        self.assertFalse(port["hugepages"])
+        # The shipped hugepages = "auto" with memory_mb = 512: hugepages only when they hold it all.
+        self.assertEqual(port["hugepages"], expect_hugepages)
         self.assertEqual(port["mtu"], 1500)
         mac = sh("ip", "-n", self.topo.daemon_ns, "-j", "link", "show", self.topo.daemon_if).stdout
         self.assertEqual(port["mac"], json.loads(mac)[0]["address"], "af_packet takes the interface's MAC")

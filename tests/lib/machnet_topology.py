@@ -128,7 +128,8 @@ def memif_vdev(role, socket_path):
 
 
 def port_toml(vdev, ip, connect_timeout_ms=2000, faults=None, buffers_per_channel=None, extra=""):
-    """A daemon config for one end: the vdev port, no hugepages, and optionally the test-only
+    """A daemon config for one end: the vdev port, the shipped [dpdk] (hugepages "auto": on
+    normal pages unless the host has 512 MiB of them free), and optionally the test-only
     fault injection ({"fault_seed": 1, "tx_reorder": 0.05, "tx_delay_us": 100, ...}).
     buffers_per_channel=None (the default) leaves the shipped value (config/machnet.toml): the
     receive window carries 8 MiB messages at link speed with it, so tests no longer raise it."""
@@ -138,9 +139,6 @@ def port_toml(vdev, ip, connect_timeout_ms=2000, faults=None, buffers_per_channe
         mode = "vdev"
         vdev = "{vdev}"
         ip = "{ip}/24"
-        [dpdk]
-        hugepages = "off"
-        memory_mb = 256
         [channels]
         {channels}
         [transport]
