@@ -427,7 +427,7 @@ Result<void> Daemon::start_port(const Config& c) {
   const auto queues = static_cast<uint16_t>(std::max<size_t>(1, c.engine.cores.size()));
   auto port = dpdk::Port::open_single(c.transport.mtu, port_mbufs(c.dpdk.memory_mb), c.nic.mac, queues,
                                       engine::RssSteering::kKey.data(),
-                                      static_cast<uint8_t>(engine::RssSteering::kKey.size()));
+                                      static_cast<uint8_t>(engine::RssSteering::kKey.size()), c.transport.udp_checksum);
   if (!port) return port.error();
   // A port that would drop every full-size frame is a configuration error, said at once, not
   // a silent loss of every message over one segment. Checked against the MTU the port runs
@@ -491,7 +491,12 @@ nlohmann::json Daemon::port_json() const {
           {"link_up", link.up},
           {"link_speed_mbps", link.speed_mbps},
           {"hugepages", eal_ && eal_->hugepages},
-          {"checksum_offload", {{"tx", info.tx_udp_checksum}, {"rx", info.rx_checksum}}}};
+          {"checksum_offload", {{"tx", info.tx_udp_checksum}, {"rx", info.rx_checksum}}},
+          // Who takes care of UDP checksums on this port: "offload" (the NIC), "software" (the
+          // engine), "none" (a memory link with [transport] udp_checksum = "auto").
+          {"udp_checksum", info.tx_udp_checksum && info.rx_checksum ? "offload"
+                           : info.udp_checksum_skipped                ? "none"
+                                                                      : "software"}};
 }
 
 void Daemon::register_admin_commands() {

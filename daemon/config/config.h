@@ -22,6 +22,9 @@ enum class DriverPolicy { kAuto, kKeep, kVfioPci, kUioHvGeneric };
 enum class Polling { kBusy, kAdaptive };
 enum class Hugepages { kAuto, kOn, kOff };
 enum class CongestionControl { kSwift, kFixed };
+// UDP checksums where the port cannot compute them: "auto" skips them on a link whose frames
+// never leave memory (net_memif), "always" computes and checks them on every port.
+enum class UdpChecksum { kAuto, kAlways };
 enum class CloudProvider { kAuto, kAzure, kAws, kGcp, kNone };
 
 struct DaemonConfig {
@@ -73,6 +76,7 @@ struct ChannelsConfig {
 struct TransportConfig {
   uint32_t mtu = 1500;
   CongestionControl congestion_control = CongestionControl::kSwift;
+  UdpChecksum udp_checksum = UdpChecksum::kAuto;
   uint32_t initial_window = 32;  // packets
   uint32_t min_window = 2;
   uint32_t max_window = 128;  // the SACK bitmap's reach

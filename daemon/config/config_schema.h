@@ -49,6 +49,10 @@ inline constexpr std::array<std::pair<std::string_view, CongestionControl>, 2> k
     {"swift", CongestionControl::kSwift},
     {"fixed", CongestionControl::kFixed},
 }};
+inline constexpr std::array<std::pair<std::string_view, UdpChecksum>, 2> kUdpChecksums{{
+    {"auto", UdpChecksum::kAuto},
+    {"always", UdpChecksum::kAlways},
+}};
 inline constexpr std::array<std::pair<std::string_view, CloudProvider>, 5> kProviders{{
     {"auto", CloudProvider::kAuto},
     {"azure", CloudProvider::kAzure},
@@ -116,6 +120,7 @@ void visit(V& v, C& c) {
   v.integer("mtu", c.transport.mtu, 576u, 9000u);
   v.choice("congestion_control", c.transport.congestion_control,
            NameTable<CongestionControl>(kCongestion));
+  v.choice("udp_checksum", c.transport.udp_checksum, NameTable<UdpChecksum>(kUdpChecksums));
   v.integer("initial_window", c.transport.initial_window, 1u, 128u);
   v.integer("min_window", c.transport.min_window, 1u, 128u);
   v.integer("max_window", c.transport.max_window, 1u, 128u);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "config/net_types.h"
 #include "util/result.h"
 
@@ -25,6 +26,9 @@ struct PortInfo {
   bool tx_ip_checksum = false;   // the port computes IPv4 header checksums on transmit
   bool tx_udp_checksum = false;  // ... and UDP checksums
   bool rx_checksum = false;      // it verifies them on receive
+  // Without offload: frames go from memory to memory (net_memif) and [transport]
+  // udp_checksum = "auto", so UDP checksums are neither computed nor checked (field 0).
+  bool udp_checksum_skipped = false;
   uint16_t queues = 1;           // queue pairs configured: one per engine
   uint16_t max_queues = 1;       // what the device offers
   // Set when the port spreads received packets over its queues by RSS (Toeplitz with the
@@ -41,9 +45,11 @@ class Port {
  public:
   // Opens the only port the EAL found (mode "vdev" or "pci"), with `pool_mbufs` buffers and
   // `queues` queue pairs. `mac`, when set, replaces the port's own address. With several
-  // queues, programs RSS with `rss_key` where the device can.
+  // queues, programs RSS with `rss_key` where the device can. `udp_checksum` says whether a
+  // memory-to-memory port (net_memif) without offload may skip UDP checksums.
   static Result<std::unique_ptr<Port>> open_single(uint32_t mtu, uint32_t pool_mbufs, std::optional<MacAddress> mac,
-                                                  uint16_t queues, const uint8_t* rss_key, uint8_t rss_key_len);
+                                                  uint16_t queues, const uint8_t* rss_key, uint8_t rss_key_len,
+                                                  UdpChecksum udp_checksum);
   ~Port();
 
   const PortInfo& info() const { return info_; }

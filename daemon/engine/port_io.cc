@@ -7,12 +7,14 @@ namespace machnet::engine {
 
 namespace {
 net::TxChecksum checksum_mode(const dpdk::PortInfo& info) {
-  return info.tx_ip_checksum && info.tx_udp_checksum ? net::TxChecksum::kOffload : net::TxChecksum::kSoftware;
+  if (info.tx_ip_checksum && info.tx_udp_checksum) return net::TxChecksum::kOffload;
+  return info.udp_checksum_skipped ? net::TxChecksum::kNone : net::TxChecksum::kSoftware;
 }
 }  // namespace
 
 PortIo::PortIo(dpdk::Port& port, uint16_t queue, Neighbours& neighbours, net::Interface me, const TestingConfig& testing)
-    : port_(port), queue_(queue), me_(me), tx_checksum_(checksum_mode(port.info())), arp_(neighbours), faults_(testing) {
+    : port_(port), queue_(queue), me_(me), tx_checksum_(checksum_mode(port.info())),
+      rx_udp_unchecked_(port.info().udp_checksum_skipped), arp_(neighbours), faults_(testing) {
   fault_out_.reserve(4 * kBurst);
 }
 
@@ -114,7 +116,7 @@ void PortIo::handle_frame_st(rte_mbuf* m, uint64_t now_us, bool steered) {
   auto* data = rte_pktmbuf_mtod(m, uint8_t*);
   net::RxOffloads offloads;
   offloads.ip_checksum_good = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-  offloads.l4_checksum_good = (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+  offloads.l4_checksum_good = rx_udp_unchecked_ || (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
   const net::ParsedFrame frame = net::parse_frame(data, m->data_len, me_, offloads);
   switch (frame.kind) {
     case net::FrameKind::kArp: {
@@ -166,7 +168,7 @@ void PortIo::finish_machnet_frame(rte_mbuf* m, uint32_t payload_len, uint16_t pa
     m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
   } else {
     m->ol_flags = 0;
-    net::finish_udp_checksum(rte_pktmbuf_mtod(m, uint8_t*), payload_sum);
+    if (tx_checksum_ == net::TxChecksum::kSoftware) net::finish_udp_checksum(rte_pktmbuf_mtod(m, uint8_t*), payload_sum);
   }
 }
 

@@ -109,6 +109,7 @@ class PortIo {
   const uint16_t queue_;
   const net::Interface me_;
   const net::TxChecksum tx_checksum_;
+  const bool rx_udp_unchecked_;  // a memory link without checksums (PortInfo::udp_checksum_skipped)
   PortSink* sink_ = nullptr;
   Neighbours& arp_;
   std::array<rte_mbuf*, kBurst> tx_{};

@@ -20,7 +20,7 @@ enum class DropReason : uint8_t {
   kUnsupportedIcmp,        // ICMP other than echo request
   kBadIcmpChecksum,
   kBadUdpLength,
-  kBadUdpChecksum,         // also: no checksum at all (Machnet always sends one)
+  kBadUdpChecksum,         // also: no checksum at all (Machnet sends one except on memif, udp_checksum "auto")
   kBadMagic,               // UDP to us, but not Machnet
   kBadVersion,
   kBadMachnetHeader,       // flags or lengths that cannot be

@@ -23,10 +23,12 @@ struct FlowAddress {
 enum class TxChecksum : uint8_t {
   kSoftware,  // computed here (finish_udp_checksum once the payload is in place)
   kOffload,   // the NIC computes them: the UDP field holds the pseudo-header sum it expects
+  kNone,      // no UDP checksum (field 0) on a link that cannot corrupt frames; IPv4's is computed
 };
 
 // Writes the kFrameOverhead bytes of headers for a packet whose payload (payload_len bytes)
-// follows them. With kSoftware, call finish_udp_checksum() after writing the payload.
+// follows them. With kSoftware, call finish_udp_checksum() after writing the payload; kOffload
+// and kNone need nothing more.
 void write_machnet_headers(uint8_t* frame, const FlowAddress& flow, const MachnetHeader& header,
                            uint32_t payload_len, TxChecksum checksum);
 

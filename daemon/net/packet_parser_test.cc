@@ -67,6 +67,30 @@ TEST(PacketParser, ChecksumFromThePayloadSumIsTheFullPassOne) {
   }
 }
 
+// A memory link ([transport] udp_checksum = "auto" on net_memif): the UDP field is 0 ("no
+// checksum"), the IPv4 header checksum is still right, and such a frame parses only where
+// the port vouches for it (RxOffloads, as PortIo sets it on that link); elsewhere it is a
+// bad UDP checksum, as before.
+TEST(PacketParser, NoUdpChecksumOnAMemoryLinkOnly) {
+  Frame f;
+  FlowAddress flow{kPeerMac, kMyMac, kPeerIp, kMyIp, 40000, 888};
+  MachnetHeader h;
+  h.flags = kFlagData | kFlagFirst | kFlagLast;
+  h.msg_len = 64;
+  write_machnet_headers(f.bytes, flow, h, 64, TxChecksum::kNone);
+  f.len = kFrameOverhead + 64;
+  uint16_t field;
+  std::memcpy(&field, f.bytes + kEthernetHeaderSize + kIpv4HeaderSize + 6, 2);
+  EXPECT_EQ(field, 0);
+  EXPECT_EQ(rte_raw_cksum(f.bytes + kEthernetHeaderSize, kIpv4HeaderSize), 0xffff) << "the IPv4 checksum is computed";
+  RxOffloads memory_link;
+  memory_link.l4_checksum_good = true;
+  EXPECT_EQ(parse_frame(f.bytes, f.len, kMe, memory_link).kind, FrameKind::kMachnet);
+  const auto elsewhere = parse_frame(f.bytes, f.len, kMe);
+  ASSERT_EQ(elsewhere.kind, FrameKind::kDrop);
+  EXPECT_EQ(elsewhere.drop, DropReason::kBadUdpChecksum);
+}
+
 TEST(PacketParser, MachnetFrameRoundTrips) {
   const Frame f = machnet_frame(100);
   const auto p = parse_frame(f.bytes, f.len, kMe);

@@ -6,7 +6,12 @@ link): daemon A (10.77.0.11) owns the memif socket (role=server) and must be up 
 - both ports come up (link_up) once the client has attached (works today);
 - hello_world from B to A;
 - flow_check: 10 000 messages log-uniform from 1 B to 1 MiB plus three of 8 MiB, every byte
-  checked both ways and in order; flows on both sides agree on the counts.
+  checked both ways and in order; flows on both sides agree on the counts. With the shipped
+  [transport] udp_checksum = "auto" the memif frames carry no UDP checksum (status says
+  "none"), so this also checks that nothing relies on one there;
+- udp_checksum = "always" on both sides: checksummed frames, and messages cross; "always"
+  against "auto": the "always" side drops the unchecksummed SYNs, counted as
+  bad_udp_checksum, and the connect fails.
 
 Needs root (DPDK)."""
 
@@ -32,6 +37,7 @@ class MemifTest(TwoDaemonTest):
             port = d.ctl_json("status")["port"]
             self.assertEqual(port["driver"], "net_memif")
             self.assertEqual(port["name"], "net_memif0")
+            self.assertEqual(port["udp_checksum"], "none", "shipped udp_checksum = \"auto\" on a memory link")
 
     def test_hello_world_across(self):
         server = Proc(self, "hello-server", [HELLO_WORLD, "--local", A_IP], self.app_env(self.a))
@@ -53,6 +59,42 @@ class MemifTest(TwoDaemonTest):
         self.flow_client(self.b, None, B_IP, A_IP, count=count, seed=21, max_size=1 << 20, timeout_s=240,
                          extra=["--big", 3, "--big_size", 8 << 20], while_open=check_flows)
         self.assert_server_clean(server)
+
+
+class ChecksumMemifTest(TwoDaemonTest):
+    """[transport] udp_checksum, the key under test, set on each side."""
+
+    ALWAYS = 'udp_checksum = "always"'
+
+    def start_pair(self, a_transport, b_transport):
+        sock = os.path.join(self.dir, "memif.sock")
+        self.a = self.start_daemon("a", port_toml(memif_vdev("server", sock), A_IP, transport=a_transport))
+        self.b = self.start_daemon("b", port_toml(memif_vdev("client", sock), B_IP, transport=b_transport))
+        for d in (self.a, self.b):
+            wait_for(lambda: d.ctl_json("status")["port"]["link_up"], 20, f"memif link up on daemon {d.name}")
+
+    def hello(self):
+        server = Proc(self, "hello-server", [HELLO_WORLD, "--local", A_IP], self.app_env(self.a))
+        server.wait_line(r"^listening on ", 20)
+        client = Proc(self, "hello-client", [HELLO_WORLD, "--local", B_IP, "--remote", A_IP], self.app_env(self.b))
+        return client.finish(30), client.text()
+
+    def test_always_checksums_and_messages_cross(self):
+        self.start_pair(self.ALWAYS, self.ALWAYS)
+        for d in (self.a, self.b):
+            self.assertEqual(d.ctl_json("status")["port"]["udp_checksum"], "software")
+        rc, out = self.hello()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("reply: Hello World!", out)
+        for d in (self.a, self.b):
+            self.assertEqual(d.ctl_json("stats")["port"]["drops"]["bad_udp_checksum"], 0)
+
+    def test_always_against_auto_drops_and_counts(self):
+        self.start_pair(self.ALWAYS, "")
+        self.assertEqual(self.b.ctl_json("status")["port"]["udp_checksum"], "none")
+        rc, out = self.hello()
+        self.assertNotEqual(rc, 0, f"an unchecksummed SYN was taken by an \"always\" daemon: {out}")
+        self.assertGreater(self.a.ctl_json("stats")["port"]["drops"]["bad_udp_checksum"], 0)
 
 
 class BusyPollingMemifTest(TwoDaemonTest):

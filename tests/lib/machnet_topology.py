@@ -127,12 +127,13 @@ def memif_vdev(role, socket_path):
     return f"net_memif0,role={role},socket={socket_path}"
 
 
-def port_toml(vdev, ip, connect_timeout_ms=2000, faults=None, buffers_per_channel=None, extra=""):
+def port_toml(vdev, ip, connect_timeout_ms=2000, faults=None, buffers_per_channel=None, extra="", transport=""):
     """A daemon config for one end: the vdev port, the shipped [dpdk] (hugepages "auto": on
     normal pages unless the host has 512 MiB of them free), and optionally the test-only
     fault injection ({"fault_seed": 1, "tx_reorder": 0.05, "tx_delay_us": 100, ...}).
     buffers_per_channel=None (the default) leaves the shipped value (config/machnet.toml): the
-    receive window carries 8 MiB messages at link speed with it, so tests no longer raise it."""
+    receive window carries 8 MiB messages at link speed with it, so tests no longer raise it.
+    `transport`: more [transport] keys (that table is written here, so `extra` cannot add it)."""
     channels = "" if buffers_per_channel is None else f"buffers_per_channel = {buffers_per_channel}"
     text = textwrap.dedent(f"""\
         [nic]
@@ -143,6 +144,7 @@ def port_toml(vdev, ip, connect_timeout_ms=2000, faults=None, buffers_per_channe
         {channels}
         [transport]
         connect_timeout_ms = {connect_timeout_ms}
+        {transport}
         """)
     if faults:
         text += "[testing]\nenabled = true\n"
