@@ -11,7 +11,7 @@
 namespace machnet::dpdk {
 namespace {
 
-constexpr uint32_t kEthernetHeader = 14;
+constexpr uint32_t kEthernetHeader = RTE_ETHER_HDR_LEN;  // without the CRC: what af_packet hands up
 
 // The value of `key=` among the comma-separated arguments after the device name.
 std::optional<std::string_view> argument(std::string_view vdev, std::string_view key) {
