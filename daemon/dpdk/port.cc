@@ -18,6 +18,19 @@ constexpr uint32_t kMbufCache = 256;
 
 std::string dpdk_error(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
 
+// What to change when a queue setup fails for a known reason. net_af_packet copies each
+// ring frame (framesz, less the 32 bytes of its tpacket2 header) into one packet buffer and
+// refuses a framesz whose frames would not fit ("16352 bytes will not fit in mbuf"), which
+// only names its own arithmetic.
+std::string rx_setup_hint(const std::string& driver, int rc, rte_mempool* pool) {
+  if (driver != "net_af_packet" || rc != -ENOMEM) return "";
+  constexpr uint32_t kTpacketHeader = 32;
+  const uint32_t buffer = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+  return fmt::format(" (net_af_packet copies each ring frame, framesz less {} bytes, into one packet buffer of {} "
+                     "bytes: set framesz={} or less in [nic] vdev (2048 is usual; blocksz must stay a multiple of it))",
+                     kTpacketHeader, buffer, buffer + kTpacketHeader);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbufs, std::optional<MacAddress> want_mac,
@@ -111,7 +124,8 @@ Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbuf
   txconf.offloads = conf.txmode.offloads;
   for (uint16_t q = 0; q < queues; ++q) {
     if (int rc = rte_eth_rx_queue_setup(port_id, q, rx_ring, socket, nullptr, port->pool_); rc != 0)
-      return make_error(fmt::format("port {}: RX queue {} setup failed: {}", info.name, q, dpdk_error(rc)));
+      return make_error(fmt::format("port {}: RX queue {} setup failed: {}{}", info.name, q, dpdk_error(rc),
+                                    rx_setup_hint(info.driver, rc, port->pool_)));
     if (int rc = rte_eth_tx_queue_setup(port_id, q, tx_ring, socket, &txconf); rc != 0)
       return make_error(fmt::format("port {}: TX queue {} setup failed: {}", info.name, q, dpdk_error(rc)));
   }

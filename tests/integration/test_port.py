@@ -223,6 +223,16 @@ class PortTest(TempDirTest):
         ok = self.topo.in_kernel("ping", "-c", "2", "-W", "2", DAEMON_IP, check=False)
         self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
 
+    def test_a_framesz_beyond_the_packet_buffers_fails_clearly(self):
+        """framesz = 16384 in [nic] vdev: DPDK's af_packet refuses it at queue setup with only
+        its own arithmetic ("16352 bytes will not fit in mbuf"); the daemon's error names the
+        key and the largest value that fits."""
+        toml = self.port_toml(frames="blocksz=16384,framesz=16384,framecnt=64")
+        d = self.daemon(toml, netns=self.topo.daemon_ns)
+        d.start(wait_ready=False)
+        self.assertEqual(d.proc.wait(60), 1)
+        self.assertRegex(d.read_log(), r"RX queue 0 setup failed: .*set framesz=\d+ or less in \[nic\] vdev")
+
     def test_missing_interface_fails_clearly(self):
         d = self.daemon(self.port_toml(iface="nosuchif0"), netns=self.topo.daemon_ns)
         d.start(wait_ready=False)
