@@ -29,6 +29,7 @@ struct FlowTransportCounters {
   uint64_t rx_duplicates = 0, rx_out_of_order = 0, rx_no_room = 0, protocol_errors = 0;
   uint64_t rx_hold_refused = 0;  // packets not kept: the engine's share of held buffers was used up
   uint64_t window_probes = 0, window_updates = 0;  // persist probes sent; window updates sent
+  uint64_t keepalive_probes = 0;  // probes of a peer silent for [transport] keepalive_ms
   uint32_t srtt_us = 0, rttvar_us = 0, rto_us = 0;  // 0: no sample yet
   // cwnd: congestion window; peer_window: the window the peer advertised (what holds our
   // sending back: 0 = its reader is behind); rx_window: the window we advertised last.

@@ -44,6 +44,7 @@ void put_transport(json& j, const FlowTransportCounters& s) {
   j["rx_hold_refused"] = s.rx_hold_refused;
   j["window_probes"] = s.window_probes;
   j["window_updates"] = s.window_updates;
+  j["keepalive_probes"] = s.keepalive_probes;
   j["srtt_us"] = s.srtt_us;
   j["rttvar_us"] = s.rttvar_us;
   j["rto_us"] = s.rto_us;
@@ -76,6 +77,7 @@ void get_transport(const json& j, FlowTransportCounters& s) {
   read(j, "rx_hold_refused", s.rx_hold_refused);
   read(j, "window_probes", s.window_probes);
   read(j, "window_updates", s.window_updates);
+  read(j, "keepalive_probes", s.keepalive_probes);
   read(j, "srtt_us", s.srtt_us);
   read(j, "rttvar_us", s.rttvar_us);
   read(j, "rto_us", s.rto_us);

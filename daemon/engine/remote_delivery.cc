@@ -346,6 +346,7 @@ admin::FlowRow Engine::flow_row_st(const RemoteFlow& f) const {
   t.rx_hold_refused = s.rx_hold_refused;
   t.window_probes = s.window_probes;
   t.window_updates = s.window_updates;
+  t.keepalive_probes = s.keepalive_probes;
   t.srtt_us = r.srtt_us();
   t.rttvar_us = r.rttvar_us();
   t.rto_us = r.rto_us();
