@@ -11,16 +11,11 @@ import os
 import subprocess
 import unittest
 
-from machnet_testlib import Proc, TempDirTest, main, require_root, wait_for
+from machnet_testlib import Proc, TempDirTest, hugetlbfs_mounts, main, require_root, wait_for
 
 NR = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 FREE = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 PAGES = 96  # 192 MiB: the EAL's 64 MiB plus room
-
-
-def hugetlbfs_mounts():
-    with open("/proc/mounts") as f:
-        return [line.split()[1] for line in f if line.split()[2] == "hugetlbfs"]
 
 
 def read_int(path):

@@ -11,19 +11,10 @@ import subprocess
 import textwrap
 import unittest
 
-from machnet_testlib import TempDirTest, main, require_root, wait_for
+from machnet_testlib import TempDirTest, hugepages_hold_mb, main, require_root, wait_for
 
 DAEMON_IP = "10.77.0.2"
 KERNEL_IP = "10.77.0.1"
-
-
-def hugepages_hold_mb(mb):
-    """Whether a hugetlbfs is mounted and the default-size pages free hold `mb` MiB."""
-    with open("/proc/mounts") as f:
-        mounted = any(line.split()[2] == "hugetlbfs" for line in f)
-    with open("/proc/meminfo") as f:
-        info = {line.split(":")[0]: int(line.split()[1]) for line in f if line.startswith("Huge")}
-    return mounted and info.get("HugePages_Free", 0) * info.get("Hugepagesize", 2048) >= mb * 1024
 
 
 def sh(*cmd, check=True):

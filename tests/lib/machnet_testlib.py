@@ -39,6 +39,20 @@ def cpu_used_over(pid, seconds):
     return cpu_seconds(pid) - c0
 
 
+def hugetlbfs_mounts():
+    """Where hugetlbfs is mounted, from /proc/mounts."""
+    with open("/proc/mounts") as f:
+        return [line.split()[1] for line in f if line.split()[2] == "hugetlbfs"]
+
+
+def hugepages_hold_mb(mb):
+    """Whether the daemon's hugepages = "auto" would take hugepages for memory_mb = `mb`: a
+    hugetlbfs is mounted and the free pages of the default size hold all of it."""
+    with open("/proc/meminfo") as f:
+        info = {line.split(":")[0]: int(line.split()[1]) for line in f if line.startswith("Huge")}
+    return bool(hugetlbfs_mounts()) and info.get("HugePages_Free", 0) * info.get("Hugepagesize", 2048) >= mb * 1024
+
+
 def wait_for(predicate, timeout, what, interval=0.01):
     """Polls `predicate` until it returns a truthy value; fails the test after `timeout` s."""
     deadline = time.monotonic() + timeout
