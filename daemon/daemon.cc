@@ -19,6 +19,7 @@
 #include "dpdk/frame_limit.h"
 #include "nic/nic_manager.h"
 #include "engine/engine.h"
+#include "engine/neighbours.h"
 #include "machnet_build_config.h"
 #include "util/logging.h"
 
@@ -435,7 +436,8 @@ Result<void> Daemon::start_port(const Config& c) {
   if (c.nic.mode == NicMode::kVdev)
     if (auto error = dpdk::check_vdev_frame_fits(c.nic.vdev, (*port)->info().mtu)) return make_error(*error);
   port_ = std::move(*port);
-  neighbours_ = std::make_unique<engine::Neighbours>();
+  neighbours_ = std::make_unique<engine::Neighbours>(
+      net::ArpTimers::for_connect_timeout(uint64_t{c.transport.connect_timeout_ms} * 1000));
   for (uint16_t q = 0; q < queues; ++q)
     port_ios_.push_back(std::make_unique<engine::PortIo>(*port_, q, *neighbours_,
                                                          net::Interface{port_->info().mac, c.nic.ip->address}, c.testing));

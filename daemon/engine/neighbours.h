@@ -13,6 +13,8 @@ namespace machnet::engine {
 
 class Neighbours {
  public:
+  explicit Neighbours(net::ArpTimers timers = {}) : table_(timers) {}
+
   std::optional<MacAddress> lookup(Ipv4Address ip) const {
     std::lock_guard lock(mutex_);
     return table_.lookup(ip);

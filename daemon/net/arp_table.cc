@@ -4,6 +4,13 @@
 
 namespace machnet::net {
 
+ArpTimers ArpTimers::for_connect_timeout(uint64_t connect_timeout_us) {
+  ArpTimers t;
+  const uint64_t requests = (connect_timeout_us + t.retry_interval_us - 1) / t.retry_interval_us;
+  t.max_requests = static_cast<uint32_t>(std::max<uint64_t>(1, requests));
+  return t;
+}
+
 std::optional<MacAddress> ArpTable::lookup(Ipv4Address ip) const {
   const auto it = entries_.find(ip.value);
   if (it == entries_.end()) return std::nullopt;

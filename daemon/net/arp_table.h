@@ -14,9 +14,14 @@ namespace machnet::net {
 
 struct ArpTimers {
   uint64_t retry_interval_us = 200'000;  // between requests for the same address
-  uint32_t max_requests = 5;             // then the resolution fails
+  uint32_t max_requests = 10;            // then the resolution fails
   uint64_t entry_lifetime_us = 300'000'000;  // a resolved entry is refreshed after this
   size_t capacity = 1024;
+
+  // Requests for as long as a connect waits ([transport] connect_timeout_ms): a fixed count
+  // gave up after 1 s of a 2 s connect, so two lost frames in each of 5 exchanges failed
+  // a connect on a lossy link that the remaining second would have carried.
+  static ArpTimers for_connect_timeout(uint64_t connect_timeout_us);
 };
 
 struct ArpEntryView {

@@ -39,6 +39,26 @@ TEST(ArpTable, ResolvesWithRetriesThenFails) {
   EXPECT_TRUE(t.resolve(kA, 400)) << "a failed address may be tried again";
 }
 
+TEST(ArpTable, RequestsForAsLongAsAConnectWaits) {
+  // The shipped connect_timeout_ms (2000): a request every 200 ms until the connect would
+  // give up, not 5 requests and a failure after 1 s.
+  ArpTable t(ArpTimers::for_connect_timeout(2'000'000));
+  ASSERT_TRUE(t.resolve(kA, 0));
+  std::vector<Ipv4Address> retry, failed;
+  size_t requests = 1;
+  for (uint64_t now = 10'000; now < 2'000'000; now += 10'000) {  // the engine's 10 ms tick
+    t.on_timer(now, retry, failed);
+    requests += retry.size();
+    retry.clear();
+    ASSERT_THAT(failed, IsEmpty()) << "gave up at " << now << " us, before the connect would";
+  }
+  EXPECT_EQ(requests, 10u);
+  t.on_timer(2'000'000, retry, failed);
+  EXPECT_THAT(failed, ElementsAre(kA));
+  EXPECT_EQ(ArpTimers::for_connect_timeout(10'000).max_requests, 1u) << "the shortest connect still asks once";
+  EXPECT_EQ(ArpTimers::for_connect_timeout(2'100'000).max_requests, 11u);
+}
+
 TEST(ArpTable, LearnCompletesAResolution) {
   ArpTable t;
   t.resolve(kA, 0);

@@ -8,6 +8,8 @@ transport's retransmissions reported from `machnetctl flows --json` (printed in 
 - the same wire with 20 % loss, 2 000 messages;
 - a plain veth with the daemons' own test-only fault injection ([testing] tx_reorder,
   tx_delay_us, seeded), 5 000 messages;
+- ARP lost on the wire for longer than 5 requests (1 s): the connect keeps asking for as long
+  as connect_timeout_ms allows and succeeds once the wire lets ARP through;
 - a receiver that stops reading for a while: the sender gets backpressure (machnet_send -1
   with EAGAIN/ENOBUFS, retried), neither daemon's RSS grows, another application pair's
   flow between the same daemons delivers all its messages meanwhile, and when the receiver
@@ -17,6 +19,7 @@ Message sizes here are log-uniform from 1 B to 64 KiB (not 8 MiB as in test_two_
 that the whole file runs in a few minutes on two cores under loss. Needs root."""
 
 import json
+import re
 import threading
 import time
 
@@ -64,6 +67,35 @@ class FaultsTest(TwoDaemonTest):
         a, b = self.start_pair(topo)
         _, cf, sf = self.run_checked(a, b, topo, count=2000, seed=42, timeout_s=300)
         self.assertGreater(cf["retransmissions"] + sf["retransmissions"], 0)
+
+    def test_connect_outlasts_a_second_of_lost_arp(self):
+        topo = self.topology(wire=True)
+        a, b = self.start_pair(topo)
+        self.flow_server(b, topo.ns_b, B_IP, seed=46)
+        # Every ARP frame from A is dropped (and counted) until the rule is deleted.
+        topo.exec_in(topo.ns_w, "nft", "add", "counter", "netdev", "wire", "arp_lost")
+        echo = topo.exec_in(topo.ns_w, "nft", "--echo", "--handle", "insert", "rule", "netdev", "wire", "from_a",
+                            "ether", "type", "arp", "counter", "name", "arp_lost", "drop").stdout
+        handle = re.search(r"# handle (\d+)", echo).group(1)
+
+        def arp_lost():
+            listing = json.loads(topo.exec_in(topo.ns_w, "nft", "-j", "list", "counter", "netdev", "wire",
+                                              "arp_lost").stdout)
+            return next(i["counter"]["packets"] for i in listing["nftables"] if "counter" in i)
+
+        probe = {}
+        connect = threading.Thread(target=lambda: probe.update(self.connect_probe(a, topo.ns_a, A_IP, B_IP, FLOW_PORT)))
+        connect.start()
+        try:
+            # Six requests lost: one more than the daemon used to send before it gave up.
+            wait_for(lambda: arp_lost() >= 6 or not connect.is_alive(), 10, "six lost ARP requests")
+            lost = arp_lost()
+        finally:
+            topo.exec_in(topo.ns_w, "nft", "delete", "rule", "netdev", "wire", "from_a", "handle", handle)
+            connect.join(30)
+        self.assertGreaterEqual(lost, 6, f"the connect ended after {lost} ARP requests: {probe}")
+        self.assertTrue(probe.get("ok"), f"connect failed after {lost} lost ARP requests: {probe}")
+        self.assertLess(probe["seconds"], 2.5, "connect_timeout_ms is 2000")
 
     def test_daemon_reorder_and_delay(self):
         topo = self.topology()
