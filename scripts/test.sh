@@ -65,8 +65,15 @@ status=0
 ((only_fuzz)) || run_suite build "default" || status=1
 
 if ((sanitize && !only_fuzz)); then
+  # -O1 with line tables only (-g1): all that ASan's and UBSan's reports need (file:line of
+  # every frame), and a third of the compile time of the default -O2 -g: about 9 min of CI
+  # on 2 cores instead of 10-19. An existing build-sanitize/ is brought to the same options.
+  sanitize_options=(-Db_sanitize=address,undefined -Db_lundef=false -Doptimization=1 -Ddebug=false
+                    -Dcpp_args=-g1 -Dc_args=-g1)
   if [[ ! -f build-sanitize/build.ninja ]]; then
-    meson setup build-sanitize -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
+    meson setup build-sanitize "${sanitize_options[@]}" >/dev/null || exit 1
+  else
+    meson configure build-sanitize "${sanitize_options[@]}" >/dev/null || exit 1
   fi
   if ! ninja -C build-sanitize >/tmp/machnet-sanitize.$$.log 2>&1; then
     cat /tmp/machnet-sanitize.$$.log >&2
