@@ -400,6 +400,12 @@ nlohmann::json Daemon::stats_json() const {
                     engine_shared_ ? engine_shared_->user_ports.refused(engine::UserPorts::kListen) : 0},
                    {"connect_refused_max_ephemeral_ports_per_user",
                     engine_shared_ ? engine_shared_->user_ports.refused(engine::UserPorts::kEphemeral) : 0}};
+  if (neighbours_) {
+    const auto arp = neighbours_->usage();
+    out["limits"]["arp_table_entries"] = arp.entries;
+    out["limits"]["arp_table_cap"] = arp.capacity;
+    out["limits"]["arp_entries_evicted_arp_table_cap"] = arp.evicted;
+  }
   if (app_sessions_) {
     const admin::ChannelTable table = app_sessions_->channels();
     uint64_t msgs_in = 0, msgs_out = 0, bytes_in = 0, bytes_out = 0, drops = 0;

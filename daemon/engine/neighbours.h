@@ -35,6 +35,14 @@ class Neighbours {
     std::lock_guard lock(mutex_);
     return table_.entries(now_us);
   }
+  struct Usage {
+    size_t entries = 0, capacity = 0;
+    uint64_t evicted = 0;
+  };
+  Usage usage() const {
+    std::lock_guard lock(mutex_);
+    return {table_.size(), table_.capacity(), table_.evicted()};
+  }
 
  private:
   mutable std::mutex mutex_;

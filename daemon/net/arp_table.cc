@@ -77,6 +77,7 @@ void ArpTable::make_room() {
   }
   if (oldest == entries_.end()) oldest = entries_.begin();
   entries_.erase(oldest);
+  ++evicted_;
 }
 
 }  // namespace machnet::net

@@ -54,6 +54,10 @@ class ArpTable {
 
   std::vector<ArpEntryView> entries(uint64_t now_us) const;
   size_t size() const { return entries_.size(); }
+  size_t capacity() const { return timers_.capacity; }
+  // Entries pushed out to make room for a new one: the table was full (a busy subnet, or a
+  // host sending ARP requests from many addresses).
+  uint64_t evicted() const { return evicted_; }
 
  private:
   struct Entry {
@@ -66,6 +70,7 @@ class ArpTable {
 
   ArpTimers timers_;
   std::unordered_map<uint32_t, Entry> entries_;
+  uint64_t evicted_ = 0;
 };
 
 }  // namespace machnet::net

@@ -96,8 +96,10 @@ TEST(ArpTable, ResolvedEntriesExpire) {
 TEST(ArpTable, BoundedEvictsTheOldestResolved) {
   ArpTable t({.retry_interval_us = 100, .max_requests = 3, .entry_lifetime_us = 1000000, .capacity = 4});
   for (uint32_t i = 0; i < 4; ++i) t.learn(Ipv4Address{0x0a000010 + i}, kMacA, i);
+  EXPECT_EQ(t.evicted(), 0u);
   t.learn(Ipv4Address{0x0a000020}, kMacA, 10);
   EXPECT_EQ(t.size(), 4u);
+  EXPECT_EQ(t.evicted(), 1u) << "hitting the cap is counted";
   EXPECT_FALSE(t.lookup(Ipv4Address{0x0a000010})) << "the oldest went";
   EXPECT_TRUE(t.lookup(Ipv4Address{0x0a000011}));
   const auto view = t.entries(20);

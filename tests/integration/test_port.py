@@ -169,6 +169,38 @@ class PortTest(TempDirTest):
         arp = d.ctl_json("arp")
         self.assertNotIn("10.77.0.77", [e["ip"] for e in arp["entries"] + arp["pending"]], arp)
 
+    def test_arp_requests_from_many_addresses_fill_the_table_only_to_its_cap(self):
+        """A host on the link can make the daemon learn one entry per ARP request addressed to
+        it. 1 100 requests from as many addresses: the table stops at its cap (1 024), the
+        evictions are counted, and the daemon still answers the kernel."""
+        d = self.start_daemon()
+        mac = d.ctl_json("status")["port"]["mac"]
+        script = textwrap.dedent(f"""\
+            import socket, struct
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+            s.bind(("{self.topo.kernel_if}", 0))
+            dmac = bytes.fromhex("{mac.replace(':', '')}")
+            for i in range(1100):
+                smac = bytes([2, 0x77, 0, 0, i >> 8, i & 0xff])
+                sip = bytes([10, 77, 100 + (i >> 8), i & 0xff])
+                arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + smac + sip + bytes(6) + socket.inet_aton("{DAEMON_IP}")
+                s.send(dmac + smac + b"\\x08\\x06" + arp)
+            """)
+        self.topo.in_kernel("python3", "-c", script)
+
+        def limits():
+            return d.ctl_json("stats")["limits"]
+        wait_for(lambda: limits()["arp_entries_evicted_arp_table_cap"] >= 1100 - 1024, 10,
+                 "the table's evictions counted")
+        got = limits()
+        self.assertEqual(got["arp_table_cap"], 1024, got)
+        self.assertEqual(got["arp_table_entries"], 1024, got)
+        arp = d.ctl_json("arp")
+        self.assertLessEqual(len(arp["entries"]) + len(arp["pending"]), 1024)
+        self.assertIn("arp_entries_evicted_arp_table_cap", d.ctl("stats").stdout, "the human output lists it")
+        self.topo.in_kernel("ping", "-c", "1", "-W", "2", DAEMON_IP)
+        self.assertIsNone(d.proc.poll())
+
     def test_vdev_without_an_address_is_refused(self):
         d = self.daemon(self.port_toml(ip='"auto"'), netns=self.topo.daemon_ns)
         d.start(wait_ready=False)
