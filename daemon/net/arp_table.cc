@@ -6,8 +6,11 @@ namespace machnet::net {
 
 ArpTimers ArpTimers::for_connect_timeout(uint64_t connect_timeout_us) {
   ArpTimers t;
-  const uint64_t requests = (connect_timeout_us + t.retry_interval_us - 1) / t.retry_interval_us;
-  t.max_requests = static_cast<uint32_t>(std::max<uint64_t>(1, requests));
+  const uint64_t fast_span_us = t.retry_interval_us * t.fast_requests;
+  uint64_t requests = (std::min(connect_timeout_us, fast_span_us) + t.retry_interval_us - 1) / t.retry_interval_us;
+  if (connect_timeout_us > fast_span_us)
+    requests += (connect_timeout_us - fast_span_us + t.slow_interval_us - 1) / t.slow_interval_us;
+  t.max_requests = static_cast<uint32_t>(std::clamp<uint64_t>(requests, 1, UINT32_MAX));
   return t;
 }
 
@@ -53,7 +56,9 @@ void ArpTable::on_timer(uint64_t now_us, std::vector<Ipv4Address>& retry, std::v
         continue;
       }
       ++e.requests;
-      e.next_retry_us = now_us + timers_.retry_interval_us;
+      // The last request, like the fast ones, waits retry_interval_us for its answer.
+      const bool fast = e.requests < timers_.fast_requests || e.requests >= timers_.max_requests;
+      e.next_retry_us = now_us + (fast ? timers_.retry_interval_us : timers_.slow_interval_us);
       retry.push_back(Ipv4Address{it->first});
     }
     ++it;

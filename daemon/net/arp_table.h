@@ -13,10 +13,14 @@
 namespace machnet::net {
 
 struct ArpTimers {
-  uint64_t retry_interval_us = 200'000;  // between requests for the same address
+  uint64_t retry_interval_us = 200'000;  // between the first fast_requests for an address
   uint32_t max_requests = 10;            // then the resolution fails
   uint64_t entry_lifetime_us = 300'000'000;  // a resolved entry is refreshed after this
   size_t capacity = 1024;
+  // After the first fast_requests, one request every slow_interval_us (Linux's retrans_time):
+  // a connect with a long timeout keeps asking without a broadcast every 200 ms.
+  uint32_t fast_requests = 10;
+  uint64_t slow_interval_us = 1'000'000;
 
   // Requests for as long as a connect waits ([transport] connect_timeout_ms): a fixed count
   // gave up after 1 s of a 2 s connect, so two lost frames in each of 5 exchanges failed

@@ -56,7 +56,27 @@ TEST(ArpTable, RequestsForAsLongAsAConnectWaits) {
   t.on_timer(2'000'000, retry, failed);
   EXPECT_THAT(failed, ElementsAre(kA));
   EXPECT_EQ(ArpTimers::for_connect_timeout(10'000).max_requests, 1u) << "the shortest connect still asks once";
-  EXPECT_EQ(ArpTimers::for_connect_timeout(2'100'000).max_requests, 11u);
+}
+
+TEST(ArpTable, ALongConnectAsksOnceASecondAfterTheFirstTen) {
+  // connect_timeout_ms = 10000: ten requests 200 ms apart, then one a second (no broadcast
+  // every 200 ms for minutes), and the resolution fails when the connect would.
+  ArpTable t(ArpTimers::for_connect_timeout(10'000'000));
+  ASSERT_TRUE(t.resolve(kA, 0));
+  std::vector<uint64_t> sent{0};
+  std::vector<Ipv4Address> retry, failed;
+  uint64_t failed_at = 0;
+  for (uint64_t now = 10'000; now <= 12'000'000 && !failed_at; now += 10'000) {
+    t.on_timer(now, retry, failed);
+    if (!retry.empty()) sent.push_back(now);
+    retry.clear();
+    if (!failed.empty()) failed_at = now;
+  }
+  ASSERT_EQ(sent.size(), 18u);
+  EXPECT_EQ(sent[9], 1'800'000u);
+  EXPECT_EQ(sent[10], 2'800'000u);
+  EXPECT_EQ(sent[17], 9'800'000u);
+  EXPECT_EQ(failed_at, 10'000'000u);
 }
 
 TEST(ArpTable, LearnCompletesAResolution) {
