@@ -68,7 +68,7 @@ EngineRig::EngineRig() {
   // ring PMD keeps its own MAC, all zeros, which the parser accepts like any other) would
   // only clutter the benchmark's table.
   spdlog::set_level(spdlog::level::err);
-  auto port = dpdk::Port::open_single(1500, kPoolMbufs, kEngineMac, 1, nullptr, 0, UdpChecksum::kAlways);
+  auto port = dpdk::Port::open_single(1500, 0, kPoolMbufs, kEngineMac, 1, nullptr, 0, UdpChecksum::kAlways);
   if (!port) die("Port::open_single: " + port.error().message);
   port_ = std::move(port.value());
   io_ = std::make_unique<engine::PortIo>(*port_, 0, neighbours_, net::Interface{port_->info().mac, Ipv4Address{kIp}},

@@ -23,6 +23,9 @@
 #                [--big]                     (the 8 MiB row: --sizes 8388608 --windows 1, one maximum-size
 #                                             message at a time each way; later --sizes/--windows override.
 #                                             Gbit/s is per direction: the reply carries as much again)
+#                [--veth-mtu N]              (the veth's MTU, both ends, for every veth row (kernel too); af_packet's
+#                                             framesz is raised to carry it. The daemons' shipped [transport]
+#                                             mtu = "auto" takes the interface's. Default: the kernel's 1500)
 #                [--no-hugepages]            (daemons with [dpdk] hugepages = "off"; by default the run
 #                                             provides 2 MiB hugepages as an operator would, and as
 #                                             ../shared/peer/run-peer.sh does for upstream)
@@ -85,6 +88,7 @@ peer_run_dir=""
 rounds=1
 pin=none
 hugepages=1
+veth_mtu=""
 peer_dir="${PEER_DIR:-$(cd "$(dirname "$0")/.." && pwd)/../shared/peer}"
 while (($#)); do
   case "$1" in
@@ -106,6 +110,7 @@ while (($#)); do
     --big) sizes=8388608; windows=1; shift ;;
     --pin) pin=$2; shift 2 ;;
     --no-hugepages) hugepages=0; shift ;;
+    --veth-mtu) veth_mtu=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;  # the comment block above
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -331,6 +336,10 @@ topology() {
   if ((topology_up == 0)); then
     scripts/topology.sh up --prefix "$prefix" >"$work/topology.log" 2>&1 || return 1
     topology_up=1
+    if [[ -n $veth_mtu ]]; then
+      ip -n "$prefix-a" link set dev "$prefix-a0" mtu "$veth_mtu" &&
+        ip -n "$prefix-b" link set dev "$prefix-b0" mtu "$veth_mtu" || return 1
+    fi
   fi
   local side addr
   for side in a b; do
@@ -499,8 +508,14 @@ bench_link() {
     af_packet|af_xdp)
       topology dpdk || { fail_link "$link" "topology.sh up failed: $(tail -1 "$work/topology.log")"; return; }
       if [[ $link == af_packet ]]; then
-        a="net_af_packet0,iface=$prefix-a0,blocksz=4096,framesz=2048,framecnt=512"
-        b="net_af_packet0,iface=$prefix-b0,blocksz=4096,framesz=2048,framecnt=512"
+        # A ring frame holds the kernel's 80 bytes of header and the frame; blocks of four.
+        local frames="blocksz=4096,framesz=2048"
+        if [[ -n $veth_mtu ]] && ((veth_mtu + 80 > 2048)); then
+          local framesz=$(((veth_mtu + 80 + 1023) / 1024 * 1024))
+          frames="blocksz=$((framesz * 4)),framesz=$framesz"
+        fi
+        a="net_af_packet0,iface=$prefix-a0,$frames,framecnt=512"
+        b="net_af_packet0,iface=$prefix-b0,$frames,framecnt=512"
         if ((engines > 1)); then a+=",qpairs=$engines"; b+=",qpairs=$engines"; fi
       else
         a="net_af_xdp0,iface=$prefix-a0"
@@ -553,7 +568,7 @@ bench_link() {
 }
 
 echo "bench/run.sh: $(date -u +%FT%TZ), $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
-echo "  $runs run(s) of ${duration}s per cell, placement --pin $pin, engines polling $polling, $engines engine(s) on veth links, $flows flow(s) per client; DPDK memory: $hp_state; raw results: $OUT/runs.jsonl"
+echo "  $runs run(s) of ${duration}s per cell, placement --pin $pin, engines polling $polling, $engines engine(s) on veth links, $flows flow(s) per client; DPDK memory: $hp_state; veth MTU ${veth_mtu:-1500}; raw results: $OUT/runs.jsonl"
 : >"$OUT/runs.jsonl"
 if ((peer)); then
   if [[ ! -x "$peer_dir/run-peer.sh" ]]; then

@@ -17,6 +17,7 @@
 #include "control/detect_runner.h"
 #include "control/unix_socket.h"
 #include "dpdk/frame_limit.h"
+#include "dpdk/link_mtu.h"
 #include "nic/nic_manager.h"
 #include "engine/engine.h"
 #include "engine/neighbours.h"
@@ -26,11 +27,12 @@
 namespace machnet {
 namespace {
 
-// Packet buffers of the port, from [dpdk] memory_mb: an eighth of it in mbufs of about
-// 2.3 KB (RX and TX rings, out-of-order segments held by flows, frames in flight), at
-// least 4095 and at most 262143 (2^n - 1 suits the mempool's ring).
-uint32_t port_mbufs(uint32_t memory_mb) {
-  const uint64_t n = uint64_t{memory_mb} * (1u << 20) / 8 / 2304;
+// Packet buffers of the port, from [dpdk] memory_mb: an eighth of it in mbufs of
+// `buffer_bytes` and their 128-byte headers (RX and TX rings, out-of-order segments held by
+// flows, frames in flight), at least 4095 and at most 262143 (2^n - 1 suits the mempool's
+// ring). 32767 of 2.3 KB at 1500 and the shipped 512 MiB, 8191 of 9.4 KB at 9000.
+uint32_t port_mbufs(uint32_t memory_mb, uint32_t buffer_bytes) {
+  const uint64_t n = uint64_t{memory_mb} * (1u << 20) / 8 / (buffer_bytes + 128);
   uint32_t size = 4096;
   while (size < n && size < (1u << 18)) size <<= 1;
   return size - 1;
@@ -124,6 +126,7 @@ Result<void> Daemon::start() {
   // The port's configuration: as written for modes "pci" and "vdev"; for "auto", the NIC
   // that detection chose and the binding plan prepared, opened as mode "pci" would.
   Config port_config = c;
+  std::optional<uint32_t> detected_mtu;
   if (c.nic.mode == NicMode::kAuto) {
     // After the socket locks, so a second daemon never touches the NIC of the first.
     notifier_.status("Detecting the cloud and the NIC");
@@ -137,13 +140,14 @@ Result<void> Daemon::start() {
                    (*target)->ip.to_string());
     } else if (*target) {
       port_config = nic::port_config(c, **target);
+      detected_mtu = (*target)->mtu;
     }
   }
   if (auto r = check_engine_cores(c); !r) return r;
   // With a port (mode "vdev"/"pci", or "auto" with a NIC) flows reach other daemons;
   // without one the daemon's address is the configured one or 127.0.0.1 and channels
   // connect to it only, delivered locally.
-  if (auto r = start_port(port_config); !r) return r;
+  if (auto r = start_port(port_config, detected_mtu); !r) return r;
   const uint32_t local_ip = port_config.nic.ip ? port_config.nic.ip->address.value : 0x7f000001u;
   if (auto r = start_engines(port_config, local_ip); !r) return r;
   std::vector<engine::Engine*> engines;
@@ -422,18 +426,26 @@ nlohmann::json Daemon::stats_json() const {
   return out;
 }
 
-Result<void> Daemon::start_port(const Config& c) {
-  if (c.nic.mode != NicMode::kVdev && c.nic.mode != NicMode::kPci) return {};
-  if (!c.nic.ip)
+Result<void> Daemon::start_port(const Config& config, std::optional<uint32_t> detected_mtu) {
+  if (config.nic.mode != NicMode::kVdev && config.nic.mode != NicMode::kPci) return {};
+  if (!config.nic.ip)
     return make_error(fmt::format("[nic] ip must be an address like \"10.0.0.4/24\" with mode = \"{}\"",
-                                  to_string(c.nic.mode)));
+                                  to_string(config.nic.mode)));
+  auto link = dpdk::resolve_link_mtu(config.transport.mtu, config.nic.mode, config.nic.vdev, detected_mtu);
+  if (!link) return link.error();
+  if (config.transport.mtu && link->mtu < *config.transport.mtu) spdlog::warn("MTU {} ({})", link->mtu, link->source);
+  else
+    spdlog::info("MTU {} ({}{})", link->mtu, link->source, link->vdev != config.nic.vdev ? "; vdev " + link->vdev : "");
+  Config c = config;
+  c.nic.vdev = link->vdev;
   notifier_.status("Initialising DPDK");
   auto eal = dpdk::init_eal(c);
   if (!eal) return eal.error();
   eal_ = *eal;
   const auto queues = static_cast<uint16_t>(std::max<size_t>(1, c.engine.cores.size()));
-  auto port = dpdk::Port::open_single(c.transport.mtu, port_mbufs(c.dpdk.memory_mb), c.nic.mac, queues,
-                                      engine::RssSteering::kKey.data(),
+  const uint32_t buffer = dpdk::Port::buffer_bytes(link->mtu, link->rx_frame_bytes);
+  auto port = dpdk::Port::open_single(link->mtu, link->rx_frame_bytes, port_mbufs(c.dpdk.memory_mb, buffer), c.nic.mac,
+                                      queues, engine::RssSteering::kKey.data(),
                                       static_cast<uint8_t>(engine::RssSteering::kKey.size()), c.transport.udp_checksum);
   if (!port) return port.error();
   // A port that would drop every full-size frame is a configuration error, said at once, not

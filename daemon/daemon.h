@@ -85,7 +85,9 @@ class Daemon {
   std::unique_ptr<control::ControlPlane> control_plane_;
   std::unique_ptr<control::DetectRunner> detect_runner_;  // `detect`, off the control thread
   // [nic] mode = "vdev" or "pci": the EAL, the port and the engine's side of it.
-  Result<void> start_port(const Config& c);
+  // `detected_mtu`: the NIC's MTU as detection found it (mode "auto"), for [transport] mtu =
+  // "auto".
+  Result<void> start_port(const Config& c, std::optional<uint32_t> detected_mtu);
   nlohmann::json port_json() const;
   std::optional<dpdk::EalInfo> eal_;
   std::unique_ptr<dpdk::Port> port_;

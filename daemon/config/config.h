@@ -74,7 +74,8 @@ struct ChannelsConfig {
 };
 
 struct TransportConfig {
-  uint32_t mtu = 1500;
+  // IP MTU; nullopt is "auto": what the link carries (dpdk/link_mtu.h resolves it at start).
+  std::optional<uint32_t> mtu;
   CongestionControl congestion_control = CongestionControl::kSwift;
   UdpChecksum udp_checksum = UdpChecksum::kAuto;
   uint32_t initial_window = 32;  // packets

@@ -183,6 +183,21 @@ class Reader {
     if (auto value = read_integer(*node, key, min, max)) field = *value;
   }
 
+  // "auto" (nullopt) or an integer in [min, max].
+  template <typename T>
+  void integer_or_auto(std::string_view key, std::optional<T>& field, T min, T max) {
+    const toml::node* node = lookup(key);
+    if (!node) return;
+    if (const auto* text = node->as_string()) {
+      if (text->get() == "auto") field.reset();
+      else error(*node, key, fmt::format("expected \"auto\" or an integer between {} and {}, got \"{}\"", min, max, text->get()));
+      return;
+    }
+    if (!node->as_integer())
+      return wrong_type(*node, key, fmt::format("\"auto\" or an integer between {} and {}", min, max));
+    if (auto value = read_integer(*node, key, min, max)) field = *value;
+  }
+
   template <typename T>
   void integer_list(std::string_view key, std::vector<T>& field, T min, T max, size_t max_count) {
     const toml::node* node = lookup(key);

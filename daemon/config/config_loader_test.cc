@@ -68,8 +68,21 @@ TEST(ConfigLoader, EmptyFileGivesDefaults) {
   EXPECT_EQ(result.config->daemon.admin_socket, "/run/machnet/machnetctl.sock");
   EXPECT_EQ(result.config->daemon.app_socket, "/run/machnet/machnet.sock");
   EXPECT_EQ(result.config->engine.polling, Polling::kAdaptive);
-  EXPECT_EQ(result.config->transport.mtu, 1500u);
+  EXPECT_EQ(result.config->transport.mtu, std::nullopt) << "\"auto\": what the link carries";
   EXPECT_FALSE(result.config->nic.ip.has_value());
+}
+
+TEST(ConfigLoader, MtuIsAutoOrANumber) {
+  const auto number = load_config_string("[transport]\nmtu = 1500\n", "test.toml");
+  ASSERT_TRUE(number.config);
+  EXPECT_EQ(number.config->transport.mtu, 1500u);
+  const auto automatic = load_config_string("[transport]\nmtu = \"auto\"\n", "test.toml");
+  ASSERT_TRUE(automatic.config);
+  EXPECT_EQ(automatic.config->transport.mtu, std::nullopt);
+  const auto e = single_error("[transport]\nmtu = \"jumbo\"\n");
+  EXPECT_EQ(e.to_string(), "test.toml:2:7: transport.mtu: expected \"auto\" or an integer between 576 and 9000, got \"jumbo\"");
+  const auto range = single_error("[transport]\nmtu = 9001\n");
+  EXPECT_THAT(range.message, HasSubstr("9001 is out of range: must be between 576 and 9000"));
 }
 
 TEST(ConfigLoader, ReadsEveryKindOfValue) {
@@ -118,12 +131,12 @@ TEST(ConfigLoader, SyntaxErrorPointsAtItsLine) {
 }
 
 TEST(ConfigLoader, WrongTypeNamesKeyExpectedAndGot) {
-  const auto e = single_error("[transport]\n\nmtu = \"1500\"\n");
+  const auto e = single_error("[transport]\n\nrto_min_us = \"1000\"\n");
   EXPECT_EQ(e.line, 3u);
-  EXPECT_EQ(e.column, 7u);
-  EXPECT_EQ(e.key, "transport.mtu");
-  EXPECT_THAT(e.message, HasSubstr("expected an integer between 576 and 9000, got a string"));
-  EXPECT_EQ(e.to_string(), "test.toml:3:7: transport.mtu: expected an integer between 576 and 9000, got a string");
+  EXPECT_EQ(e.column, 14u);
+  EXPECT_EQ(e.key, "transport.rto_min_us");
+  EXPECT_THAT(e.message, HasSubstr("expected an integer between 10 and 10000000, got a string"));
+  EXPECT_EQ(e.to_string(), "test.toml:3:14: transport.rto_min_us: expected an integer between 10 and 10000000, got a string");
 }
 
 TEST(ConfigLoader, OutOfRange) {
@@ -304,7 +317,10 @@ TEST(ConfigWriter, JsonHasEverySection) {
   EXPECT_EQ(json["daemon"]["log_level"], "info");
   EXPECT_EQ(json["nic"]["ip"], "auto");
   EXPECT_EQ(json["nic"]["pci"], "");
-  EXPECT_EQ(json["transport"]["mtu"], 1500);
+  EXPECT_EQ(json["transport"]["mtu"], "auto");
+  Config jumbo;
+  jumbo.transport.mtu = 9000;
+  EXPECT_EQ(config_to_json(jumbo)["transport"]["mtu"], 9000);
   EXPECT_TRUE(json["engine"]["cores"].is_array());
 }
 

@@ -117,7 +117,7 @@ void visit(V& v, C& c) {
   v.integer("max_message_bytes", c.channels.max_message_bytes, 1u, 64u << 20);
 
   v.section("transport");
-  v.integer("mtu", c.transport.mtu, 576u, 9000u);
+  v.integer_or_auto("mtu", c.transport.mtu, 576u, 9000u);
   v.choice("congestion_control", c.transport.congestion_control,
            NameTable<CongestionControl>(kCongestion));
   v.choice("udp_checksum", c.transport.udp_checksum, NameTable<UdpChecksum>(kUdpChecksums));

@@ -40,6 +40,11 @@ class TomlWriter {
     put(key, static_cast<int64_t>(field));
   }
   template <typename T>
+  void integer_or_auto(std::string_view key, const std::optional<T>& field, T, T) {
+    if (field) put(key, static_cast<int64_t>(*field));
+    else put(key, std::string("auto"));
+  }
+  template <typename T>
   void integer_list(std::string_view key, const std::vector<T>& field, T, T, size_t) {
     toml::array array;
     for (auto v : field) array.push_back(static_cast<int64_t>(v));

@@ -14,7 +14,13 @@ namespace machnet::dpdk {
 // Where the kernel puts the frame in a TPACKET_V2 ring slot: TPACKET_ALIGN(TPACKET2_HDRLEN
 // (52) + 16) = 80 bytes to the IP header, less 14 for the Ethernet header.
 inline constexpr uint32_t kAfPacketFrameOffset = 66;
+// What net_af_packet copies from each ring frame into one packet buffer: framesz less this.
+// Its queue setup refuses packet buffers smaller than that.
+inline constexpr uint32_t kAfPacketCopyOffset = 32;
 inline constexpr uint32_t kAfPacketDefaultFrameSize = 2048;  // DPDK's default framesz
+
+// The value of `key=` among a vdev string's comma-separated arguments after the device name.
+std::optional<std::string_view> vdev_argument(std::string_view vdev, std::string_view key);
 
 // The longest Ethernet frame (without FCS) the port described by a vdev string
 // ("net_af_packet0,iface=eth1,framesz=1536,...") receives whole; nullopt for other drivers

@@ -18,24 +18,16 @@ constexpr uint32_t kMbufCache = 256;
 
 std::string dpdk_error(int rc) { return rte_strerror(rc < 0 ? -rc : rc); }
 
-// What to change when a queue setup fails for a known reason. net_af_packet copies each
-// ring frame (framesz, less the 32 bytes of its tpacket2 header) into one packet buffer and
-// refuses a framesz whose frames would not fit ("16352 bytes will not fit in mbuf"), which
-// only names its own arithmetic.
-std::string rx_setup_hint(const std::string& driver, int rc, rte_mempool* pool) {
-  if (driver != "net_af_packet" || rc != -ENOMEM) return "";
-  constexpr uint32_t kTpacketHeader = 32;
-  const uint32_t buffer = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
-  return fmt::format(" (net_af_packet copies each ring frame, framesz less {} bytes, into one packet buffer of {} "
-                     "bytes: set framesz={} or less in [nic] vdev (2048 is usual; blocksz must stay a multiple of it))",
-                     kTpacketHeader, buffer, buffer + kTpacketHeader);
-}
-
 }  // namespace
 
-Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbufs, std::optional<MacAddress> want_mac,
-                                                uint16_t queues, const uint8_t* rss_key, uint8_t rss_key_len,
-                                                UdpChecksum udp_checksum) {
+uint32_t Port::buffer_bytes(uint32_t mtu, uint32_t rx_frame_bytes) {
+  const uint32_t frame = std::max(mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN, rx_frame_bytes);
+  return std::max<uint32_t>(RTE_PKTMBUF_HEADROOM + frame, RTE_MBUF_DEFAULT_BUF_SIZE);
+}
+
+Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t rx_frame_bytes, uint32_t pool_mbufs,
+                                                std::optional<MacAddress> want_mac, uint16_t queues,
+                                                const uint8_t* rss_key, uint8_t rss_key_len, UdpChecksum udp_checksum) {
   const uint16_t count = rte_eth_dev_count_avail();
   if (count == 0)
     return make_error("DPDK found no port: check [nic] vdev (or pci) and that its driver is loaded");
@@ -81,11 +73,16 @@ Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbuf
   // ports at all.
   info.udp_checksum_skipped = !(info.tx_udp_checksum && info.rx_checksum) && info.driver == "net_memif" &&
                               udp_checksum == UdpChecksum::kAuto;
-  // The MTU from the config, capped by what the port supports: configuring more fails with
-  // EINVAL and stops the start.
-  info.mtu = std::min(mtu, port_max_mtu(dev.max_rx_pktlen, dev.max_mtu));
+  // The MTU, capped by what the port supports: configuring more fails with EINVAL and stops
+  // the start. net_memif and net_af_packet (DPDK 22.11) say 1500 but carry more: memif in
+  // ring buffers of its bsize, af_packet up to its framesz and the kernel interface's MTU
+  // (dpdk/link_mtu.h checks both). They are configured at what they accept and sent the
+  // larger frames, which neither driver checks against it.
+  const uint32_t port_max = port_max_mtu(dev.max_rx_pktlen, dev.max_mtu);
+  conf.rxmode.mtu = std::min(mtu, port_max);
+  const bool carries_more = info.driver == "net_memif" || info.driver == "net_af_packet";
+  info.mtu = carries_more ? mtu : conf.rxmode.mtu;
   if (info.mtu < mtu) spdlog::warn("port {}: MTU {} capped to the port's maximum {}", info.name, mtu, info.mtu);
-  conf.rxmode.mtu = info.mtu;
 
   // One queue pair per engine: the device must have them.
   info.max_queues = std::min(dev.max_rx_queues, dev.max_tx_queues);
@@ -114,10 +111,10 @@ Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbuf
   rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_ring, &tx_ring);
 
   const int socket = rte_eth_dev_socket_id(port_id);
-  const uint32_t data_room = RTE_PKTMBUF_HEADROOM + info.mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+  // Each received frame whole in one buffer: the parser takes no chained frames.
+  const uint32_t data_room = buffer_bytes(info.mtu, rx_frame_bytes);
   port->pool_ = rte_pktmbuf_pool_create(fmt::format("mn_pool_{}", port_id).c_str(), pool_mbufs, kMbufCache, 0,
-                                        static_cast<uint16_t>(std::max<uint32_t>(data_room, RTE_MBUF_DEFAULT_BUF_SIZE)),
-                                        socket < 0 ? SOCKET_ID_ANY : socket);
+                                        static_cast<uint16_t>(data_room), socket < 0 ? SOCKET_ID_ANY : socket);
   if (port->pool_ == nullptr)
     return make_error(fmt::format("port {}: cannot create a pool of {} packet buffers: {}; raise [dpdk] memory_mb",
                                   info.name, pool_mbufs, rte_strerror(rte_errno)));
@@ -125,8 +122,7 @@ Result<std::unique_ptr<Port>> Port::open_single(uint32_t mtu, uint32_t pool_mbuf
   txconf.offloads = conf.txmode.offloads;
   for (uint16_t q = 0; q < queues; ++q) {
     if (int rc = rte_eth_rx_queue_setup(port_id, q, rx_ring, socket, nullptr, port->pool_); rc != 0)
-      return make_error(fmt::format("port {}: RX queue {} setup failed: {}{}", info.name, q, dpdk_error(rc),
-                                    rx_setup_hint(info.driver, rc, port->pool_)));
+      return make_error(fmt::format("port {}: RX queue {} setup failed: {}", info.name, q, dpdk_error(rc)));
     if (int rc = rte_eth_tx_queue_setup(port_id, q, tx_ring, socket, &txconf); rc != 0)
       return make_error(fmt::format("port {}: TX queue {} setup failed: {}", info.name, q, dpdk_error(rc)));
   }

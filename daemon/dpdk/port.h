@@ -43,13 +43,17 @@ struct LinkState {
 
 class Port {
  public:
-  // Opens the only port the EAL found (mode "vdev" or "pci"), with `pool_mbufs` buffers and
-  // `queues` queue pairs. `mac`, when set, replaces the port's own address. With several
+  // Opens the only port the EAL found (mode "vdev" or "pci"), with `pool_mbufs` buffers
+  // that each hold a frame of `rx_frame_bytes` (or of the MTU, if more), and `queues` queue
+  // pairs. `mac`, when set, replaces the port's own address. With several
   // queues, programs RSS with `rss_key` where the device can. `udp_checksum` says whether a
   // memory-to-memory port (net_memif) without offload may skip UDP checksums.
-  static Result<std::unique_ptr<Port>> open_single(uint32_t mtu, uint32_t pool_mbufs, std::optional<MacAddress> mac,
-                                                  uint16_t queues, const uint8_t* rss_key, uint8_t rss_key_len,
-                                                  UdpChecksum udp_checksum);
+  static Result<std::unique_ptr<Port>> open_single(uint32_t mtu, uint32_t rx_frame_bytes, uint32_t pool_mbufs,
+                                                  std::optional<MacAddress> mac, uint16_t queues,
+                                                  const uint8_t* rss_key, uint8_t rss_key_len, UdpChecksum udp_checksum);
+
+  // Bytes of one packet buffer (headroom included) for frames of `rx_frame_bytes` or `mtu`.
+  static uint32_t buffer_bytes(uint32_t mtu, uint32_t rx_frame_bytes);
   ~Port();
 
   const PortInfo& info() const { return info_; }

@@ -88,8 +88,8 @@ void Engine::attach_port(PortIo* port) {
   port_->set_sink(this);
   flow_context_.port = port;
   held_.cap = port->held_buffer_share(limits_.held_packet_buffers_percent);
-  // The port may cap the MTU below the configured one.
-  flow_params_.mss = static_cast<uint32_t>(net::payload_per_packet(std::min(transport_.mtu, port->mtu())));
+  // The MTU the port runs at: [transport] mtu, resolved ("auto") and capped at start.
+  flow_params_.mss = static_cast<uint32_t>(net::payload_per_packet(port->mtu()));
 }
 
 void Engine::start() {

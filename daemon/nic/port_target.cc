@@ -16,6 +16,7 @@ Result<std::optional<PortTarget>> port_target(const Detection& d) {
   for (const auto& arg : d.plan->dpdk_args) t.eal_device += "," + arg;
   t.mac = d.mac;
   t.ip = *d.ip;
+  t.mtu = d.mtu;
   return std::optional<PortTarget>{std::move(t)};
 }
 

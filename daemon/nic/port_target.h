@@ -17,6 +17,7 @@ struct PortTarget {
   std::string eal_device;  // for EAL's allow-list (-a): "0000:00:06.0" or a VMBus UUID, ",args"
   std::optional<MacAddress> mac;
   Ipv4Prefix ip;
+  std::optional<uint32_t> mtu;  // from the metadata service or the interface, if known
 };
 
 // nullopt: detection chose no usable NIC (the daemon then runs without a port). An error:

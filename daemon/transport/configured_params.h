@@ -27,7 +27,8 @@ inline FlowParams configured_params(const TransportConfig& t, uint32_t max_messa
   p.idle_timeout_us = uint64_t{t.idle_timeout_ms} * 1000;
   p.connect_timeout_us = t.connect_timeout_ms * 1000;
   p.max_message_bytes = max_message_bytes;
-  p.mss = static_cast<uint32_t>(net::payload_per_packet(t.mtu));
+  // Without a port ("auto" has no link to ask) 1500; Engine::attach_port sets the port's.
+  p.mss = static_cast<uint32_t>(net::payload_per_packet(t.mtu.value_or(1500)));
   p.ack_delay_us = 15;  // a reply on the same host comes within a few us; the peer's TLP waits >= 50
   return p;
 }

@@ -99,9 +99,9 @@ class ReloadTest(TempDirTest):
         status = d.ctl_json("status")
         self.assertEqual(status["state"], "running")
         self.assertEqual(status["reloads"], 0)
-        self.assertEqual(d.ctl_json("config")["transport"]["mtu"], 1500)
+        self.assertEqual(d.ctl_json("config")["transport"]["mtu"], "auto")
         self.assertIn("reload refused", d.read_log())
-        self.assertIn("transport.mtu: expected an integer", d.read_log())
+        self.assertIn("transport.mtu: expected \"auto\" or an integer between 576 and 9000, got \"big\"", d.read_log())
 
     def test_machnetctl_reload(self):
         d = self.daemon(NONE_MODE).start()

@@ -3,10 +3,12 @@
 link): daemon A (10.77.0.11) owns the memif socket (role=server) and must be up first, daemon B
 (10.77.0.12) connects to it (role=client). See docs/testing-topologies.md for the start order.
 
-- both ports come up (link_up) once the client has attached (works today);
+- both ports come up (link_up) once the client has attached, at MTU 9000 (the shipped "auto"
+  on a memory link; the daemon adds bsize=9216 to the vdev so that a frame fits one ring buffer);
 - hello_world from B to A;
 - flow_check: 10 000 messages log-uniform from 1 B to 1 MiB plus three of 8 MiB, every byte
-  checked both ways and in order; flows on both sides agree on the counts. With the shipped
+  checked both ways and in order, in frames of up to 9014 bytes; flows on both sides agree on
+  the counts. With the shipped
   [transport] udp_checksum = "auto" the memif frames carry no UDP checksum (status says
   "none"), so this also checks that nothing relies on one there;
 - udp_checksum = "always" on both sides: checksummed frames, and messages cross; "always"
@@ -38,6 +40,8 @@ class MemifTest(TwoDaemonTest):
             self.assertEqual(port["driver"], "net_memif")
             self.assertEqual(port["name"], "net_memif0")
             self.assertEqual(port["udp_checksum"], "none", "shipped udp_checksum = \"auto\" on a memory link")
+            self.assertEqual(port["mtu"], 9000, "shipped mtu = \"auto\" on a memory link")
+            self.assertIn(",bsize=9216", d.read_log(), "the vdev gains ring buffers that hold a 9014-byte frame")
 
     def test_hello_world_across(self):
         server = Proc(self, "hello-server", [HELLO_WORLD, "--local", A_IP], self.app_env(self.a))

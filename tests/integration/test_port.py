@@ -214,10 +214,12 @@ class PortTest(TempDirTest):
         self.assertIn('[nic] ip must be an address like "10.0.0.4/24" with mode = "vdev"', d.read_log())
 
     def test_a_port_frame_smaller_than_the_mtu_is_refused_naming_the_keys(self):
-        """Issue 14, item 12: framesz=1536 cannot receive a full frame of the shipped MTU 1500
-        (af_packet's ring frame holds the kernel's header too). The daemon refuses to start,
-        before any traffic, and names both keys and the values that would work."""
-        d = self.daemon(self.port_toml(frames="blocksz=12288,framesz=1536,framecnt=512"), netns=self.topo.daemon_ns)
+        """Issue 14, item 12: framesz=1536 cannot receive a full frame of [transport] mtu =
+        1500 (the key under test; af_packet's ring frame holds the kernel's header too). The
+        daemon refuses to start, before any traffic, and names both keys and the values that
+        would work."""
+        d = self.daemon(self.port_toml(frames="blocksz=12288,framesz=1536,framecnt=512",
+                                       extra="[transport]\nmtu = 1500\n"), netns=self.topo.daemon_ns)
         d.start(wait_ready=False)
         self.assertEqual(d.proc.wait(60), 1)
         log = d.read_log()
@@ -226,12 +228,15 @@ class PortTest(TempDirTest):
             self.assertIn(part, log)
         self.assertFalse(os.path.exists(d.admin_socket))
 
-    def test_the_largest_frame_the_check_allows_gets_through_and_one_more_byte_does_not(self):
-        """The limit the check computes is the real one: with framesz=1536 and the MTU it
-        suggests (1456, the key under test), a ping filling that MTU is answered; one byte
-        more is cut by the kernel's ring and dropped."""
-        d = self.daemon(self.port_toml(frames="blocksz=12288,framesz=1536,framecnt=512",
-                                       extra="[transport]\nmtu = 1456\n"), netns=self.topo.daemon_ns).start(timeout=60)
+    def test_auto_mtu_is_the_largest_frame_the_ring_takes_and_one_more_byte_is_not(self):
+        """The shipped mtu = "auto" with framesz=1536 on a 1500 interface runs at 1456, what
+        the ring's frames hold (the value the refusal above suggests), and that limit is the
+        real one: a ping filling it is answered; one byte more is cut by the kernel's ring
+        and dropped."""
+        d = self.daemon(self.port_toml(frames="blocksz=12288,framesz=1536,framecnt=512"),
+                        netns=self.topo.daemon_ns).start(timeout=60)
+        self.assertEqual(d.ctl_json("status")["port"]["mtu"], 1456)
+        self.assertIn(f"MTU 1456 (interface {self.topo.daemon_if}, capped by framesz)", d.read_log())
         # 1456 bytes of IP = 20 IP + 8 ICMP + 1428 data.
         ok = self.topo.in_kernel("ping", "-c", "2", "-W", "2", "-M", "do", "-s", "1428", DAEMON_IP, check=False)
         self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
@@ -240,27 +245,43 @@ class PortTest(TempDirTest):
                                                "the limit is too low")
         self.assertGreaterEqual(d.ctl_json("stats")["port"]["drops"]["bad_ip_header"], 1)
 
-    def test_an_mtu_beyond_the_port_is_capped_not_fatal(self):
-        """[transport] mtu = 9000 (the key under test) on a port that takes at most 1500:
-        net_af_packet in DPDK 22.11 reports frames of 1518 bytes, whatever framesz and the
-        interface allow. The daemon used to pass 9000 to DPDK and fail to start ("configure
-        ... failed: Invalid argument"), or, with this framesz, to refuse 9000 as too long for
-        it; it now runs at the port's MTU, which the frame fits, and says so."""
-        d = self.daemon(self.port_toml(extra="[transport]\nmtu = 9000\n"), netns=self.topo.daemon_ns).start(timeout=60)
+    def test_an_mtu_beyond_the_interface_is_capped_not_fatal(self):
+        """[transport] mtu = 9000 (the key under test) with ring frames that hold it, on an
+        interface of MTU 1500: the kernel would refuse every frame over 1500, so the daemon
+        runs at the interface's MTU and says so. (It used to pass 9000 to DPDK and fail to
+        start with "configure ... failed: Invalid argument".)"""
+        d = self.daemon(self.port_toml(frames="blocksz=36864,framesz=9216,framecnt=64",
+                                       extra="[transport]\nmtu = 9000\n"), netns=self.topo.daemon_ns).start(timeout=60)
         self.assertEqual(d.ctl_json("status")["port"]["mtu"], 1500)
-        self.assertIn("MTU 9000 capped to the port's maximum 1500", d.read_log())
+        self.assertIn(f"MTU 1500 ([transport] mtu = 9000, capped to interface {self.topo.daemon_if}'s MTU)",
+                      d.read_log())
         ok = self.topo.in_kernel("ping", "-c", "2", "-W", "2", DAEMON_IP, check=False)
         self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
 
-    def test_a_framesz_beyond_the_packet_buffers_fails_clearly(self):
-        """framesz = 16384 in [nic] vdev: DPDK's af_packet refuses it at queue setup with only
-        its own arithmetic ("16352 bytes will not fit in mbuf"); the daemon's error names the
-        key and the largest value that fits."""
-        toml = self.port_toml(frames="blocksz=16384,framesz=16384,framecnt=64")
+    def test_a_jumbo_interface_gives_a_jumbo_mtu_and_its_frames_get_through(self):
+        """The shipped mtu = "auto" on an interface of MTU 9000 with ring frames of 9216 (packet
+        buffers are sized to hold them: DPDK's af_packet used to refuse any framesz beyond
+        its 2 KiB buffers at queue setup): the port runs at 9000, and a ping of a full
+        9000-byte packet, unfragmented, is answered."""
+        for ns, dev in ((self.topo.daemon_ns, self.topo.daemon_if), (self.topo.kernel_ns, self.topo.kernel_if)):
+            sh("ip", "-n", ns, "link", "set", "dev", dev, "mtu", "9000")
+        d = self.daemon(self.port_toml(frames="blocksz=36864,framesz=9216,framecnt=64"),
+                        netns=self.topo.daemon_ns).start(timeout=60)
+        self.assertEqual(d.ctl_json("status")["port"]["mtu"], 9000)
+        # 9000 bytes of IP = 20 IP + 8 ICMP + 8972 data.
+        ok = self.topo.in_kernel("ping", "-c", "2", "-W", "2", "-M", "do", "-s", "8972", DAEMON_IP, check=False)
+        self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+        self.assertGreaterEqual(d.ctl_json("stats")["port"]["icmp_echo_answered"], 2)
+
+    def test_a_framesz_beyond_what_a_packet_buffer_holds_fails_clearly(self):
+        """framesz = 131072: no DPDK packet buffer (16-bit data room) can hold its frames. The
+        daemon says so before DPDK starts, naming the key and the largest value that fits."""
+        toml = self.port_toml(frames="blocksz=131072,framesz=131072,framecnt=16")
         d = self.daemon(toml, netns=self.topo.daemon_ns)
         d.start(wait_ready=False)
         self.assertEqual(d.proc.wait(60), 1)
-        self.assertRegex(d.read_log(), r"RX queue 0 setup failed: .*set framesz=\d+ or less in \[nic\] vdev")
+        self.assertIn("net_af_packet framesz=131072 needs packet buffers of", d.read_log())
+        self.assertIn("set framesz=65439 or less", d.read_log())
 
     def test_missing_interface_fails_clearly(self):
         d = self.daemon(self.port_toml(iface="nosuchif0"), netns=self.topo.daemon_ns)
