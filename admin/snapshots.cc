@@ -8,6 +8,7 @@ void add(PortCounters& total, const PortCounters& part) {
   total.tx_frames += part.tx_frames;
   total.tx_bytes += part.tx_bytes;
   total.tx_full += part.tx_full;
+  total.tx_zero_copy += part.tx_zero_copy;
   total.no_mbuf += part.no_mbuf;
   total.arp_requests_answered += part.arp_requests_answered;
   total.arp_requests_sent += part.arp_requests_sent;

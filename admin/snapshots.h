@@ -87,6 +87,7 @@ struct DeviceCounters {
 struct PortCounters {
   uint64_t rx_frames = 0, rx_bytes = 0, tx_frames = 0, tx_bytes = 0;
   uint64_t tx_full = 0, no_mbuf = 0;
+  uint64_t tx_zero_copy = 0;  // frames whose payload was sent from channel memory, not copied
   uint64_t arp_requests_answered = 0, arp_requests_sent = 0, arp_replies_learned = 0;
   uint64_t icmp_echo_answered = 0;
   std::map<std::string, uint64_t> drops;  // by reason name (net/drop_reason.h), every reason

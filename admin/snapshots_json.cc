@@ -178,6 +178,7 @@ void to_json(json& j, const PortCounters& p) {
        {"tx_frames", p.tx_frames},
        {"tx_bytes", p.tx_bytes},
        {"tx_full", p.tx_full},
+       {"tx_zero_copy", p.tx_zero_copy},
        {"no_mbuf", p.no_mbuf},
        {"arp_requests_answered", p.arp_requests_answered},
        {"arp_requests_sent", p.arp_requests_sent},
@@ -196,6 +197,7 @@ void from_json(const json& j, PortCounters& p) {
   read(j, "tx_frames", p.tx_frames);
   read(j, "tx_bytes", p.tx_bytes);
   read(j, "tx_full", p.tx_full);
+  read(j, "tx_zero_copy", p.tx_zero_copy);
   read(j, "no_mbuf", p.no_mbuf);
   read(j, "arp_requests_answered", p.arp_requests_answered);
   read(j, "arp_requests_sent", p.arp_requests_sent);

@@ -14,8 +14,11 @@ net::TxChecksum checksum_mode(const dpdk::PortInfo& info) {
 
 PortIo::PortIo(dpdk::Port& port, uint16_t queue, Neighbours& neighbours, net::Interface me, const TestingConfig& testing)
     : port_(port), queue_(queue), me_(me), tx_checksum_(checksum_mode(port.info())),
-      rx_udp_unchecked_(port.info().udp_checksum_skipped), arp_(neighbours), faults_(testing) {
+      rx_udp_unchecked_(port.info().udp_checksum_skipped), arp_(neighbours), faults_(testing),
+      zero_copy_(port.info().driver == "net_memif" && tx_checksum_ == net::TxChecksum::kNone && !faults_.active()) {
   fault_out_.reserve(4 * kBurst);
+  external_.free_cb = [](void*, void*) {};
+  rte_mbuf_ext_refcnt_set(&external_, 1);
 }
 
 PortIo::~PortIo() {
@@ -172,6 +175,20 @@ void PortIo::finish_machnet_frame(rte_mbuf* m, uint32_t payload_len, uint16_t pa
   }
 }
 
+bool PortIo::append_external_st(rte_mbuf* head, rte_mbuf*& tail, uint8_t* data, uint16_t len) {
+  rte_mbuf* seg = alloc_st();
+  if (seg == nullptr) [[unlikely]] return false;
+  rte_mbuf_ext_refcnt_update(&external_, 1);
+  // The driver reads by virtual address only: no IOVA is needed (RTE_BAD_IOVA).
+  rte_pktmbuf_attach_extbuf(seg, data, RTE_BAD_IOVA, len, &external_);
+  seg->data_len = len;
+  tail->next = seg;
+  tail = seg;
+  ++head->nb_segs;
+  head->pkt_len += len;
+  return true;
+}
+
 void PortIo::queue_tx_st(rte_mbuf* m) {
   if (to_self(m)) [[unlikely]] {
     m->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD;
@@ -222,6 +239,7 @@ admin::PortCounters PortIo::stats() const {
   out.tx_frames = get(counters_.tx_frames);
   out.tx_bytes = get(counters_.tx_bytes);
   out.tx_full = get(counters_.tx_full);
+  out.tx_zero_copy = get(counters_.tx_zero_copy);
   out.no_mbuf = get(counters_.no_mbuf);
   out.arp_requests_answered = get(counters_.arp_requests_answered);
   out.arp_requests_sent = get(counters_.arp_requests_sent);

@@ -27,6 +27,7 @@ struct PortCounters {
   std::atomic<uint64_t> tx_frames{0};
   std::atomic<uint64_t> tx_bytes{0};
   std::atomic<uint64_t> tx_full{0};  // frames the TX queue had no room for (freed)
+  std::atomic<uint64_t> tx_zero_copy{0};  // frames sent with their payload in channel memory
   std::atomic<uint64_t> arp_requests_answered{0};
   std::atomic<uint64_t> arp_requests_sent{0};
   std::atomic<uint64_t> arp_replies_learned{0};
@@ -76,6 +77,21 @@ class PortIo {
   // payload); with offload it is not needed.
   void finish_machnet_frame(rte_mbuf* m, uint32_t payload_len, uint16_t payload_sum);
 
+  // Zero-copy send: a payload of `payload_len` bytes for `dst` may go out as segments that
+  // point into the application's channel buffers instead of being copied into the frame.
+  // Only where the driver copies every frame out by virtual address within tx_burst
+  // (net_memif) and nothing reads the payload on the way (no software checksum, no fault
+  // injector holding frames): after flush_tx_st no mbuf points into channel memory, so a
+  // channel may go away once its engine has flushed (Engine::remove_channel_st does).
+  // Large payloads only: for a small one an extra mbuf costs more than the copy.
+  bool zero_copy_ok(uint32_t payload_len, Ipv4Address dst) const {
+    return zero_copy_ && payload_len >= kZeroCopyMinBytes && dst != me_.ip;
+  }
+  // Chains `len` bytes at `data` to frame `head` (whose last segment is `tail`, updated) as
+  // an external segment. False when no mbuf is left (counted; the caller frees `head`).
+  bool append_external_st(rte_mbuf* head, rte_mbuf*& tail, uint8_t* data, uint16_t len);
+  void count_zero_copy_st() { add(counters_.tx_zero_copy); }
+
   // The MAC of `ip`, or nullopt while it is being resolved (a request goes out now if none
   // is under way; the sink hears of the outcome).
   std::optional<MacAddress> resolve_st(Ipv4Address ip, uint64_t now_us);
@@ -105,6 +121,7 @@ class PortIo {
   }
 
   static constexpr uint16_t kBurst = 32;
+  static constexpr uint32_t kZeroCopyMinBytes = 2048;
   dpdk::Port& port_;
   const uint16_t queue_;
   const net::Interface me_;
@@ -116,6 +133,10 @@ class PortIo {
   uint16_t tx_count_ = 0;
   uint64_t now_us_ = 0;
   FaultInjector faults_;
+  const bool zero_copy_;
+  // One for every external segment: it never frees anything (channel memory is the
+  // channel's), and its base reference keeps the count from reaching zero.
+  rte_mbuf_ext_shared_info external_{};
   std::vector<rte_mbuf*> fault_out_;
   std::vector<Ipv4Address> arp_retry_, arp_failed_;
   PortCounters counters_;
