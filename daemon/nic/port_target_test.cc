@@ -77,6 +77,18 @@ TEST(PortTarget, PciNicIsAllowedInEalWithItsMacAndAddress) {
   EXPECT_EQ(args.back(), "--log-level=8");  // the user's own EAL arguments still come last
 }
 
+TEST(PortTarget, CarriesTheDetectedMtuForMtuAuto) {
+  Detection d = chosen("pci", "0000:00:06.0", "ena", PlanKind::kRebind);
+  d.mtu = 9001;  // AWS's interface MTU inside a VPC
+  auto t = port_target(d);
+  ASSERT_TRUE(t && t->has_value());
+  EXPECT_EQ((*t)->mtu, 9001u) << "[transport] mtu = \"auto\" resolves from it (dpdk/link_mtu.h)";
+  d.mtu.reset();
+  auto unknown = port_target(d);
+  ASSERT_TRUE(unknown && unknown->has_value());
+  EXPECT_EQ((*unknown)->mtu, std::nullopt);
+}
+
 TEST(PortTarget, VmbusNicKeepsItsUuidAndDeviceArguments) {
   Detection d = chosen("vmbus", "f8615163-df3e-46c5-913f-f2d2f965ed0e", "hv_netvsc", PlanKind::kRebind);
   d.plan->dpdk_args = {"latency=0"};
