@@ -13,12 +13,12 @@ namespace {
 
 constexpr uint32_t kEthernetHeader = RTE_ETHER_HDR_LEN;  // without the CRC: what af_packet hands up
 
-bool is_af_packet(std::string_view vdev) {
+}  // namespace
+
+bool vdev_is_af_packet(std::string_view vdev) {
   const std::string_view name = vdev.substr(0, vdev.find(','));
   return name.starts_with("net_af_packet") || name.starts_with("eth_af_packet");
 }
-
-}  // namespace
 
 std::optional<std::string_view> vdev_argument(std::string_view vdev, std::string_view key) {
   size_t at = vdev.find(',');
@@ -33,7 +33,7 @@ std::optional<std::string_view> vdev_argument(std::string_view vdev, std::string
 }
 
 std::optional<uint32_t> vdev_max_rx_frame(std::string_view vdev) {
-  if (!is_af_packet(vdev)) return std::nullopt;
+  if (!vdev_is_af_packet(vdev)) return std::nullopt;
   uint32_t frame_size = kAfPacketDefaultFrameSize;
   if (auto v = vdev_argument(vdev, "framesz")) {
     const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), frame_size);

@@ -19,6 +19,9 @@ inline constexpr uint32_t kAfPacketFrameOffset = 66;
 inline constexpr uint32_t kAfPacketCopyOffset = 32;
 inline constexpr uint32_t kAfPacketDefaultFrameSize = 2048;  // DPDK's default framesz
 
+// Whether a vdev string names net_af_packet (or its old name, eth_af_packet).
+bool vdev_is_af_packet(std::string_view vdev);
+
 // The value of `key=` among a vdev string's comma-separated arguments after the device name.
 std::optional<std::string_view> vdev_argument(std::string_view vdev, std::string_view key);
 

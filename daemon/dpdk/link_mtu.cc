@@ -1,6 +1,8 @@
 #include "dpdk/link_mtu.h"
 
 #include <net/if.h>
+#include <rte_ether.h>
+#include <rte_mbuf_core.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,12 +18,10 @@
 namespace machnet::dpdk {
 namespace {
 
-constexpr uint32_t kEthernetHeader = 14;  // what a frame adds to an IP packet (no FCS)
+constexpr uint32_t kEthernetHeader = RTE_ETHER_HDR_LEN;  // what a frame adds to an IP packet (no FCS)
 constexpr uint32_t kMinMtu = 576;
-constexpr uint32_t kPacketBufferHeadroom = 128;  // RTE_PKTMBUF_HEADROOM
-constexpr uint32_t kMaxPacketBuffer = 65535;     // an mbuf's data room is 16 bits
-
-std::string_view device_name(std::string_view vdev) { return vdev.substr(0, vdev.find(',')); }
+constexpr uint32_t kPacketBufferHeadroom = RTE_PKTMBUF_HEADROOM;
+constexpr uint32_t kMaxPacketBuffer = UINT16_MAX;  // an mbuf's data room is 16 bits
 
 std::optional<uint32_t> number(std::string_view text) {
   uint32_t v = 0;
@@ -121,10 +121,8 @@ Result<LinkMtu> resolve_link_mtu(std::optional<uint32_t> configured, NicMode mod
                                  std::optional<uint32_t> detected,
                                  const std::function<std::optional<uint32_t>(std::string_view)>& interface_mtu) {
   if (mode == NicMode::kVdev) {
-    const std::string_view name = device_name(vdev);
-    if (name.starts_with("net_memif")) return memif(configured, vdev);
-    if (name.starts_with("net_af_packet") || name.starts_with("eth_af_packet"))
-      return af_packet(configured, vdev, interface_mtu);
+    if (vdev.starts_with("net_memif")) return memif(configured, vdev);
+    if (vdev_is_af_packet(vdev)) return af_packet(configured, vdev, interface_mtu);
   }
   LinkMtu out;
   out.vdev = std::string(vdev);
