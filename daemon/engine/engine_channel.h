@@ -45,8 +45,11 @@ struct EngineChannel {
         chain_idx(g.max_chain),
         chain_len(g.max_chain),
         doorbell_fd(doorbell_fd) {
+    // In ascending order: a message takes the stash's last buffers in order, so its chain
+    // is a run of adjacent buffers that the library copies out in one block
+    // (channel::adjacent_run), and the buffers come back in that order.
     stash.reserve(g.daemon_pool_count);
-    for (uint32_t i = 0; i < g.daemon_pool_count; ++i) stash.push_back(g.daemon_pool_first + g.daemon_pool_count - 1 - i);
+    for (uint32_t i = 0; i < g.daemon_pool_count; ++i) stash.push_back(g.daemon_pool_first + i);
   }
 
   // Takes back daemon-pool buffers the app finished with (up to a burst) into `stash`.
