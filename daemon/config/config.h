@@ -54,7 +54,7 @@ struct EngineConfig {
   std::vector<uint32_t> cores;  // CPU ids, one engine each; empty: one engine, not pinned
   Polling polling = Polling::kAdaptive;
   uint32_t adaptive_spin_us = 15;      // poll this long without work before yielding, unless an app has unread messages
-  uint32_t adaptive_yield_us = 1000;   // then poll, yielding the core, this long after the last work
+  uint32_t adaptive_yield_us = 5000;   // then poll, yielding the core, this long after the last work
   uint32_t adaptive_max_sleep_us = 1000;  // longest single sleep when idle
 };
 
