@@ -15,6 +15,7 @@ import grp
 import json
 import os
 import pwd
+import shutil
 import subprocess
 import textwrap
 import time
@@ -95,12 +96,18 @@ class UserLimitsTest(TempDirTest):
             self.users.append(pwd.getpwnam(name))
         os.chmod(self.dir, 0o755)  # the users reach the sockets in it
         self.gid = grp.getgrnam(self.group).gr_gid
+        # The users import the Python binding and load libmachnet from copies in that
+        # directory: the checkout may sit below one only root may enter (a clone in
+        # `mktemp -d`, which is 0700), where their import would fail before any limit is hit.
+        self.binding = os.path.join(self.dir, "binding")
+        shutil.copytree(os.path.join(SOURCE_ROOT, "python", "machnet"), os.path.join(self.binding, "machnet"))
+        self.library = os.path.join(self.binding, "libmachnet.so.1")
+        shutil.copy(os.path.join(BUILD_ROOT, "lib", "libmachnet.so"), self.library)
 
     def app(self, user, channels, ports, base, connects, script=APP, args=None):
         """Starts APP (or `script` with `args`) as `user` (None: root); returns (process, its
         JSON line)."""
-        env = dict(os.environ, MACHNET_SOCKET=self.d.app_socket, PYTHONPATH=os.path.join(SOURCE_ROOT, "python"),
-                   MACHNET_LIBRARY=os.path.join(BUILD_ROOT, "lib", "libmachnet.so"))
+        env = dict(os.environ, MACHNET_SOCKET=self.d.app_socket, PYTHONPATH=self.binding, MACHNET_LIBRARY=self.library)
         if os.environ.get("MACHNET_SANITIZE", "none") not in ("", "none"):
             # A sanitized libmachnet in an uninstrumented python3: load the runtimes first (as
             # tests/meson.build does for the python suite); CPython's exit is not our leak.
